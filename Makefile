@@ -1,0 +1,32 @@
+# The two commands of the README: `make up` runs Parley, `make test` runs every test.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: up test test-fast lint typecheck bootstrap
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+up: bootstrap
+	@$(VENV)/bin/parley up
+
+# Everything CI runs: lint, types, and the whole suite including end-to-end tests.
+test: bootstrap lint typecheck
+	@$(PY) -m pytest
+
+# A quick local loop: unit and integration tests, no end-to-end runs.
+test-fast: bootstrap lint
+	@$(PY) -m pytest -m "not e2e"
+
+lint: bootstrap
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+# Packages are checked together; each tests folder on its own, because every one of them is a
+# top-level "tests" to mypy.
+typecheck: bootstrap
+	@$(VENV)/bin/mypy $$(ls -d libs/*/parley_*/ services/*/parley_*/ | grep -v egg-info) bench conftest.py
+	@for d in libs/*/tests services/*/tests tests; do \
+		ls "$$d"/*.py >/dev/null 2>&1 || continue; \
+		$(VENV)/bin/mypy "$$d" || exit 1; \
+	done

@@ -1,0 +1,1 @@
+"""Benchmarks a user can rerun; results are recorded in docs/benchmarks.md."""

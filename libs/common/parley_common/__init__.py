@@ -1,0 +1,1 @@
+"""Parley's shared library: contracts, bus, settings, logging, metrics, database, runtime."""

@@ -1,0 +1,139 @@
+"""A thin layer over nats-py: the same verbs, plus our headers and message codec."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js.api import PubAck, StreamConfig
+from nats.js.errors import NotFoundError
+from pydantic import BaseModel, TypeAdapter
+
+from parley_common.bus.headers import MessageMeta
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Payload = bytes | BaseModel
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One message as a handler sees it."""
+
+    subject: str
+    data: bytes
+    meta: MessageMeta
+    reply: str
+    raw: Msg
+
+    def decode(self, adapter: TypeAdapter[T]) -> T:
+        """Validate the JSON payload against a contracts adapter."""
+        return adapter.validate_json(self.data)
+
+
+Handler = Callable[[Received], Awaitable[None]]
+
+
+def encode(payload: Payload) -> bytes:
+    """Audio stays raw bytes; every other message is its contract model as JSON."""
+    if isinstance(payload, bytes):
+        return payload
+    return payload.model_dump_json().encode()
+
+
+class Bus:
+    """The NATS connection of one process, opened in its lifespan and passed explicitly."""
+
+    def __init__(self, nc: NatsClient) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+
+    @classmethod
+    async def connect(cls, url: str, name: str, **options: Any) -> Bus:
+        """Connect with reconnects that never give up: the bus outlives NATS restarts."""
+
+        async def _error(exc: Exception) -> None:
+            log.warning("nats error", extra={"error": repr(exc)})
+
+        nc = await nats.connect(
+            servers=[url],
+            name=name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            error_cb=_error,
+            **options,
+        )
+        return cls(nc)
+
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is up right now."""
+        return bool(self.nc.is_connected)
+
+    async def publish(self, subject: str, payload: Payload, meta: MessageMeta) -> None:
+        """At-most-once publish on core NATS."""
+        await self.nc.publish(subject, encode(payload), headers=meta.to_headers())
+
+    async def subscribe(self, subject: str, handler: Handler, queue: str = "") -> Subscription:
+        """Call ``handler`` for every message, one at a time, in arrival order."""
+
+        async def _cb(msg: Msg) -> None:
+            received = Received(
+                subject=msg.subject,
+                data=msg.data,
+                meta=MessageMeta.from_headers(msg.headers),
+                reply=msg.reply,
+                raw=msg,
+            )
+            try:
+                await handler(received)
+            except Exception:
+                # One bad message must not kill the subscription's task.
+                log.exception("bus handler failed", extra={"subject": msg.subject})
+
+        return await self.nc.subscribe(subject, queue=queue, cb=_cb)
+
+    async def request(
+        self,
+        subject: str,
+        payload: Payload,
+        meta: MessageMeta,
+        timeout: float = 2.0,  # noqa: ASYNC109 - nats.py's verb, kept as is
+    ) -> Received:
+        """Request/reply (to a queue group, typically)."""
+        msg = await self.nc.request(
+            subject, encode(payload), timeout=timeout, headers=meta.to_headers()
+        )
+        return Received(
+            subject=msg.subject,
+            data=msg.data,
+            meta=MessageMeta.from_headers(msg.headers),
+            reply="",
+            raw=msg,
+        )
+
+    async def respond(self, request: Received, payload: Payload, meta: MessageMeta) -> None:
+        """Answer a request."""
+        await self.nc.publish(request.reply, encode(payload), headers=meta.to_headers())
+
+    async def js_publish(self, subject: str, payload: Payload, meta: MessageMeta) -> PubAck:
+        """Durable publish to JetStream; returns once the stream has stored it."""
+        return await self.js.publish(subject, encode(payload), headers=meta.to_headers())
+
+    async def ensure_stream(self, name: str, subjects: list[str]) -> None:
+        """Create the stream if it is missing (idempotent; safe from every process)."""
+        try:
+            await self.js.stream_info(name)
+        except NotFoundError:
+            await self.js.add_stream(StreamConfig(name=name, subjects=subjects))
+
+    async def close(self) -> None:
+        """Drain subscriptions and pending publishes, then close."""
+        if not self.nc.is_closed:
+            await self.nc.drain()

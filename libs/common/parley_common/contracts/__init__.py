@@ -1,0 +1,1 @@
+"""Every message schema Parley exchanges across a process boundary, defined once."""

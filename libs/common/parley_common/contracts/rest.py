@@ -1,0 +1,121 @@
+"""REST bodies of the gateway: the ``/api/v1`` shapes and S1's ``/api/voice`` shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from parley_common.contracts.bus import Role
+from parley_common.contracts.session import SessionConfig, SessionStatus
+
+
+class SessionView(BaseModel):
+    """A session as ``/api/v1`` returns it."""
+
+    id: str
+    status: SessionStatus
+    user_id: str
+    chatbot_id: str | None
+    config: SessionConfig
+    ws_url: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    duration_seconds: float | None = None
+    total_turns: int = 0
+    interruptions_count: int = 0
+
+
+class S1Session(BaseModel):
+    """The ``session`` object of S1's start response (camelCase on the wire)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    id: str
+    status: SessionStatus
+    config: dict[str, Any]
+    ws_url: str
+
+
+class S1StartResponse(BaseModel):
+    """S1's ``POST /api/voice/start`` answer: ``{"success": true, "session": {...}}``."""
+
+    success: Literal[True] = True
+    session: S1Session
+
+
+class TranscriptEntry(BaseModel):
+    """One turn of a conversation as stored."""
+
+    turn_id: int
+    role: Role
+    text: str
+    confidence: float | None = None
+    language: str | None = None
+    interrupted: bool = False
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+class TranscriptView(BaseModel):
+    """``GET /api/v1/sessions/{id}/transcript`` (and S1's alias, wrapped with ``success``)."""
+
+    session_id: str
+    entries: list[TranscriptEntry]
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong, in a form a client can branch on (``code``) and show (``message``)."""
+
+    code: str
+    message: str
+    details: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer of the gateway."""
+
+    success: Literal[False] = False
+    error: ErrorDetail
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class S1TranscriptEntry(_Camel):
+    """One turn in S1's transcript answer."""
+
+    turn_id: int
+    role: Role
+    text: str
+    confidence: float | None = None
+    interrupted: bool = False
+    timestamp: datetime | None = None
+
+
+class S1TranscriptResponse(_Camel):
+    """S1's ``GET /api/voice/{id}/transcript``."""
+
+    success: Literal[True] = True
+    session_id: str
+    transcript: list[S1TranscriptEntry]
+
+
+class S1SessionMetrics(_Camel):
+    """The session totals S1's ``onSessionEnd(sessionId, metrics)`` receives."""
+
+    duration_seconds: float
+    total_turns: int
+    interruptions_count: int
+
+
+class S1EndResponse(_Camel):
+    """S1's ``POST /api/voice/{id}/end``."""
+
+    success: Literal[True] = True
+    session_id: str
+    status: SessionStatus
+    metrics: S1SessionMetrics

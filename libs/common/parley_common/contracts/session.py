@@ -1,0 +1,143 @@
+"""Session configuration: what a client chooses when it starts a conversation."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+
+class ResponseStyle(StrEnum):
+    """How long the assistant's answers are."""
+
+    CONCISE = "concise"
+    CONVERSATIONAL = "conversational"
+    DETAILED = "detailed"
+
+    @property
+    def max_tokens(self) -> int:
+        """The LLM token budget of one answer in this style."""
+        return _MAX_TOKENS[self]
+
+
+_MAX_TOKENS = {
+    ResponseStyle.CONCISE: 150,
+    ResponseStyle.CONVERSATIONAL: 500,
+    ResponseStyle.DETAILED: 1000,
+}
+
+
+class InterruptSensitivity(StrEnum):
+    """How quickly a turn ends on silence and how easily the user barges in."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def silence_ms(self) -> int:
+        """Silence that ends the user's turn."""
+        return _SILENCE_MS[self]
+
+    @property
+    def barge_in_ms(self) -> int | None:
+        """Speech that must last this long to interrupt the assistant; None = never."""
+        return _BARGE_IN_MS[self]
+
+
+_SILENCE_MS = {
+    InterruptSensitivity.LOW: 2000,
+    InterruptSensitivity.MEDIUM: 1000,
+    InterruptSensitivity.HIGH: 500,
+}
+# Low sensitivity lets the assistant finish: S1 documents "AI finishes responses before
+# accepting interrupts".
+_BARGE_IN_MS: dict[InterruptSensitivity, int | None] = {
+    InterruptSensitivity.LOW: None,
+    InterruptSensitivity.MEDIUM: 200,
+    InterruptSensitivity.HIGH: 100,
+}
+
+
+class SttProvider(StrEnum):
+    """Speech-to-text adapters a session can pick. ``whisper`` is OpenAI's hosted Whisper (S1)."""
+
+    LOCAL = "local"
+    WHISPER = "whisper"
+    OPENAI = "openai"
+    GROQ = "groq"
+    DEEPGRAM = "deepgram"
+    ASSEMBLYAI = "assemblyai"
+    SCRIPTED = "scripted"
+
+
+class LlmProvider(StrEnum):
+    """Dialogue model adapters a session can pick."""
+
+    LOCAL = "local"
+    OPENAI = "openai"
+    GROQ = "groq"
+    ANTHROPIC = "anthropic"
+    SCRIPTED = "scripted"
+
+
+class TtsProvider(StrEnum):
+    """Text-to-speech adapters a session can pick."""
+
+    LOCAL = "local"
+    OPENAI = "openai"
+    ELEVENLABS = "elevenlabs"
+    DEEPGRAM = "deepgram"
+    PLAYHT = "playht"
+    SCRIPTED = "scripted"
+
+
+OUTPUT_SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+
+
+class SessionConfig(BaseModel):
+    """Per-session choices. Accepts snake_case (``/api/v1``) and camelCase (S1) names."""
+
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+    )
+
+    stt_provider: SttProvider = SttProvider.LOCAL
+    llm_provider: LlmProvider = LlmProvider.LOCAL
+    tts_provider: TtsProvider = TtsProvider.LOCAL
+    voice: str | None = Field(default=None, max_length=200)
+    # None asks the STT provider to detect the language.
+    language: str | None = Field(default="en", min_length=2, max_length=16)
+    response_style: ResponseStyle = ResponseStyle.CONVERSATIONAL
+    interrupt_sensitivity: InterruptSensitivity = InterruptSensitivity.MEDIUM
+    system_prompt: str | None = Field(default=None, max_length=8000)
+    output_sample_rate: int = Field(default=24000)
+
+    @field_validator("output_sample_rate")
+    @classmethod
+    def _known_rate(cls, rate: int) -> int:
+        if rate not in OUTPUT_SAMPLE_RATES:
+            raise ValueError(f"must be one of {OUTPUT_SAMPLE_RATES}")
+        return rate
+
+
+class SessionStatus(StrEnum):
+    """Lifecycle of a session row; only ACTIVE -> ENDED is legal."""
+
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+_CHATBOT_ALIASES = AliasChoices("chatbot_id", "chatbotId", "assistant_id", "assistantId")
+
+
+class CreateSessionRequest(SessionConfig):
+    """Body of ``POST /api/v1/sessions`` and S1's ``POST /api/voice/start``."""
+
+    user_id: str = Field(default="anonymous", min_length=1, max_length=200)
+    chatbot_id: str | None = Field(default=None, max_length=200, validation_alias=_CHATBOT_ALIASES)
+
+    def session_config(self) -> SessionConfig:
+        """The configuration part of the request, without the identities."""
+        return SessionConfig.model_validate(self.model_dump(exclude={"user_id", "chatbot_id"}))

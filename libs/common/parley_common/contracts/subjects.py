@@ -1,0 +1,47 @@
+"""NATS subject names. Every subject Parley uses is built here and nowhere else."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+PREFIX = "parley"
+EVENTS_STREAM = "PARLEY_EVENTS"
+EVENTS_SUBJECTS = f"{PREFIX}.events.>"
+
+
+class SessionChannel(StrEnum):
+    """The per-session subjects of the architecture brief."""
+
+    AUDIO_IN = "audio.in"
+    SPEECH = "speech"
+    TRANSCRIPT = "transcript"
+    REPLY = "reply"
+    AUDIO_OUT = "audio.out"
+    INTERRUPT = "interrupt"
+    CONTROL = "control"
+    METRICS = "metrics"
+
+
+def session(session_id: str, channel: SessionChannel) -> str:
+    """Subject of one channel of one session: ``parley.session.{sid}.{channel}``."""
+    return f"{PREFIX}.session.{session_id}.{channel.value}"
+
+
+def session_wildcard(channel: SessionChannel) -> str:
+    """Subject matching one channel of every session."""
+    return f"{PREFIX}.session.*.{channel.value}"
+
+
+def assign(service: str) -> str:
+    """Request subject a service's queue group answers to take a session."""
+    return f"{PREFIX}.svc.{service}.assign"
+
+
+def heartbeat(service: str) -> str:
+    """Subject on which a service's workers announce they are alive and what they hold."""
+    return f"{PREFIX}.svc.{service}.heartbeat"
+
+
+def event(name: str) -> str:
+    """JetStream subject of a durable event (``parley.events.<name>``)."""
+    return f"{PREFIX}.events.{name}"

@@ -1,0 +1,185 @@
+"""WebSocket protocol between a client and the gateway.
+
+Binary frames: client -> server is PCM16 LE mono 16 kHz (20 ms = 640 bytes recommended);
+server -> client is PCM16 LE mono at the session's output rate, belonging to the turn of the
+last ``audio_start``. Text frames are JSON, one message each.
+
+Server events have the S1 shape ``{"type": ..., "data": {...}}``; S2's flat events
+(``transcription_complete`` ...) are sent as well, so clients of either system keep working.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SerializeAsAny, TypeAdapter
+
+from parley_common.contracts.bus import Role
+from parley_common.contracts.session import SessionConfig
+
+
+# -- client -> server --------------------------------------------------------------------------
+class _ClientMsg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Ping(_ClientMsg):
+    """Keepalive and round-trip probe; ``ts`` is echoed back in ``pong``."""
+
+    type: Literal["ping"]
+    ts: float | None = None
+
+
+class AudioStartMsg(_ClientMsg):
+    """S2 push-to-talk: the user pressed the talk button."""
+
+    type: Literal["audio_start"]
+
+
+class AudioStopMsg(_ClientMsg):
+    """S2 push-to-talk: the user released it; the turn ends now, without waiting for silence."""
+
+    type: Literal["audio_stop"]
+
+
+class TextMessage(_ClientMsg):
+    """A typed message in the voice session (S2 calls the field ``content``)."""
+
+    type: Literal["text_message"]
+    text: str = Field(
+        min_length=1, max_length=8000, validation_alias=AliasChoices("text", "content")
+    )
+
+
+class InterruptMsg(_ClientMsg):
+    """The user asked the assistant to stop talking (e.g. a stop button)."""
+
+    type: Literal["interrupt"]
+
+
+ClientMessage = Annotated[
+    Ping | AudioStartMsg | AudioStopMsg | TextMessage | InterruptMsg,
+    Field(discriminator="type"),
+]
+client_message_adapter: TypeAdapter[
+    Ping | AudioStartMsg | AudioStopMsg | TextMessage | InterruptMsg
+] = TypeAdapter(ClientMessage)
+
+
+# -- server -> client --------------------------------------------------------------------------
+class _Data(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ReadyData(_Data):
+    session_id: str
+    config: SessionConfig
+    input_sample_rate: int = 16000
+    output_sample_rate: int
+
+
+class PongData(_Data):
+    ts: float | None
+    server_ts: float
+
+
+class SpeechData(_Data):
+    at_ms: int
+
+
+class TranscriptData(_Data):
+    role: Role
+    text: str
+    is_final: bool
+    partial: bool
+    confidence: float | None = None
+    language: str | None = None
+    turn_id: int | None = None
+    interrupted: bool = False
+
+
+class ResponseData(_Data):
+    turn_id: int
+    text: str
+    done: bool = False
+
+
+class AudioStartData(_Data):
+    turn_id: int
+    sample_rate: int
+    encoding: Literal["pcm_s16le"] = "pcm_s16le"
+
+
+class TurnData(_Data):
+    turn_id: int
+
+
+class InterruptedData(_Data):
+    turn_id: int
+    heard_text: str | None = None
+
+
+class MetricsData(_Data):
+    turn_id: int
+    stt_final_ms: float | None = None
+    llm_first_token_ms: float | None = None
+    tts_first_byte_ms: float | None = None
+    voice_to_voice_ms: float | None = None
+    interrupt_ms: float | None = None
+
+
+class ErrorData(_Data):
+    code: str
+    message: str
+
+
+class ServerEvent(BaseModel):
+    """A native server event. ``type`` names it; ``data`` holds its fields."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal[
+        "ready",
+        "pong",
+        "speech_started",
+        "speech_stopped",
+        "transcript",
+        "response",
+        "audio_start",
+        "audio_end",
+        "interrupted",
+        "metrics",
+        "error",
+    ]
+    # SerializeAsAny: serialise the concrete data model's fields, not the empty base's.
+    data: SerializeAsAny[_Data]
+
+
+class S2Event(BaseModel):
+    """S2's flat events, sent next to the native ones."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal[
+        "transcription_complete",
+        "response_generated",
+        "voice_processing_complete",
+        "voice_processing_error",
+    ]
+    text: str | None = None
+    confidence: float | None = None
+    error: str | None = None
+    timestamp: datetime | None = None
+
+    def dump(self) -> dict[str, Any]:
+        """The wire form, leaving out fields this event does not carry."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+# Close codes of the gateway's WebSocket (4000-4999 is the application range).
+CLOSE_SESSION_NOT_FOUND = 4404
+CLOSE_SESSION_ENDED = 4410
+CLOSE_PROTOCOL_ERROR = 4400
+CLOSE_INTERNAL_ERROR = 1011
+CLOSE_GOING_AWAY = 1001

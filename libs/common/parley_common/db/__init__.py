@@ -1,0 +1,1 @@
+"""PostgreSQL: the pool and the migrations."""

@@ -1,0 +1,61 @@
+"""A tiny ``/health`` + ``/metrics`` HTTP endpoint for services that have no HTTP API."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp as ASGIApplication
+
+from parley_common.observability.metrics import render_metrics
+
+HealthCheck = Callable[[], Awaitable[bool]]
+
+
+async def run_checks(checks: Mapping[str, HealthCheck]) -> tuple[bool, dict[str, str]]:
+    """Run every check; a check that raises counts as failed."""
+    results: dict[str, str] = {}
+    for name, check in checks.items():
+        try:
+            ok = await check()
+        except Exception:
+            ok = False
+        results[name] = "ok" if ok else "fail"
+    return all(v == "ok" for v in results.values()), results
+
+
+def health_app(service: str, checks: Mapping[str, HealthCheck]) -> Starlette:
+    """An ASGI app answering ``/health`` (200 or 503 with each check) and ``/metrics``."""
+
+    async def health(_: Request) -> JSONResponse:
+        ok, results = await run_checks(checks)
+        body = {"status": "ok" if ok else "degraded", "service": service, "checks": results}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    async def metrics(_: Request) -> Response:
+        payload, content_type = render_metrics()
+        return Response(payload, media_type=content_type)
+
+    return Starlette(routes=[Route("/health", health), Route("/metrics", metrics)])
+
+
+class EmbeddedServer(uvicorn.Server):
+    """A uvicorn server inside a process that owns its signals: the process decides when to
+    stop and sets ``should_exit``."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def http_server(app: ASGIApplication, host: str, port: int) -> EmbeddedServer:
+    """A uvicorn server that runs inside the caller's event loop and leaves signals to it."""
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
+    )
+    return EmbeddedServer(config)

@@ -1,0 +1,114 @@
+"""Process lifecycle of a bus service: logging, signals, bus, database, health endpoint.
+
+A service supplies one coroutine, ``main(runtime)``; this module opens what it needs in one
+place, runs it next to the ``/health`` + ``/metrics`` server, and closes everything on
+SIGINT/SIGTERM. A crash of ``main`` ends the process with a non-zero status so that the
+supervisor (``parley up``, systemd, Kubernetes) restarts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from parley_common.bus import Bus
+from parley_common.contracts.subjects import EVENTS_STREAM, EVENTS_SUBJECTS
+from parley_common.db.migrate import migrate
+from parley_common.db.pool import create_pool
+from parley_common.observability.health import HealthCheck, health_app, http_server
+from parley_common.observability.logging import configure_logging
+from parley_common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a running service holds: passed explicitly, never global."""
+
+    name: str
+    worker_id: str
+    settings: ServiceSettings
+    bus: Bus
+    pool: asyncpg.Pool | None
+
+
+ServiceMain = Callable[[Runtime], Coroutine[Any, Any, None]]
+
+
+def default_worker_id(name: str) -> str:
+    """``<service>-<host>-<pid>``: unique per process, readable in logs."""
+    return f"{name}-{socket.gethostname()}-{os.getpid()}"
+
+
+async def serve(name: str, settings: ServiceSettings, main: ServiceMain, *, use_db: bool) -> None:
+    """Run ``main`` until it returns or the process is asked to stop."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    worker_id = settings.worker_id or default_worker_id(name)
+    bus = await Bus.connect(settings.nats_url, name=worker_id)
+    # Any service may publish durable events, so each makes sure their stream exists.
+    await bus.ensure_stream(EVENTS_STREAM, [EVENTS_SUBJECTS])
+    pool: asyncpg.Pool | None = None
+    checks: dict[str, HealthCheck] = {"nats": _bus_check(bus)}
+    try:
+        if use_db:
+            dsn = settings.database_url.get_secret_value()
+            await migrate(dsn)
+            pool = await create_pool(dsn)
+            checks["postgres"] = _db_check(pool)
+        runtime = Runtime(name, worker_id, settings, bus, pool)
+        server = http_server(health_app(name, checks), settings.http_host, settings.http_port)
+        log.info("service starting", extra={"worker_id": worker_id, "port": settings.http_port})
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(server.serve())
+            main_task = tg.create_task(main(runtime))
+            stopper = tg.create_task(stop.wait())
+            await asyncio.wait({main_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            server.should_exit = True
+            main_task.cancel()
+            stopper.cancel()
+        log.info("service stopped")
+    finally:
+        with contextlib.suppress(Exception):
+            await bus.close()
+        if pool is not None:
+            await pool.close()
+
+
+def run(name: str, settings: ServiceSettings, main: ServiceMain, *, use_db: bool = False) -> None:
+    """Entry point of a service process (``python -m parley_<service>``)."""
+    configure_logging(name, settings.log_level)
+    try:
+        import uvloop
+    except ImportError:  # uvloop is an optimisation, not a requirement
+        asyncio.run(serve(name, settings, main, use_db=use_db))
+    else:
+        uvloop.run(serve(name, settings, main, use_db=use_db))
+
+
+def _bus_check(bus: Bus) -> HealthCheck:
+    async def check() -> bool:
+        return bus.connected
+
+    return check
+
+
+def _db_check(pool: asyncpg.Pool) -> HealthCheck:
+    async def check() -> bool:
+        async with asyncio.timeout(2):
+            return bool(await pool.fetchval("SELECT 1") == 1)
+
+    return check

@@ -1,0 +1,1 @@
+"""The `parley` command: runs the whole platform on one machine."""

@@ -1,0 +1,1 @@
+"""Embedded infrastructure: a NATS server and a PostgreSQL server from PyPI wheels."""

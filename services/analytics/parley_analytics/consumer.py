@@ -1,0 +1,46 @@
+"""The durable JetStream consumer: at-least-once delivery of ``parley.events.>``."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+from nats.errors import TimeoutError as NatsTimeoutError
+from pydantic import ValidationError
+
+from parley_analytics.recorder import Recorder
+from parley_common.bus import Bus
+from parley_common.contracts.events import event_adapter
+from parley_common.contracts.subjects import EVENTS_STREAM, EVENTS_SUBJECTS
+
+log = logging.getLogger(__name__)
+
+DURABLE = "analytics"
+BATCH = 64
+RETRY_DELAY_S = 2.0
+
+
+async def consume(bus: Bus, recorder: Recorder) -> None:
+    """Fetch, store, ack — forever. A message that fails to store is redelivered later;
+    one that cannot be parsed is acknowledged and logged, so it cannot block the stream."""
+    await bus.ensure_stream(EVENTS_STREAM, [EVENTS_SUBJECTS])
+    sub = await bus.js.pull_subscribe(EVENTS_SUBJECTS, durable=DURABLE, stream=EVENTS_STREAM)
+    while True:
+        try:
+            batch = await sub.fetch(BATCH, timeout=1.0)
+        except NatsTimeoutError:
+            continue
+        for msg in batch:
+            try:
+                event = event_adapter.validate_json(msg.data)
+            except ValidationError:
+                log.error("undecodable event dropped", extra={"subject": msg.subject})
+                await msg.ack()
+                continue
+            try:
+                await recorder.record(event, f"{EVENTS_STREAM}:{msg.metadata.sequence.stream}")
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                log.warning("store failed; will retry", extra={"error": repr(exc)})
+                await msg.nak(delay=RETRY_DELAY_S)
+                continue
+            await msg.ack()

@@ -1,0 +1,138 @@
+"""Durable events from JetStream land in the analytics tables, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+
+from parley_analytics.consumer import consume
+from parley_analytics.recorder import Recorder
+from parley_common.bus import Bus, MessageMeta
+from parley_common.contracts import subjects
+from parley_common.contracts.events import (
+    ErrorRecorded,
+    LatencyRecorded,
+    SessionEnded,
+    UsageRecorded,
+)
+from parley_common.contracts.session import SessionConfig, SttProvider, TtsProvider
+from parley_common.contracts.subjects import EVENTS_STREAM, EVENTS_SUBJECTS
+from parley_common.testing import eventually
+
+
+async def _session(pool: asyncpg.Pool, config: SessionConfig) -> str:
+    sid = uuid.uuid4()
+    await pool.execute(
+        """INSERT INTO voice_sessions (id, user_id, config, stt_provider, llm_provider,
+               tts_provider, response_style, interrupt_sensitivity)
+           VALUES ($1, 'analytics-user', $2, $3, 'local', $4, 'concise', 'high')""",
+        sid,
+        config.model_dump(mode="json"),
+        config.stt_provider.value,
+        config.tts_provider.value,
+    )
+    await pool.execute(
+        """INSERT INTO voice_transcripts (session_id, turn_id, role, text, confidence)
+           VALUES ($1, 1, 'user', 'hello there', 0.8), ($1, 1, 'assistant', 'hi', NULL)""",
+        sid,
+    )
+    return str(sid)
+
+
+async def test_events_become_usage_latency_errors_and_a_session_summary(
+    bus: Bus, pool: asyncpg.Pool
+) -> None:
+    config = SessionConfig(stt_provider=SttProvider.DEEPGRAM, tts_provider=TtsProvider.OPENAI)
+    sid = await _session(pool, config)
+    now = datetime.now(UTC)
+    meta = MessageMeta(session_id=sid)
+    await bus.ensure_stream(EVENTS_STREAM, [EVENTS_SUBJECTS])
+    events: list[UsageRecorded | LatencyRecorded | ErrorRecorded | SessionEnded] = [
+        UsageRecorded(
+            session_id=sid,
+            at=now,
+            service="stt",
+            provider="deepgram",
+            quantity=60.0,
+            unit="audio_seconds",
+        ),
+        UsageRecorded(
+            session_id=sid,
+            at=now,
+            service="tts",
+            provider="openai",
+            quantity=1000,
+            unit="characters",
+        ),
+        LatencyRecorded(session_id=sid, at=now, turn_id=1, stt_final_ms=100, voice_to_voice_ms=400),
+        LatencyRecorded(session_id=sid, at=now, turn_id=1, tts_first_byte_ms=50),
+        ErrorRecorded(session_id=sid, at=now, service="tts", code="provider_error", message="boom"),
+        SessionEnded(
+            session_id=sid,
+            at=now,
+            user_id="analytics-user",
+            config=config,
+            duration_seconds=61.5,
+            total_turns=1,
+            interruptions_count=0,
+        ),
+    ]
+    for event in events:
+        await bus.js_publish(subjects.event(event.type), event, meta)
+
+    task = asyncio.create_task(consume(bus, Recorder(pool)))
+    try:
+
+        async def summary_written() -> bool:
+            return bool(
+                await pool.fetchval(
+                    "SELECT count(*) FROM voice_analytics WHERE session_id = $1", uuid.UUID(sid)
+                )
+            )
+
+        await eventually(summary_written)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    row = await pool.fetchrow("SELECT * FROM voice_analytics WHERE session_id=$1", uuid.UUID(sid))
+    assert row is not None
+    assert row["duration_seconds"] == 61.5
+    assert row["audio_seconds_processed"] == 60.0
+    assert row["characters_synthesized"] == 1000
+    assert row["characters_transcribed"] == len("hello there")
+    assert row["avg_voice_to_voice_ms"] == 400
+    assert row["avg_confidence"] == 0.8
+    # Deepgram $0.0125/min for a minute + OpenAI TTS $15 per million characters.
+    assert float(row["estimated_cost_usd"]) == round(0.0125 + 0.015, 6)
+    latency = await pool.fetchrow(
+        "SELECT * FROM voice_turn_latency WHERE session_id=$1", uuid.UUID(sid)
+    )
+    assert latency is not None
+    assert (latency["stt_final_ms"], latency["tts_first_byte_ms"]) == (100, 50)
+    assert (
+        await pool.fetchval("SELECT count(*) FROM voice_errors WHERE session_id=$1", uuid.UUID(sid))
+        == 1
+    )
+
+
+async def test_redelivered_events_are_not_counted_twice(pool: asyncpg.Pool) -> None:
+    sid = await _session(pool, SessionConfig())
+    recorder = Recorder(pool)
+    usage = UsageRecorded(
+        session_id=sid,
+        at=datetime.now(UTC),
+        service="tts",
+        provider="local",
+        quantity=10,
+        unit="characters",
+    )
+    for _ in range(3):
+        await recorder.record(usage, "PARLEY_EVENTS:dup-1")
+    assert (
+        await pool.fetchval("SELECT count(*) FROM voice_usage WHERE session_id=$1", uuid.UUID(sid))
+        == 1
+    )

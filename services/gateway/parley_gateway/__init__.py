@@ -1,0 +1,1 @@
+"""Parley's edge: REST + WebSocket for clients, the web UI, session lifecycle."""

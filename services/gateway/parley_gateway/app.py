@@ -1,0 +1,60 @@
+"""The gateway application: REST, WebSocket and the web UI over one bus and one pool."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from parley_common.bus import Bus
+from parley_common.contracts.subjects import EVENTS_STREAM, EVENTS_SUBJECTS
+from parley_common.db.migrate import migrate
+from parley_common.db.pool import create_pool
+from parley_gateway.body_limit import BodyLimitMiddleware
+from parley_gateway.errors import install_error_handlers
+from parley_gateway.realtime.endpoint import router as realtime_router
+from parley_gateway.routes import health, s1, sessions_v1
+from parley_gateway.routes.deps import Gateway
+from parley_gateway.sessions.lifecycle import SessionLifecycle
+from parley_gateway.sessions.store import SessionStore
+from parley_gateway.settings import GatewaySettings
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    """Build the app; the bus and the pool open in its lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        dsn = settings.database_url.get_secret_value()
+        await migrate(dsn)
+        bus = await Bus.connect(settings.nats_url, name=settings.worker_id or "gateway")
+        pool = await create_pool(dsn)
+        try:
+            await bus.ensure_stream(EVENTS_STREAM, [EVENTS_SUBJECTS])
+            store = SessionStore(pool)
+            app.state.gateway = Gateway(
+                settings=settings,
+                bus=bus,
+                pool=pool,
+                store=store,
+                lifecycle=SessionLifecycle(store, bus, settings.assign_timeout_s),
+            )
+            yield
+        finally:
+            await bus.close()
+            await pool.close()
+
+    app = FastAPI(
+        title="Parley",
+        summary="Real-time voice conversations: REST + WebSocket gateway.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(sessions_v1.router)
+    app.include_router(s1.router)
+    app.include_router(realtime_router)
+    return app

@@ -1,0 +1,76 @@
+"""One error shape for every failure: ``{"success": false, "error": {code, message, details}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from parley_common.contracts.rest import ErrorBody, ErrorDetail
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error the client should see, with its HTTP status and a stable code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(
+    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> JSONResponse:
+    """The JSON response of an error."""
+    body = ErrorBody(error=ErrorDetail(code=code, message=message, details=details or []))
+    return JSONResponse(body.model_dump(mode="json"), status_code=status)
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _clean(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Echoing ``input`` back could repeat a secret or a megabyte of text; the location and
+    # the reason are what a client needs.
+    return [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in errors
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every exception to the common error shape."""
+
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _clean(list(exc.errors()))
+        if any(e["type"] == "json_invalid" for e in errors):
+            return error_response(400, "malformed_json", "request body is not valid JSON", errors)
+        return error_response(422, "validation_error", "request does not match the schema", errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(500, "internal_error", "internal server error")

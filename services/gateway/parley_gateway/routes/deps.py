@@ -1,0 +1,47 @@
+"""What route handlers get from the application: opened once in the lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
+
+from parley_common.bus import Bus
+from parley_gateway.sessions.lifecycle import SessionLifecycle
+from parley_gateway.sessions.store import SessionRecord, SessionStore
+from parley_gateway.settings import GatewaySettings
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """The gateway's open resources."""
+
+    settings: GatewaySettings
+    bus: Bus
+    pool: asyncpg.Pool
+    store: SessionStore
+    lifecycle: SessionLifecycle
+
+
+def get_gateway(conn: HTTPConnection) -> Gateway:
+    """The ``Gateway`` stored on the app by the lifespan."""
+    gateway: Gateway = conn.app.state.gateway
+    return gateway
+
+
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+
+
+def ws_url(request: Request, path: str) -> str:
+    """Absolute WebSocket URL of ``path`` on the host the client used."""
+    scheme = "wss" if request.url.scheme == "https" else "ws"
+    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    return f"{scheme}://{host}{path}"
+
+
+def v1_ws_path(record: SessionRecord) -> str:
+    """The ``/api/v1`` WebSocket path of a session."""
+    return f"/api/v1/sessions/{record.id}/ws"

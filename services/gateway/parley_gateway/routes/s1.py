@@ -1,0 +1,71 @@
+"""S1's ``/api/voice`` routes, as thin aliases with S1's exact shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from parley_common.contracts.rest import (
+    S1EndResponse,
+    S1Session,
+    S1SessionMetrics,
+    S1StartResponse,
+    S1TranscriptEntry,
+    S1TranscriptResponse,
+)
+from parley_common.contracts.session import CreateSessionRequest
+from parley_gateway.routes.deps import GatewayDep, ws_url
+from parley_gateway.routes.sessions_v1 import load_session
+
+router = APIRouter(prefix="/api/voice", tags=["S1 compatibility"])
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    result: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
+    return result
+
+
+@router.post("/start")
+async def start(
+    request: Request, gateway: GatewayDep, body: CreateSessionRequest | None = None
+) -> dict[str, Any]:
+    """``{"success": true, "session": {id, status, config, wsUrl}}``."""
+    record = await gateway.lifecycle.start(body or CreateSessionRequest())
+    session = S1Session(
+        id=record.id,
+        status=record.status,
+        config=_dump(record.config),
+        ws_url=ws_url(request, f"/ws/voice/{record.id}"),
+    )
+    return _dump(S1StartResponse(session=session))
+
+
+@router.get("/{session_id}/transcript")
+async def transcript(gateway: GatewayDep, session_id: str) -> dict[str, Any]:
+    """The conversation so far."""
+    record = await load_session(gateway, session_id)
+    entries = [
+        S1TranscriptEntry(
+            turn_id=e.turn_id,
+            role=e.role,
+            text=e.text,
+            confidence=e.confidence,
+            interrupted=e.interrupted,
+            timestamp=e.started_at,
+        )
+        for e in await gateway.store.transcript(record.id)
+    ]
+    return _dump(S1TranscriptResponse(session_id=record.id, transcript=entries))
+
+
+@router.post("/{session_id}/end")
+async def end(gateway: GatewayDep, session_id: str) -> dict[str, Any]:
+    """End the session and return its metrics."""
+    record = await gateway.lifecycle.end(session_id)
+    metrics = S1SessionMetrics(
+        duration_seconds=record.duration_seconds or 0.0,
+        total_turns=record.total_turns,
+        interruptions_count=record.interruptions_count,
+    )
+    return _dump(S1EndResponse(session_id=record.id, status=record.status, metrics=metrics))

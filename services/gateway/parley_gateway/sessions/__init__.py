@@ -1,0 +1,1 @@
+"""Session lifecycle: storage, worker assignment, start and end."""

@@ -1,0 +1,110 @@
+"""Starting and ending sessions: the row, the workers that take it, the durable events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from parley_common.bus import Bus, MessageMeta
+from parley_common.contracts import subjects
+from parley_common.contracts.bus import AssignAck, SessionAssign, SessionEnd
+from parley_common.contracts.events import SessionEnded, SessionStarted
+from parley_common.contracts.session import CreateSessionRequest
+from parley_common.contracts.subjects import SessionChannel
+from parley_gateway.errors import ApiError
+from parley_gateway.sessions.store import SessionRecord, SessionStore
+
+log = logging.getLogger(__name__)
+
+# The services that hold per-session streaming state and must each take a new session.
+STREAMING_SERVICES = ("stt", "llm", "tts")
+
+
+class SessionLifecycle:
+    """Creates and ends sessions; the only writer of a session's status."""
+
+    def __init__(self, store: SessionStore, bus: Bus, assign_timeout_s: float) -> None:
+        self.store = store
+        self.bus = bus
+        self.assign_timeout_s = assign_timeout_s
+
+    async def start(self, request: CreateSessionRequest) -> SessionRecord:
+        """Store the session and have one worker of each streaming service take it."""
+        config = request.session_config()
+        record = await self.store.create(request.user_id, request.chatbot_id, config)
+        try:
+            await self.assign(record)
+        except ApiError:
+            await self.store.end(record.id)
+            await self._release(record.id)
+            raise
+        event = SessionStarted(
+            session_id=record.id,
+            at=record.started_at,
+            user_id=record.user_id,
+            chatbot_id=record.chatbot_id,
+            config=config,
+        )
+        await self.bus.js_publish(
+            subjects.event("session.started"), event, MessageMeta(session_id=record.id)
+        )
+        log.info("session started", extra={"session_id": record.id})
+        return record
+
+    async def assign(self, record: SessionRecord) -> dict[str, str]:
+        """Ask each streaming service's queue group to take the session; returns the worker
+        id per service. Raises 503 when a service has no worker or refuses the session."""
+        request = SessionAssign(session_id=record.id, user_id=record.user_id, config=record.config)
+        results = await asyncio.gather(
+            *(self._assign_one(service, request) for service in STREAMING_SERVICES)
+        )
+        return dict(zip(STREAMING_SERVICES, results, strict=True))
+
+    async def _assign_one(self, service: str, request: SessionAssign) -> str:
+        meta = MessageMeta(session_id=request.session_id)
+        try:
+            reply = await self.bus.request(
+                subjects.assign(service), request, meta, timeout=self.assign_timeout_s
+            )
+        except (NoRespondersError, NatsTimeoutError) as exc:
+            raise ApiError(503, "service_unavailable", f"no {service} worker is available") from exc
+        ack = AssignAck.model_validate_json(reply.data)
+        if not ack.ok:
+            raise ApiError(
+                422, "provider_unavailable", f"{service}: {ack.error or 'session refused'}"
+            )
+        return ack.worker_id
+
+    async def end(self, session_id: str) -> SessionRecord:
+        """End the session (idempotent): record totals, release workers, emit the event."""
+        ended = await self.store.end(session_id)
+        if ended is None:
+            raise ApiError(404, "session_not_found", f"session {session_id} does not exist")
+        record, ended_now = ended
+        if ended_now:
+            await self._release(record.id)
+            event = SessionEnded(
+                session_id=record.id,
+                at=record.ended_at or datetime.now(UTC),
+                user_id=record.user_id,
+                config=record.config,
+                duration_seconds=record.duration_seconds or 0.0,
+                total_turns=record.total_turns,
+                interruptions_count=record.interruptions_count,
+            )
+            await self.bus.js_publish(
+                subjects.event("session.ended"), event, MessageMeta(session_id=record.id)
+            )
+            log.info("session ended", extra={"session_id": record.id})
+        return record
+
+    async def _release(self, session_id: str) -> None:
+        await self.bus.publish(
+            subjects.session(session_id, SessionChannel.CONTROL),
+            SessionEnd(),
+            MessageMeta(session_id=session_id),
+        )

@@ -1,0 +1,22 @@
+"""``python -m parley_llm``: a llm worker taking sessions from its queue group."""
+
+from __future__ import annotations
+
+from parley_common.runtime import Runtime, run
+from parley_common.workers import SessionWorker
+from parley_llm.session import open_session
+from parley_llm.settings import LlmSettings
+
+
+async def _main(runtime: Runtime) -> None:
+    worker = SessionWorker("llm", runtime.worker_id, runtime.bus, open_session(runtime))
+    await worker.run()
+
+
+def main() -> None:
+    """Run one llm worker."""
+    run("llm", LlmSettings(), _main, use_db=True)
+
+
+if __name__ == "__main__":
+    main()

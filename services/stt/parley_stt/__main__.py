@@ -1,0 +1,22 @@
+"""``python -m parley_stt``: a stt worker taking sessions from its queue group."""
+
+from __future__ import annotations
+
+from parley_common.runtime import Runtime, run
+from parley_common.workers import SessionWorker
+from parley_stt.session import open_session
+from parley_stt.settings import SttSettings
+
+
+async def _main(runtime: Runtime) -> None:
+    worker = SessionWorker("stt", runtime.worker_id, runtime.bus, open_session(runtime))
+    await worker.run()
+
+
+def main() -> None:
+    """Run one stt worker."""
+    run("stt", SttSettings(), _main, use_db=False)
+
+
+if __name__ == "__main__":
+    main()
