@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: up test test-fast lint typecheck bootstrap
+.PHONY: up test test-fast test-js lint typecheck bootstrap browser
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -10,9 +10,17 @@ bootstrap:
 up: bootstrap
 	@$(VENV)/bin/parley up
 
-# Everything CI runs: lint, types, and the whole suite including end-to-end tests.
-test: bootstrap lint typecheck
+# Everything CI runs: lint, types, the JS client's tests and the whole Python suite,
+# end-to-end and browser tests included.
+test: bootstrap lint typecheck test-js browser
 	@$(PY) -m pytest
+
+test-js:
+	@node --test clients/js/test/
+
+# The browser tests need Debian's Chromium; this installs it when it is missing.
+browser:
+	@bash scripts/ensure-chromium.sh
 
 # A quick local loop: unit and integration tests, no end-to-end runs.
 test-fast: bootstrap lint

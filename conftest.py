@@ -3,18 +3,32 @@ free ports with temporary data directories, once per test run."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 
 from parley_common.bus import Bus
 from parley_common.db.migrate import migrate
 from parley_common.db.pool import create_pool
+from parley_common.observability.health import http_server
+from parley_common.providers import TEST_PROVIDERS_ENV
+from parley_common.runtime import Runtime
+from parley_common.settings import ServiceSettings
+from parley_common.workers import SessionWorker
+from parley_gateway.app import create_app
+from parley_gateway.settings import GatewaySettings
 from parley_launcher.embedded.nats_server import EmbeddedNats
 from parley_launcher.embedded.postgres_server import EmbeddedPostgres
+from parley_launcher.embedded.process import free_port
+from parley_llm.session import open_session as open_llm
+from parley_stt.session import open_session as open_stt
+from parley_tts.session import open_session as open_tts
+from parley_tts.voices import serve_voices
 
 # Tests never reach beyond this machine; the models load from installed packages.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -59,3 +73,33 @@ async def bus(nats_url: str) -> AsyncIterator[Bus]:
     b = await Bus.connect(nats_url, name="test")
     yield b
     await b.close()
+
+
+@pytest.fixture(scope="module")
+async def platform_url(nats_url: str, database_url: str, pool: asyncpg.Pool) -> AsyncIterator[str]:
+    """Base URL of a gateway whose sessions are served by in-process STT, dialogue and TTS
+    workers (their production session code), with the scripted test doubles enabled."""
+    os.environ[TEST_PROVIDERS_ENV] = "1"
+    bus = await Bus.connect(nats_url, name="conversation-workers")
+    settings = ServiceSettings(nats_url=nats_url, database_url=SecretStr(database_url))
+    workers = []
+    for name, factory in (("stt", open_stt), ("llm", open_llm), ("tts", open_tts)):
+        runtime = Runtime(name, f"{name}-inproc", settings, bus, pool)
+        workers.append(SessionWorker(name, runtime.worker_id, bus, factory(runtime)))
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    await serve_voices(bus)
+    port = free_port()
+    gateway = GatewaySettings(
+        nats_url=nats_url, database_url=SecretStr(database_url), http_port=port
+    )
+    server = http_server(create_app(gateway), "127.0.0.1", port)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await serving
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await bus.close()

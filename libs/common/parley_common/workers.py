@@ -75,13 +75,15 @@ class SessionWorker:
                     task.cancel()
 
     async def _heartbeat_forever(self) -> None:
-        meta = MessageMeta(session_id="")
         while True:
-            beat = WorkerHeartbeat(
-                service=self.service, worker_id=self.worker_id, sessions=self.sessions
-            )
-            await self.bus.publish(subjects.heartbeat(self.service), beat, meta)
+            await self._heartbeat()
             await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+
+    async def _heartbeat(self) -> None:
+        beat = WorkerHeartbeat(
+            service=self.service, worker_id=self.worker_id, sessions=self.sessions
+        )
+        await self.bus.publish(subjects.heartbeat(self.service), beat, MessageMeta(session_id=""))
 
     async def _on_assign(self, msg: Received) -> None:
         request = SessionAssign.model_validate_json(msg.data)
@@ -96,6 +98,9 @@ class SessionWorker:
                 await self.bus.respond(msg, nack, meta)
                 return
             await self._start(sid, work)
+            # Announce the new session at once: were this worker to die before its next
+            # periodic beat, the session would otherwise never be moved.
+            await self._heartbeat()
         await self.bus.respond(msg, AssignAck(session_id=sid, worker_id=self.worker_id), meta)
 
     async def _start(self, sid: str, work: SessionWork) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from parley_common.bus import Bus
 from parley_common.contracts.subjects import EVENTS_STREAM, EVENTS_SUBJECTS
@@ -14,8 +16,9 @@ from parley_common.db.pool import create_pool
 from parley_gateway.body_limit import BodyLimitMiddleware
 from parley_gateway.errors import install_error_handlers
 from parley_gateway.realtime.endpoint import router as realtime_router
-from parley_gateway.routes import health, s1, sessions_v1
+from parley_gateway.routes import health, s1, sessions_v1, voices, web
 from parley_gateway.routes.deps import Gateway
+from parley_gateway.sessions.failover import WorkerMonitor
 from parley_gateway.sessions.lifecycle import SessionLifecycle
 from parley_gateway.sessions.store import SessionStore
 from parley_gateway.settings import GatewaySettings
@@ -33,14 +36,16 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         try:
             await bus.ensure_stream(EVENTS_STREAM, [EVENTS_SUBJECTS])
             store = SessionStore(pool)
-            app.state.gateway = Gateway(
-                settings=settings,
-                bus=bus,
-                pool=pool,
-                store=store,
-                lifecycle=SessionLifecycle(store, bus, settings.assign_timeout_s),
+            lifecycle = SessionLifecycle(store, bus, settings.assign_timeout_s)
+            gateway = Gateway(
+                settings=settings, bus=bus, pool=pool, store=store, lifecycle=lifecycle
             )
-            yield
+            app.state.gateway = gateway
+            monitor = WorkerMonitor(bus, lifecycle, gateway.connections)
+            async with asyncio.TaskGroup() as tg:
+                watching = tg.create_task(monitor.run())
+                yield
+                watching.cancel()
         finally:
             await bus.close()
             await pool.close()
@@ -57,4 +62,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(sessions_v1.router)
     app.include_router(s1.router)
     app.include_router(realtime_router)
+    app.include_router(voices.router)
+    app.include_router(web.router)
+    lib_dir = settings.client_lib_dir or web.DEFAULT_CLIENT_LIB_DIR
+    # Mounted first: /static/lib is more specific than /static.
+    app.mount("/static/lib", StaticFiles(directory=lib_dir, check_dir=False), name="client-lib")
+    app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic_settings import SettingsConfigDict
 
 from parley_common.settings import ServiceSettings
@@ -24,3 +26,6 @@ class GatewaySettings(ServiceSettings):
     audio_lead_ms: int = 250
     # Largest WebSocket message accepted from a client (a binary audio frame or a JSON text).
     max_ws_message_bytes: int = 64 * 1024
+    # Where the JS client library is (the call page loads it); None = clients/js in the
+    # checkout or image.
+    client_lib_dir: Path | None = None

@@ -31,7 +31,7 @@ async def _idle_factory(assign: SessionAssign) -> SessionWork:
     return _Idle()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def workers(nats_url: str) -> AsyncIterator[dict[str, SessionWorker]]:
     """One worker per streaming service that holds sessions without processing them."""
     bus = await Bus.connect(nats_url, name="test-workers")
@@ -45,7 +45,7 @@ async def workers(nats_url: str) -> AsyncIterator[dict[str, SessionWorker]]:
     await bus.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def gateway_url(
     nats_url: str, database_url: str, workers: dict[str, SessionWorker]
 ) -> AsyncIterator[str]:

@@ -1,23 +1,269 @@
-"""Per-session work of the stt service."""
+"""One session on an STT worker: VAD on every frame, turn detection, partial and final
+transcripts, with the final transcription started speculatively when the user falls silent."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
+from collections import deque
+from datetime import UTC, datetime
 
-from parley_common.contracts.bus import SessionAssign
+import numpy as np
+
+from parley_common.bus import Bus, MessageMeta, Received
+from parley_common.bus.headers import PUSH_TO_TALK
+from parley_common.contracts import subjects
+from parley_common.contracts.bus import (
+    ServiceError,
+    SessionAssign,
+    SpeechStarted,
+    SpeechStopped,
+    Transcript,
+)
+from parley_common.contracts.events import UsageRecorded
+from parley_common.contracts.subjects import SessionChannel
+from parley_common.observability.metrics import latency_histogram
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
+from parley_stt.providers.base import SttProvider, SttStream
+from parley_stt.providers.registry import get_provider
+from parley_stt.turns import FRAME_MS, Phase, TurnDetector, TurnEvent
+from parley_stt.vad import SileroVad
+
+log = logging.getLogger(__name__)
+
+FRAME_BYTES = 1024  # 512 samples of PCM16
+PREROLL_FRAMES = 10  # ~320 ms kept before onset so that the first syllable is not clipped
+# Each local interim costs ~0.8 s of both cores; once a second keeps the text live without
+# starving the dialogue model.
+PARTIAL_EVERY_MS = 1000
+
+FINALIZE_SECONDS = latency_histogram(
+    "parley_stt_final_seconds", "End of turn to final transcript published"
+)
 
 
-class _Held:
+class SttSession:
+    """Turns a session's audio into speech events and transcripts."""
+
+    def __init__(
+        self, bus: Bus, assign: SessionAssign, provider: SttProvider, vad: SileroVad
+    ) -> None:
+        self.bus = bus
+        self.sid = assign.session_id
+        self.config = assign.config
+        self.provider = provider
+        self.vad = vad
+        self.detector = TurnDetector(assign.config.interrupt_sensitivity.silence_ms)
+        self._pending = bytearray()
+        self._offset_ms = 0
+        self._preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
+        self._held: list[bytes] = []  # trailing silence, fed only if speech resumes
+        self._stream: SttStream | None = None
+        self._stream_ms = 0
+        self._partial_at_ms = 0
+        self._partial: asyncio.Task[None] | None = None
+        self._speculative: asyncio.Task[object] | None = None
+        self._finals: asyncio.Task[None] | None = None  # chained so finals stay in order
+        self._push_to_talk = False
+        self._seq = 0
+
+    def _meta(self) -> MessageMeta:
+        self._seq += 1
+        return MessageMeta(session_id=self.sid, seq=self._seq)
+
+    def _subject(self, channel: SessionChannel) -> str:
+        return subjects.session(self.sid, channel)
+
     async def run(self) -> None:
-        await asyncio.Event().wait()
+        """Process the session until cancelled."""
+        sub = await self.bus.subscribe(self._subject(SessionChannel.AUDIO_IN), self._on_audio)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await sub.unsubscribe()
+            for task in (self._partial, self._speculative, self._finals):
+                if task is not None:
+                    task.cancel()
+            if self._stream is not None:
+                await self._stream.aclose()
+
+    async def _push_to_talk_changed(self, action: str) -> None:
+        if action == "start":
+            self._push_to_talk = True
+            await self._handle(self.detector.force_start(self._offset_ms), b"")
+        elif action == "stop":
+            self._push_to_talk = False
+            # The frames before the release belong to the turn, even a partial last one.
+            if self._pending:
+                padding = bytes(FRAME_BYTES - len(self._pending))
+                self._pending += padding
+                await self._on_frame(bytes(self._pending))
+                self._pending.clear()
+            await self._handle(self.detector.force_end(self._offset_ms), b"")
+
+    async def _on_audio(self, msg: Received) -> None:
+        action = msg.meta.extra.get(PUSH_TO_TALK)
+        if action is not None:
+            await self._push_to_talk_changed(action)
+            return
+        self._pending += msg.data
+        while len(self._pending) >= FRAME_BYTES:
+            frame = bytes(self._pending[:FRAME_BYTES])
+            del self._pending[:FRAME_BYTES]
+            await self._on_frame(frame)
+
+    async def _on_frame(self, frame: bytes) -> None:
+        offset = self._offset_ms
+        self._offset_ms += FRAME_MS
+        samples = np.frombuffer(frame, dtype=np.int16).astype(np.float32) / 32768.0
+        probability = self.vad.probability(samples)
+        if self._push_to_talk:
+            probability = 1.0  # the button, not the VAD, decides while it is held
+        events = self.detector.push(offset, probability)
+        await self._handle(events, frame)
+
+    async def _handle(self, events: list[TurnEvent], frame: bytes) -> None:
+        for event in events:
+            if event.kind == "speech_started":
+                await self._speech_started(event)
+            elif event.kind == "speech_stopped":
+                await self._publish_speech(
+                    SpeechStopped(at_ms=event.at_ms, duration_ms=event.speech_ms)
+                )
+                self._start_speculation()
+            else:
+                self._end_of_turn()
+        if not frame:
+            return
+        phase = self.detector.phase
+        if phase is Phase.SPEAKING and self._stream is not None:
+            await self._feed(frame)
+        elif phase is Phase.TRAILING:
+            self._held.append(frame)
+        elif phase is Phase.IDLE:
+            self._preroll.append(frame)
+
+    async def _speech_started(self, event: TurnEvent) -> None:
+        await self._publish_speech(SpeechStarted(at_ms=event.at_ms))
+        if self._stream is None:
+            self._stream = await self.provider.open(self.config.language)
+            self._stream_ms = 0
+            self._partial_at_ms = 0
+            backlog, self._held = list(self._preroll), []
+            self._preroll.clear()
+        else:  # speech resumed within the turn: the pause belongs to the utterance
+            backlog, self._held = self._held, []
+            if self._speculative is not None:
+                self._speculative.cancel()
+                self._speculative = None
+        for frame in backlog:
+            await self._feed(frame)
+
+    async def _feed(self, frame: bytes) -> None:
+        assert self._stream is not None
+        await self._stream.feed(frame)
+        self._stream_ms += FRAME_MS
+        due = self._stream_ms - self._partial_at_ms >= PARTIAL_EVERY_MS
+        if due and (self._partial is None or self._partial.done()):
+            self._partial_at_ms = self._stream_ms
+            self._partial = asyncio.create_task(self._publish_partial(self._stream))
+
+    def _start_speculation(self) -> None:
+        # The user may be done: transcribe now, while the silence window runs, so that the
+        # final is (nearly) ready when the turn is confirmed. The stream caches the result.
+        if self._partial is not None:
+            self._partial.cancel()  # a queued interim would only delay the final
+        if self._stream is not None and self._speculative is None:
+            self._speculative = asyncio.create_task(self._stream.finish())
+
+    def _end_of_turn(self) -> None:
+        stream, speculative = self._stream, self._speculative
+        self._stream, self._speculative, self._held = None, None, []
+        if stream is None:
+            return
+        previous = self._finals
+        ended_at = time.perf_counter()
+        audio_ms = self._stream_ms
+        self._finals = asyncio.create_task(
+            self._publish_final(stream, speculative, previous, ended_at, audio_ms)
+        )
+
+    async def _publish_final(
+        self,
+        stream: SttStream,
+        speculative: asyncio.Task[object] | None,
+        previous: asyncio.Task[None] | None,
+        ended_at: float,
+        audio_ms: int,
+    ) -> None:
+        try:
+            if speculative is not None:
+                await asyncio.gather(speculative, return_exceptions=True)
+            result = await stream.finish()
+        except Exception as exc:
+            log.exception("transcription failed")
+            await self._error("transcription_failed", str(exc))
+            return
+        finally:
+            await stream.aclose()
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        finalize_s = time.perf_counter() - ended_at
+        FINALIZE_SECONDS.observe(finalize_s)
+        if not result.text.strip():
+            return  # noise, a cough: nothing to answer
+        transcript = Transcript(
+            text=result.text.strip(),
+            is_final=True,
+            confidence=result.confidence,
+            language=result.language,
+            words=result.words,
+            audio_ms=audio_ms,
+            finalize_ms=finalize_s * 1000,
+        )
+        await self.bus.publish(self._subject(SessionChannel.TRANSCRIPT), transcript, self._meta())
+        usage = UsageRecorded(
+            session_id=self.sid,
+            at=datetime.now(UTC),
+            service="stt",
+            provider=self.config.stt_provider.value,
+            quantity=audio_ms / 1000,
+            unit="audio_seconds",
+        )
+        await self.bus.js_publish(subjects.event("usage.recorded"), usage, self._meta())
+
+    async def _publish_partial(self, stream: SttStream) -> None:
+        try:
+            result = await stream.interim()
+        except Exception:
+            log.exception("partial transcription failed")
+            return
+        if result is None or not result.text.strip() or stream is not self._stream:
+            return
+        partial = Transcript(
+            text=result.text.strip(),
+            is_final=False,
+            confidence=result.confidence,
+            language=result.language,
+            audio_ms=self._stream_ms,
+        )
+        await self.bus.publish(self._subject(SessionChannel.TRANSCRIPT), partial, self._meta())
+
+    async def _publish_speech(self, event: SpeechStarted | SpeechStopped) -> None:
+        await self.bus.publish(self._subject(SessionChannel.SPEECH), event, self._meta())
+
+    async def _error(self, code: str, message: str) -> None:
+        error = ServiceError(service="stt", code=code, message=message)
+        await self.bus.publish(self._subject(SessionChannel.STATUS), error, self._meta())
 
 
 def open_session(runtime: Runtime) -> SessionFactory:
     """The factory the worker calls for each assigned session."""
 
     async def factory(assign: SessionAssign) -> SessionWork:
-        return _Held()
+        provider = get_provider(assign.config.stt_provider)
+        return SttSession(runtime.bus, assign, provider, SileroVad())
 
     return factory

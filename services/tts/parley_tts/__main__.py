@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from parley_common.contracts.session import TtsProvider as TtsName
 from parley_common.runtime import Runtime, run
+from parley_common.warmup import warm_up
 from parley_common.workers import SessionWorker
+from parley_tts.providers.registry import get_provider
 from parley_tts.session import open_session
 from parley_tts.settings import TtsSettings
+from parley_tts.voices import serve_voices
 
 
 async def _main(runtime: Runtime) -> None:
+    await serve_voices(runtime.bus)
     worker = SessionWorker("tts", runtime.worker_id, runtime.bus, open_session(runtime))
-    await worker.run()
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(warm_up("local", lambda: get_provider(TtsName.LOCAL)))
+        tg.create_task(worker.run())
 
 
 def main() -> None:

@@ -1,23 +1,217 @@
-"""Per-session work of the tts service."""
+"""One session on a TTS worker: the answer's text deltas cut into sentences, each spoken as
+soon as it is complete, resampled to the session's rate and streamed out in order."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from parley_common.contracts.bus import SessionAssign
+from parley_common.bus import Bus, MessageMeta, Received
+from parley_common.bus.headers import AUDIO_END, AUDIO_RATE, TEXT_END, TEXT_START
+from parley_common.contracts import subjects
+from parley_common.contracts.bus import (
+    Interrupt,
+    ReplyDelta,
+    ReplyDone,
+    ServiceError,
+    SessionAssign,
+    TurnLatency,
+    interrupt_adapter,
+    reply_adapter,
+)
+from parley_common.contracts.events import LatencyRecorded, UsageRecorded
+from parley_common.contracts.subjects import SessionChannel
+from parley_common.observability.metrics import latency_histogram
+from parley_common.providers import ProviderUnavailableError
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
+from parley_tts.providers.base import TtsProvider
+from parley_tts.providers.registry import get_provider
+from parley_tts.resample import Resampler
+from parley_tts.sentences import Sentence, SentenceSplitter
+
+log = logging.getLogger(__name__)
+
+MAX_CHUNK_MS = 500  # keeps bus messages small whatever a provider yields at once
+
+FIRST_BYTE_SECONDS = latency_histogram(
+    "parley_tts_first_byte_seconds", "First answer delta received to first audio published"
+)
 
 
-class _Held:
+@dataclass
+class _Turn:
+    turn_id: int
+    splitter: SentenceSplitter = field(default_factory=SentenceSplitter)
+    first_delta_at: float | None = None
+    first_audio_sent: bool = False
+    characters: int = 0
+
+
+_END = None  # queued after a turn's last sentence
+
+
+class TtsSession:
+    """Speaks the answers of one session, one sentence at a time, in order."""
+
+    def __init__(self, bus: Bus, assign: SessionAssign, provider: TtsProvider) -> None:
+        self.bus = bus
+        self.sid = assign.session_id
+        self.config = assign.config
+        self.provider = provider
+        self.rate = assign.config.output_sample_rate
+        self._turns: dict[int, _Turn] = {}
+        self._cancelled: set[int] = set()
+        self._queue: asyncio.Queue[tuple[_Turn, Sentence | None]] = asyncio.Queue()
+        self._speaking: tuple[int, asyncio.Task[None]] | None = None
+        self._seq = 0
+
+    def _subject(self, channel: SessionChannel) -> str:
+        return subjects.session(self.sid, channel)
+
+    def _meta(self, turn_id: int, **extra: str) -> MessageMeta:
+        self._seq += 1
+        return MessageMeta(session_id=self.sid, turn_id=turn_id, seq=self._seq, extra=extra)
+
     async def run(self) -> None:
-        await asyncio.Event().wait()
+        """Serve the session until cancelled."""
+        subs = [
+            await self.bus.subscribe(self._subject(SessionChannel.REPLY), self._on_reply),
+            await self.bus.subscribe(self._subject(SessionChannel.INTERRUPT), self._on_interrupt),
+        ]
+        try:
+            while True:
+                turn, sentence = await self._queue.get()
+                if turn.turn_id in self._cancelled:
+                    continue
+                if sentence is _END:
+                    await self._end_turn(turn)
+                    continue
+                task = asyncio.create_task(self._speak(turn, sentence))
+                self._speaking = (turn.turn_id, task)
+                await asyncio.gather(task, return_exceptions=True)
+                self._speaking = None
+        finally:
+            for sub in subs:
+                await sub.unsubscribe()
+            if self._speaking is not None:
+                self._speaking[1].cancel()
+
+    async def _on_reply(self, msg: Received) -> None:
+        turn_id = msg.meta.turn_id
+        if turn_id in self._cancelled:
+            return
+        event = msg.decode(reply_adapter)
+        if isinstance(event, ReplyDelta):
+            turn = self._turns.setdefault(turn_id, _Turn(turn_id))
+            if turn.first_delta_at is None:
+                turn.first_delta_at = time.perf_counter()
+            for sentence in turn.splitter.feed(event.text):
+                self._queue.put_nowait((turn, sentence))
+        elif isinstance(event, ReplyDone):
+            turn = self._turns.setdefault(turn_id, _Turn(turn_id))
+            rest = turn.splitter.flush()
+            if rest is not None and not event.interrupted:
+                self._queue.put_nowait((turn, rest))
+            self._queue.put_nowait((turn, _END))
+
+    async def _on_interrupt(self, msg: Received) -> None:
+        event = msg.decode(interrupt_adapter)
+        if not isinstance(event, Interrupt):
+            return
+        self._cancelled.add(event.turn_id)
+        self._turns.pop(event.turn_id, None)
+        if self._speaking is not None and self._speaking[0] == event.turn_id:
+            self._speaking[1].cancel()
+
+    async def _speak(self, turn: _Turn, sentence: Sentence) -> None:
+        resampler = Resampler(self.provider.sample_rate, self.rate)
+        span = {
+            TEXT_START: str(sentence.start),
+            TEXT_END: str(sentence.end),
+            AUDIO_RATE: str(self.rate),
+        }
+        chunk_bytes = self.rate * 2 * MAX_CHUNK_MS // 1000
+        try:
+            stream = self.provider.synthesize(sentence.text, self.config.voice)
+            async with contextlib.aclosing(stream):
+                async for raw in stream:
+                    pcm = resampler.process(raw)
+                    for i in range(0, len(pcm), chunk_bytes):
+                        await self._send_audio(turn, pcm[i : i + chunk_bytes], span)
+            await self._send_audio(turn, resampler.flush(), span)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("synthesis failed")
+            error = ServiceError(service="tts", code="synthesis_failed", message=str(exc))
+            await self.bus.publish(
+                self._subject(SessionChannel.STATUS), error, self._meta(turn.turn_id)
+            )
+            return
+        turn.characters += len(sentence.text)
+
+    async def _send_audio(self, turn: _Turn, pcm: bytes, span: dict[str, str]) -> None:
+        if not pcm:
+            return
+        await self.bus.publish(
+            self._subject(SessionChannel.AUDIO_OUT), pcm, self._meta(turn.turn_id, **span)
+        )
+        if not turn.first_audio_sent:
+            turn.first_audio_sent = True
+            assert turn.first_delta_at is not None
+            first_byte_ms = (time.perf_counter() - turn.first_delta_at) * 1000
+            FIRST_BYTE_SECONDS.observe(first_byte_ms / 1000)
+            latency = TurnLatency(turn_id=turn.turn_id, tts_first_byte_ms=first_byte_ms)
+            await self.bus.publish(
+                self._subject(SessionChannel.STATUS), latency, self._meta(turn.turn_id)
+            )
+            await self.bus.js_publish(
+                subjects.event("latency.recorded"),
+                LatencyRecorded(
+                    session_id=self.sid,
+                    at=datetime.now(UTC),
+                    turn_id=turn.turn_id,
+                    tts_first_byte_ms=first_byte_ms,
+                ),
+                self._meta(turn.turn_id),
+            )
+
+    async def _end_turn(self, turn: _Turn) -> None:
+        self._turns.pop(turn.turn_id, None)
+        await self.bus.publish(
+            self._subject(SessionChannel.AUDIO_OUT),
+            b"",
+            self._meta(turn.turn_id, **{AUDIO_END: "1", AUDIO_RATE: str(self.rate)}),
+        )
+        if turn.characters:
+            usage = UsageRecorded(
+                session_id=self.sid,
+                at=datetime.now(UTC),
+                service="tts",
+                provider=self.config.tts_provider.value,
+                quantity=turn.characters,
+                unit="characters",
+            )
+            await self.bus.js_publish(
+                subjects.event("usage.recorded"), usage, self._meta(turn.turn_id)
+            )
 
 
 def open_session(runtime: Runtime) -> SessionFactory:
     """The factory the worker calls for each assigned session."""
 
     async def factory(assign: SessionAssign) -> SessionWork:
-        return _Held()
+        provider = get_provider(assign.config.tts_provider)
+        voice = assign.config.voice
+        if voice is not None and voice not in {v.id for v in await provider.voices()}:
+            raise ProviderUnavailableError(
+                f"voice '{voice}' is not offered by the {provider.name} TTS"
+            )
+        return TtsSession(runtime.bus, assign, provider)
 
     return factory

@@ -66,9 +66,9 @@ class Transcript(_Msg):
     language: str | None = None
     words: tuple[Word, ...] = ()
     audio_ms: int = 0
-    # Set on a final that was produced speculatively before the silence window elapsed and
-    # then confirmed: downstream may already have started on it.
-    speculative: bool = False
+    # Milliseconds from the end of the turn (silence threshold reached, or push-to-talk
+    # released) to this final being published; small when speculation paid off.
+    finalize_ms: float | None = None
 
 
 TranscriptMessage = Annotated[Transcript, Field(discriminator="type")]
@@ -92,7 +92,8 @@ class ReplyDone(_Msg):
 
 
 class UserText(_Msg):
-    """The user's words of a turn as the dialogue took them (typed or transcribed)."""
+    """The user's words of a turn as the dialogue took them (typed or transcribed): the
+    first message of every turn on the reply subject."""
 
     type: Literal["user.text"] = "user.text"
     text: str
@@ -110,6 +111,7 @@ class InterruptReason(StrEnum):
     USER_TEXT = "user_text"
     CLIENT = "client"
     SESSION_END = "session_end"
+    SUPERSEDED = "superseded"
 
 
 class Interrupt(_Msg):
@@ -140,25 +142,18 @@ class TextInput(_Msg):
     text: str = Field(min_length=1, max_length=8000)
 
 
-class PushToTalk(_Msg):
-    """Push-to-talk: ``start`` opens an utterance, ``stop`` ends the turn now."""
-
-    type: Literal["push_to_talk"] = "push_to_talk"
-    action: Literal["start", "stop"]
-
-
 class SessionEnd(_Msg):
     """The session ended; workers release it."""
 
     type: Literal["session.end"] = "session.end"
 
 
-ControlMessage = Annotated[TextInput | PushToTalk | SessionEnd, Field(discriminator="type")]
+ControlMessage = Annotated[TextInput | SessionEnd, Field(discriminator="type")]
 
 
-# -- metrics: per-turn latency ----------------------------------------------------------------
+# -- status: per-turn latency and service errors -----------------------------------------------
 class TurnLatency(_Msg):
-    """Latency of one turn's stages in milliseconds; None where a stage did not happen."""
+    """Latency of one turn's stages in milliseconds; each service fills in its own stage."""
 
     type: Literal["turn.latency"] = "turn.latency"
     turn_id: int
@@ -169,7 +164,16 @@ class TurnLatency(_Msg):
     interrupt_ms: float | None = None
 
 
-MetricsMessage = Annotated[TurnLatency, Field(discriminator="type")]
+class ServiceError(_Msg):
+    """A failure the user should hear about (provider down, bad voice...)."""
+
+    type: Literal["service.error"] = "service.error"
+    service: str
+    code: str
+    message: str
+
+
+StatusMessage = Annotated[TurnLatency | ServiceError, Field(discriminator="type")]
 
 
 # -- worker assignment ------------------------------------------------------------------------
@@ -201,9 +205,36 @@ class WorkerHeartbeat(_Msg):
     sessions: tuple[str, ...] = ()
 
 
+# -- service queries (request/reply to a queue group) -----------------------------------------
+class VoiceEntry(_Msg):
+    """A voice a TTS provider offers."""
+
+    id: str
+    name: str
+    language: str | None = None
+    gender: str | None = None
+    description: str | None = None
+
+
+class VoicesRequest(_Msg):
+    """Which voices does ``provider`` offer?"""
+
+    type: Literal["voices.request"] = "voices.request"
+    provider: str
+
+
+class VoicesReply(_Msg):
+    """The voices of a provider, or why they cannot be listed."""
+
+    type: Literal["voices.reply"] = "voices.reply"
+    provider: str
+    voices: tuple[VoiceEntry, ...] = ()
+    error: str | None = None
+
+
 speech_adapter: TypeAdapter[SpeechStarted | SpeechStopped] = TypeAdapter(SpeechMessage)
 transcript_adapter: TypeAdapter[Transcript] = TypeAdapter(TranscriptMessage)
 reply_adapter: TypeAdapter[ReplyDelta | ReplyDone | UserText] = TypeAdapter(ReplyMessage)
 interrupt_adapter: TypeAdapter[Interrupt | Heard] = TypeAdapter(InterruptMessage)
-control_adapter: TypeAdapter[TextInput | PushToTalk | SessionEnd] = TypeAdapter(ControlMessage)
-metrics_adapter: TypeAdapter[TurnLatency] = TypeAdapter(MetricsMessage)
+control_adapter: TypeAdapter[TextInput | SessionEnd] = TypeAdapter(ControlMessage)
+status_adapter: TypeAdapter[TurnLatency | ServiceError] = TypeAdapter(StatusMessage)

@@ -19,7 +19,8 @@ class SessionChannel(StrEnum):
     AUDIO_OUT = "audio.out"
     INTERRUPT = "interrupt"
     CONTROL = "control"
-    METRICS = "metrics"
+    # Per-turn latency and service errors, for the client and for dashboards.
+    STATUS = "status"
 
 
 def session(session_id: str, channel: SessionChannel) -> str:
@@ -35,6 +36,11 @@ def session_wildcard(channel: SessionChannel) -> str:
 def assign(service: str) -> str:
     """Request subject a service's queue group answers to take a session."""
     return f"{PREFIX}.svc.{service}.assign"
+
+
+def query(service: str, name: str) -> str:
+    """Request subject of a stateless query answered by a service's queue group."""
+    return f"{PREFIX}.svc.{service}.{name}"
 
 
 def heartbeat(service: str) -> str:

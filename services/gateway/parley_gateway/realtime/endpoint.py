@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from fastapi import APIRouter, WebSocket
 
 from parley_common.contracts.session import SessionStatus
-from parley_common.contracts.ws import CLOSE_SESSION_ENDED, CLOSE_SESSION_NOT_FOUND
+from parley_common.contracts.ws import (
+    CLOSE_REPLACED,
+    CLOSE_SESSION_ENDED,
+    CLOSE_SESSION_NOT_FOUND,
+)
 from parley_gateway.realtime.bridge import SessionBridge
 from parley_gateway.routes.deps import get_gateway
 
@@ -27,4 +33,13 @@ async def session_socket(websocket: WebSocket, session_id: str) -> None:
     if record.status is SessionStatus.ENDED:
         await websocket.close(CLOSE_SESSION_ENDED, f"session {session_id} has ended")
         return
-    await SessionBridge(gateway, record, websocket).run()
+    previous = gateway.connections.get(record.id)
+    if previous is not None:
+        with contextlib.suppress(RuntimeError):
+            await previous.close(CLOSE_REPLACED, "replaced by a newer connection")
+    gateway.connections[record.id] = websocket
+    try:
+        await SessionBridge(gateway, record, websocket).run()
+    finally:
+        if gateway.connections.get(record.id) is websocket:
+            del gateway.connections[record.id]

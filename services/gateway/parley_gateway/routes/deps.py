@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
 from starlette.requests import HTTPConnection
 
 from parley_common.bus import Bus
@@ -24,6 +24,8 @@ class Gateway:
     pool: asyncpg.Pool
     store: SessionStore
     lifecycle: SessionLifecycle
+    # The open WebSocket of each session on this gateway (a reconnect replaces it).
+    connections: dict[str, WebSocket] = field(default_factory=dict)
 
 
 def get_gateway(conn: HTTPConnection) -> Gateway:

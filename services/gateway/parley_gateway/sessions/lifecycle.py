@@ -58,13 +58,14 @@ class SessionLifecycle:
     async def assign(self, record: SessionRecord) -> dict[str, str]:
         """Ask each streaming service's queue group to take the session; returns the worker
         id per service. Raises 503 when a service has no worker or refuses the session."""
-        request = SessionAssign(session_id=record.id, user_id=record.user_id, config=record.config)
         results = await asyncio.gather(
-            *(self._assign_one(service, request) for service in STREAMING_SERVICES)
+            *(self.assign_service(service, record) for service in STREAMING_SERVICES)
         )
         return dict(zip(STREAMING_SERVICES, results, strict=True))
 
-    async def _assign_one(self, service: str, request: SessionAssign) -> str:
+    async def assign_service(self, service: str, record: SessionRecord) -> str:
+        """Have one worker of ``service`` take the session; returns its worker id."""
+        request = SessionAssign(session_id=record.id, user_id=record.user_id, config=record.config)
         meta = MessageMeta(session_id=request.session_id)
         try:
             reply = await self.bus.request(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -20,7 +20,7 @@ class LlmProvider(Protocol):
 
     name: str
 
-    def stream(self, messages: Sequence[ChatMessage], max_tokens: int) -> AsyncIterator[str]:
+    def stream(self, messages: Sequence[ChatMessage], max_tokens: int) -> AsyncGenerator[str, None]:
         """Yield the answer as text deltas. Closing the iterator (``aclose``, or cancelling
         the task iterating it) stops generation promptly and frees the model."""
         ...

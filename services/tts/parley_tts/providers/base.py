@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,7 +24,7 @@ class TtsProvider(Protocol):
     name: str
     sample_rate: int  # of the PCM16 mono audio ``synthesize`` yields
 
-    def synthesize(self, text: str, voice: str | None) -> AsyncIterator[bytes]:
+    def synthesize(self, text: str, voice: str | None) -> AsyncGenerator[bytes, None]:
         """Yield PCM16 LE mono chunks for ``text``. Closing the iterator stops synthesis."""
         ...
 

@@ -1,0 +1,388 @@
+// Type declarations for @parley/client (parley-client.js).
+
+export declare const CLOSE_CODES: Readonly<{
+  NORMAL: 1000;
+  GOING_AWAY: 1001;
+  INTERNAL_ERROR: 1011;
+  PROTOCOL_ERROR: 4400;
+  SESSION_NOT_FOUND: 4404;
+  SESSION_ENDED: 4410;
+}>;
+export declare const SERVER_EVENTS: readonly ServerEventType[];
+export declare const S2_EVENTS: readonly S2EventType[];
+export declare const INPUT_SAMPLE_RATE: 16000;
+export declare const FRAME_MS: 20;
+export declare const FRAME_SAMPLES: 320;
+export declare const FRAME_BYTES: 640;
+export declare const DEFAULT_OUTPUT_SAMPLE_RATE: 24000;
+export declare const MAX_TEXT_LENGTH: 8000;
+export declare const DEFAULT_CONFIG: Readonly<SessionConfig>;
+export declare const RESPONSE_STYLES: readonly ResponseStyle[];
+export declare const INTERRUPT_SENSITIVITIES: readonly InterruptSensitivity[];
+export declare const PROVIDERS: Readonly<{ stt: readonly SttProvider[]; llm: readonly LlmProvider[]; tts: readonly TtsProvider[] }>;
+
+export type ServerEventType =
+  | 'ready' | 'pong' | 'speech_started' | 'speech_stopped' | 'transcript' | 'response'
+  | 'audio_start' | 'audio_end' | 'interrupted' | 'metrics' | 'error';
+export type S2EventType =
+  | 'transcription_complete' | 'response_generated' | 'voice_processing_complete' | 'voice_processing_error';
+
+export type ResponseStyle = 'concise' | 'conversational' | 'detailed';
+export type InterruptSensitivity = 'low' | 'medium' | 'high';
+export type SttProvider = 'local' | 'whisper' | 'openai' | 'groq' | 'deepgram' | 'assemblyai' | 'scripted' | (string & {});
+export type LlmProvider = 'local' | 'openai' | 'groq' | 'anthropic' | 'scripted' | (string & {});
+export type TtsProvider = 'local' | 'openai' | 'elevenlabs' | 'deepgram' | 'playht' | 'scripted' | (string & {});
+export type Role = 'user' | 'assistant' | 'system';
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
+export type NetworkGrade = 'good' | 'fair' | 'poor' | 'unknown';
+
+/** Wire (snake_case) session configuration. */
+export interface SessionConfig {
+  stt_provider?: SttProvider;
+  llm_provider?: LlmProvider;
+  tts_provider?: TtsProvider;
+  voice?: string | null;
+  /** null = let the STT provider detect the language */
+  language?: string | null;
+  response_style?: ResponseStyle;
+  interrupt_sensitivity?: InterruptSensitivity;
+  system_prompt?: string | null;
+  output_sample_rate?: 8000 | 16000 | 22050 | 24000 | 44100 | 48000;
+}
+
+/** The same configuration with S1's camelCase names (accepted everywhere a config is). */
+export interface SessionConfigCamel {
+  sttProvider?: SttProvider;
+  llmProvider?: LlmProvider;
+  ttsProvider?: TtsProvider;
+  voice?: string | null;
+  language?: string | null;
+  responseStyle?: ResponseStyle;
+  interruptSensitivity?: InterruptSensitivity;
+  systemPrompt?: string | null;
+  outputSampleRate?: number;
+}
+
+export type AnyConfig = SessionConfig | SessionConfigCamel | Record<string, unknown>;
+
+/** A session as `/api/v1` returns it. */
+export interface SessionView {
+  id: string;
+  status: 'active' | 'ended';
+  user_id: string;
+  chatbot_id: string | null;
+  config: Required<SessionConfig>;
+  ws_url: string;
+  started_at: string;
+  ended_at?: string | null;
+  duration_seconds?: number | null;
+  total_turns?: number;
+  interruptions_count?: number;
+}
+
+export interface TranscriptEntryView {
+  turn_id: number;
+  role: Role;
+  text: string;
+  confidence: number | null;
+  language: string | null;
+  interrupted: boolean;
+  started_at: string | null;
+  ended_at: string | null;
+}
+
+export interface TranscriptView {
+  session_id: string;
+  entries: TranscriptEntryView[];
+}
+
+export interface VoiceInfo {
+  id: string;
+  name: string;
+  language?: string | null;
+  [key: string]: unknown;
+}
+
+export interface VoicesView {
+  provider: string;
+  voices: VoiceInfo[];
+}
+
+export type ProviderItem = string | { name?: string; id?: string; available?: boolean; configured?: boolean; [key: string]: unknown };
+
+export interface ProvidersView {
+  stt: ProviderItem[];
+  llm: ProviderItem[];
+  tts: ProviderItem[];
+}
+
+export declare class ParleyError extends Error {
+  constructor(code: string, message: string, extra?: { status?: number; details?: unknown[]; cause?: unknown; recoverable?: boolean });
+  readonly name: 'ParleyError';
+  code: string;
+  status: number | null;
+  details: unknown[];
+  recoverable: boolean;
+}
+
+export declare function snakeCase(key: string): string;
+export declare function camelCase(key: string): string;
+export declare function camelKeys<T extends object>(obj: T): Record<string, unknown>;
+export declare function normalizeConfig(config?: AnyConfig): SessionConfig;
+export declare function apiBase(apiUrl?: string): string;
+export declare function resolveWsUrl(wsUrl: string | null | undefined, base: string, sessionId: string): string;
+export declare function networkQuality(n: { rttMs?: number | null; jitterMs?: number | null; recentReconnects?: number; state?: string }): NetworkGrade;
+
+export declare class Emitter<Events extends object = Record<string, any>> {
+  on<K extends keyof Events & string>(name: K, handler: (payload: Events[K]) => void): () => void;
+  off<K extends keyof Events & string>(name: K, handler: (payload: Events[K]) => void): void;
+  once<K extends keyof Events & string>(name: K, handler: (payload: Events[K]) => void): () => void;
+  emit<K extends keyof Events & string>(name: K, payload?: Events[K]): void;
+}
+
+export declare class ParleyApi {
+  constructor(opts?: { apiUrl?: string; fetch?: typeof fetch; headers?: Record<string, string> });
+  readonly base: string;
+  headers: Record<string, string>;
+  request<T = any>(method: string, path: string, body?: unknown): Promise<T>;
+  createSession(p?: { userId?: string; chatbotId?: string | null; config?: AnyConfig }): Promise<SessionView>;
+  getSession(id: string): Promise<SessionView>;
+  endSession(id: string): Promise<SessionView>;
+  getTranscript(id: string): Promise<TranscriptView>;
+  listVoices(provider?: string): Promise<VoicesView>;
+  listProviders(): Promise<ProvidersView>;
+}
+
+// -- events ------------------------------------------------------------------------------------
+export interface StateEvent {
+  state: ConnectionState;
+  previous: ConnectionState;
+  attempt?: number;
+  delayMs?: number;
+  code?: number;
+  reason?: string;
+}
+export interface ReadyEvent {
+  sessionId: string;
+  config: SessionConfig | null;
+  inputSampleRate: number;
+  outputSampleRate: number;
+  /** true when this is a reconnection to the same session */
+  resumed: boolean;
+}
+export interface TranscriptEvent {
+  role: Role;
+  text: string;
+  isFinal: boolean;
+  partial: boolean;
+  confidence: number | null;
+  language: string | null;
+  turnId: number | null;
+  interrupted: boolean;
+}
+export interface ResponseEvent { turnId: number | null; text: string; done: boolean }
+export interface AudioStartEvent { turnId: number | null; sampleRate: number; encoding: 'pcm_s16le' | string }
+export interface AudioEvent { pcm: ArrayBuffer; sampleRate: number; turnId: number | null }
+export interface AudioEndEvent { turnId: number | null }
+export interface InterruptedEvent { turnId: number | null; heardText: string | null }
+export interface FlushEvent { reason: 'interrupted' | 'local_interrupt' | 'connection_lost' | 'closed' | 'end' | string; turnId: number | null }
+export interface MetricsEvent {
+  turnId: number | null;
+  sttFinalMs: number | null;
+  llmFirstTokenMs: number | null;
+  ttsFirstByteMs: number | null;
+  voiceToVoiceMs: number | null;
+  interruptMs: number | null;
+}
+export interface NetworkEvent { rttMs: number | null; jitterMs: number | null; reconnects: number; quality: NetworkGrade }
+export interface PongEvent { rttMs: number; ts: number; serverTs: number | null }
+export interface ErrorEvent {
+  /** server codes pass through; client codes: server_unreachable, http_<status>, session_not_found,
+   * session_ended, session_closed, protocol_error, reconnect_failed, config_error, ... */
+  code: string;
+  message: string;
+  source: 'server' | 'client' | 'network' | 'http';
+  fatal: boolean;
+  recoverable: boolean;
+  status?: number;
+  closeCode?: number;
+}
+export interface CallSummary {
+  durationSeconds: number;
+  totalTurns: number;
+  interruptions: number;
+  avgVoiceToVoiceMs: number | null;
+  rttMs: number | null;
+  jitterMs: number | null;
+  reconnects: number;
+  framesSent: number;
+  chunksReceived: number;
+}
+export interface EndedEvent { sessionId: string | null; session: SessionView | null; metrics: CallSummary }
+
+export interface ParleyClientEvents {
+  state: StateEvent;
+  ready: ReadyEvent;
+  session: SessionView;
+  transcript: TranscriptEvent;
+  response: ResponseEvent;
+  speechStarted: { atMs: number | null };
+  speechStopped: { atMs: number | null; durationMs: number | null };
+  audioStart: AudioStartEvent;
+  audio: AudioEvent;
+  audioEnd: AudioEndEvent;
+  interrupted: InterruptedEvent;
+  flush: FlushEvent;
+  metrics: MetricsEvent;
+  network: NetworkEvent;
+  pong: PongEvent;
+  error: ErrorEvent;
+  ended: EndedEvent;
+  legacy: { type: S2EventType; [key: string]: unknown };
+  message: { type: string; data?: unknown; [key: string]: unknown };
+  handlerError: { event: string; error: unknown };
+}
+
+/** Where received assistant audio goes (AudioPlayer from ./audio.js implements it). */
+export interface PlaybackSink {
+  push(pcm: ArrayBuffer, sampleRate: number, turnId: number | null): void;
+  flush(reason?: string): void;
+  startTurn?(turnId: number | null, sampleRate: number): void;
+  endTurn?(turnId: number | null): void;
+  setSampleRate?(rate: number): void;
+}
+
+/** A microphone source (MicCapture from ./audio.js implements it). */
+export interface CaptureSource {
+  start(opts: { stream?: MediaStream; onFrame: (frame: ArrayBuffer) => void }): Promise<void> | void;
+  stop(): void;
+}
+
+export interface TimerFunctions {
+  setTimeout?: (fn: () => void, ms: number) => any;
+  clearTimeout?: (id: any) => void;
+  setInterval?: (fn: () => void, ms: number) => any;
+  clearInterval?: (id: any) => void;
+}
+
+export interface ParleyClientOptions {
+  /** Gateway base URL; default: the page's origin. `/api/v1` or `/api/voice` suffixes are accepted. */
+  apiUrl?: string;
+  userId?: string;
+  chatbotId?: string | null;
+  config?: AnyConfig;
+  fetch?: typeof fetch;
+  WebSocket?: { new (url: string): WebSocket } | any;
+  /** Extra REST headers, e.g. Authorization. */
+  headers?: Record<string, string>;
+  api?: ParleyApi;
+  player?: PlaybackSink;
+  createCapture?: () => CaptureSource;
+  audioContext?: AudioContext;
+  onFlush?: (info: { reason: string; turnId: number | null }) => void;
+  /** default 2000 */
+  pingIntervalMs?: number;
+  /** no message for this long -> the connection is considered dead (default max(3 pings + 1 s, 5 s)) */
+  staleAfterMs?: number;
+  /** default 10000 */
+  connectTimeoutMs?: number;
+  /** default {maxAttempts: 10, baseDelayMs: 500, maxDelayMs: 8000}; delay = min(max, base*2^(n-1)) * (0.75..1.25) */
+  reconnect?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /** Send microphone frames only between pushToTalk('start') and pushToTalk('stop'). */
+  pushToTalkOnly?: boolean;
+  /** Drop microphone frames while the socket buffers more than this (default 64 KiB). */
+  maxBufferedBytes?: number;
+  timers?: TimerFunctions;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface ClientStats {
+  framesSent: number;
+  framesDropped: number;
+  bytesSent: number;
+  chunksReceived: number;
+  chunksDiscarded: number;
+  bytesReceived: number;
+  pingsSent: number;
+  pongsReceived: number;
+  reconnects: number;
+  flushes: number;
+  messagesReceived: number;
+}
+
+export declare class ParleyClient extends Emitter<ParleyClientEvents> {
+  constructor(options?: ParleyClientOptions);
+  readonly options: ParleyClientOptions;
+  readonly api: ParleyApi;
+  userId: string;
+  chatbotId: string | null;
+  config: SessionConfig;
+  state: ConnectionState;
+  sessionId: string | null;
+  session: SessionView | null;
+  wsUrl: string | null;
+  ready: unknown;
+  outputSampleRate: number;
+  audioTurnId: number | null;
+  audioSampleRate: number;
+  player: PlaybackSink | null;
+  capture: CaptureSource | null;
+  stats: ClientStats;
+  network: NetworkEvent;
+  turnMetrics: MetricsEvent[];
+  startedAt: number | null;
+  pingIntervalMs: number;
+  pushToTalkOnly: boolean;
+
+  /** Create a session and connect; resolves once the server said `ready`. */
+  start(): Promise<SessionView>;
+  /** Connect (or resume) an existing session by id or view. */
+  connect(session: string | SessionView): Promise<SessionView>;
+  /** Close the socket, keep the session resumable. */
+  disconnect(): void;
+  /** End the session (POST /end) and close. */
+  end(): Promise<EndedEvent>;
+  getTranscript(id?: string): Promise<TranscriptView>;
+  summary(): CallSummary;
+
+  startMicrophone(stream?: MediaStream): Promise<CaptureSource>;
+  stopMicrophone(): void;
+  enablePlayback(): Promise<PlaybackSink>;
+  attachPlayer(player: PlaybackSink | null): void;
+  /** Send one 16 kHz PCM16 frame; false when dropped. */
+  sendAudio(pcm: ArrayBuffer | ArrayBufferView): boolean;
+
+  sendText(text: string): boolean;
+  pushToTalk(action: 'start' | 'stop' | boolean): boolean;
+  interrupt(): boolean;
+  ping(): boolean;
+  /** Dispatch one parsed server message (tests, custom transports). */
+  handleMessage(msg: unknown): void;
+}
+
+export interface LogEntry {
+  id: string;
+  role: Role;
+  turnId: number | null;
+  text: string;
+  /** false while the text is a partial (still forming) */
+  final: boolean;
+  confidence: number | null;
+  interrupted: boolean;
+  typed: boolean;
+  heardText: string | null;
+}
+
+/** The visible conversation, kept from client events. */
+export declare class ConversationLog extends Emitter<{ change: LogEntry[] }> {
+  entries: LogEntry[];
+  attach(client: ParleyClient): () => void;
+  clear(): void;
+  addTyped(text: string): LogEntry;
+  applyTranscript(t: Partial<TranscriptEvent> & { role: Role; text: string; isFinal: boolean }): LogEntry | null;
+  applyResponse(r: ResponseEvent): LogEntry | null;
+  applyInterrupted(i: { turnId: number | null; heardText?: string | null }): LogEntry | null;
+}
+
+export default ParleyClient;

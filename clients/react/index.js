@@ -1,0 +1,1 @@
+export { VoiceChat, useVoiceChat, default } from './VoiceChat.jsx';

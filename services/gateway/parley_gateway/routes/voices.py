@@ -1,0 +1,86 @@
+"""Voices per TTS provider and the providers a deployment offers: ``/api/v1/voices``,
+S1's ``/api/voice/voices/{provider}`` and S2's ``/api/v1/voice/voices``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from pydantic import BaseModel
+
+from parley_common.bus import MessageMeta
+from parley_common.contracts import subjects
+from parley_common.contracts.bus import VoiceEntry, VoicesReply, VoicesRequest
+from parley_common.contracts.session import LlmProvider, SttProvider, TtsProvider
+from parley_common.providers import test_providers_enabled
+from parley_gateway.errors import ApiError
+from parley_gateway.routes.deps import GatewayDep
+
+router = APIRouter(tags=["voices"])
+
+
+class VoicesView(BaseModel):
+    """The voices of one provider."""
+
+    provider: str
+    voices: list[VoiceEntry]
+
+
+class ProvidersView(BaseModel):
+    """Provider names a session may choose, per capability."""
+
+    stt: list[str]
+    llm: list[str]
+    tts: list[str]
+
+
+async def _voices(gateway: GatewayDep, provider: str) -> VoicesView:
+    try:
+        TtsProvider(provider)
+    except ValueError as exc:
+        raise ApiError(404, "unknown_provider", f"no TTS provider named '{provider}'") from exc
+    try:
+        reply = await gateway.bus.request(
+            subjects.query("tts", "voices"),
+            VoicesRequest(provider=provider),
+            MessageMeta(session_id=""),
+            timeout=gateway.settings.assign_timeout_s,
+        )
+    except (NoRespondersError, NatsTimeoutError) as exc:
+        raise ApiError(503, "service_unavailable", "no tts worker is available") from exc
+    answer = VoicesReply.model_validate_json(reply.data)
+    if answer.error is not None:
+        raise ApiError(422, "provider_unavailable", answer.error)
+    return VoicesView(provider=provider, voices=list(answer.voices))
+
+
+@router.get("/api/v1/voices", response_model=VoicesView)
+async def list_voices(gateway: GatewayDep, provider: str = "local") -> VoicesView:
+    """Voices of a TTS provider (``?provider=local`` by default)."""
+    return await _voices(gateway, provider)
+
+
+@router.get("/api/voice/voices/{provider}", tags=["S1 compatibility"])
+async def s1_voices(gateway: GatewayDep, provider: str) -> dict[str, Any]:
+    """S1's voice list: ``{"success": true, "provider", "voices": [...]}``."""
+    view = await _voices(gateway, provider)
+    return {"success": True, **view.model_dump(mode="json")}
+
+
+@router.get("/api/v1/voice/voices", tags=["S2 compatibility"])
+async def s2_voices(gateway: GatewayDep, provider: str = "local") -> dict[str, Any]:
+    """S2's voice list."""
+    view = await _voices(gateway, provider)
+    return {"voices": [v.model_dump(mode="json") for v in view.voices], "provider": provider}
+
+
+@router.get("/api/v1/providers", response_model=ProvidersView)
+async def list_providers() -> ProvidersView:
+    """Provider names sessions may ask for (test doubles only where enabled)."""
+
+    def names(kind: type[SttProvider] | type[LlmProvider] | type[TtsProvider]) -> list[str]:
+        return [p.value for p in kind if p.value != "scripted" or test_providers_enabled()]
+
+    return ProvidersView(stt=names(SttProvider), llm=names(LlmProvider), tts=names(TtsProvider))

@@ -1,0 +1,227 @@
+"""The offline default: Whisper base through faster-whisper (CTranslate2, int8, on the CPU).
+
+One model per process, shared by every stream, and one inference thread: concurrent utterances
+queue instead of fighting over the cores, and the event loop never waits on the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from parley_common.contracts.bus import Word
+from parley_stt.models import ModelNotInstalledError, whisper_model_dir
+from parley_stt.providers.base import SttResult
+
+__all__ = ["SAMPLE_RATE", "THREADS_ENV", "LocalWhisperProvider", "LocalWhisperStream"]
+
+SAMPLE_RATE = 16_000
+THREADS_ENV = "PARLEY_STT_THREADS"
+_DEFAULT_THREADS = 2
+# Under 100 ms there is no word to find, and Whisper tends to invent one.
+_MIN_BYTES = 2 * SAMPLE_RATE // 10
+
+
+@dataclass(frozen=True, slots=True)
+class _Pass:
+    """faster-whisper settings for one kind of transcription."""
+
+    final: bool
+    beam_size: int
+    temperature: tuple[float, ...]
+
+
+# Partials only need to look alive: greedy, no timestamps, no retries.
+_INTERIM = _Pass(final=False, beam_size=1, temperature=(0.0,))
+# Beam sizes 2-3 gave the same transcripts on our samples for 15-40% more time. One retry at a
+# higher temperature can rescue a decode stuck in a repetition loop; more would make the
+# worst case several times the usual latency.
+_FINAL = _Pass(final=True, beam_size=1, temperature=(0.0, 0.4))
+
+_model: Any = None
+_model_lock = threading.Lock()
+# One worker: each transcription already uses every core via CTranslate2's own threads.
+_inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-whisper")
+
+
+def _threads() -> int:
+    raw = os.environ.get(THREADS_ENV, "")
+    try:
+        threads = int(raw) if raw.strip() else _DEFAULT_THREADS
+    except ValueError:
+        raise ValueError(f"{THREADS_ENV} must be a whole number, got {raw!r}") from None
+    if threads < 1:
+        raise ValueError(f"{THREADS_ENV} must be at least 1, got {threads}")
+    return threads
+
+
+def _load_model() -> Any:
+    """The process's WhisperModel, loaded on first use (about a second)."""
+    global _model
+    with _model_lock:
+        if _model is None:
+            # The model is always given as a local directory, so nothing should reach for the
+            # Hugging Face hub; this makes sure nothing does.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            try:
+                from faster_whisper import WhisperModel
+            except ImportError as exc:
+                raise ModelNotInstalledError(
+                    "local STT needs faster-whisper: pip install 'parley-stt[local]'"
+                ) from exc
+            _model = WhisperModel(
+                str(whisper_model_dir()),
+                device="cpu",
+                compute_type="int8",
+                cpu_threads=_threads(),
+                local_files_only=True,
+            )
+        return _model
+
+
+def _transcribe(audio: npt.NDArray[np.float32], language: str | None, how: _Pass) -> SttResult:
+    """Run one transcription; called on the inference thread."""
+    segments, info = _load_model().transcribe(
+        audio,
+        language=language,
+        beam_size=how.beam_size,
+        temperature=how.temperature,
+        condition_on_previous_text=False,
+        # Word timing needs timestamp tokens: without them faster-whisper resumes decoding
+        # after the last word and hallucinates into the padding ("Bye. Bye.").
+        without_timestamps=not how.final,
+        word_timestamps=how.final,
+        # The service runs its own VAD on the stream; a second pass would only cost time.
+        vad_filter=False,
+    )
+    segments = list(segments)  # decoding happens lazily, here
+    text = " ".join(s.text.strip() for s in segments if s.text.strip())
+    tokens = sum(len(s.tokens) for s in segments)
+    confidence = None
+    if text and tokens:
+        # Geometric mean of the token probabilities over the whole utterance.
+        mean_logprob = sum(s.avg_logprob * len(s.tokens) for s in segments) / tokens
+        confidence = min(1.0, max(0.0, math.exp(mean_logprob)))
+    words = tuple(
+        Word(word=w.word.strip(), start=w.start, end=w.end, confidence=w.probability)
+        for s in segments
+        for w in s.words or ()
+        if w.word.strip()
+    )
+    return SttResult(
+        text=text,
+        is_final=how.final,
+        confidence=confidence,
+        language=language or info.language,
+        words=words,
+    )
+
+
+def _whisper_language(language: str | None) -> str | None:
+    # Sessions may carry a locale such as "en-US"; Whisper knows only the language part.
+    if language is None:
+        return None
+    return language.replace("_", "-").split("-")[0].lower()
+
+
+@dataclass(slots=True)
+class _Job:
+    """One queued or running transcription, shared by every caller that wants it."""
+
+    size: int  # bytes of audio it covers
+    work: Future[SttResult]
+    result: asyncio.Future[SttResult]
+    waiters: int = 0
+
+    def usable_for(self, size: int) -> bool:
+        """Whether this job's (eventual) result answers a request for ``size`` bytes."""
+        if self.result.cancelled():
+            return False
+        if self.result.done() and self.result.exception() is not None:
+            return False  # retry rather than repeat a failure forever
+        return self.size == size
+
+    async def wait(self) -> SttResult:
+        """The result; a caller giving up does not cancel it for the other callers."""
+        self.waiters += 1
+        try:
+            return await asyncio.shield(self.result)
+        finally:
+            self.waiters -= 1
+            if self.waiters == 0:
+                # Nobody wants it any more (e.g. a speculative final overtaken by more speech):
+                # drop it if it is still queued, so it does not delay the next one. A job
+                # already running cannot be stopped; it finishes and stays cached.
+                self.work.cancel()
+
+
+class LocalWhisperStream:
+    """One utterance: buffers PCM16 16 kHz audio and transcribes it on demand."""
+
+    def __init__(self, language: str | None) -> None:
+        self._language = _whisper_language(language)
+        self._pcm = bytearray()
+        # The latest job of each kind; a finished one doubles as the cached result.
+        self._interim: _Job | None = None
+        self._final: _Job | None = None
+
+    async def feed(self, pcm: bytes) -> None:
+        """Append audio to the utterance."""
+        self._pcm += pcm
+
+    async def interim(self) -> SttResult | None:
+        """A partial transcript (cheap settings), or None before there is enough audio."""
+        if len(self._pcm) < _MIN_BYTES:
+            return None
+        job = self._interim
+        # A partial still running is awaited even if it covers less audio, so partials cannot
+        # pile up in front of finals when the model falls behind.
+        running = job is not None and not job.result.done()
+        if job is None or not (running or job.usable_for(len(self._pcm))):
+            job = self._interim = self._start(_INTERIM)
+        return await job.wait()
+
+    async def finish(self) -> SttResult:
+        """The final transcript with word timings; asking again without new audio (or while
+        the same request runs) returns the same result instead of transcribing twice."""
+        if len(self._pcm) < _MIN_BYTES:
+            return SttResult(text="", is_final=True, language=self._language)
+        job = self._final
+        if job is None or not job.usable_for(len(self._pcm)):
+            job = self._final = self._start(_FINAL)
+        return await job.wait()
+
+    async def aclose(self) -> None:
+        """Drop the audio and the cached results (jobs nobody awaits are already dropped)."""
+        self._interim = self._final = None
+        self._pcm = bytearray()
+
+    def _start(self, how: _Pass) -> _Job:
+        size = len(self._pcm)
+        # Copied now: feed() may append while the job waits for the inference thread.
+        audio = np.frombuffer(self._pcm, dtype="<i2", count=size // 2).astype(np.float32)
+        audio /= 32768.0
+        work = _inference.submit(_transcribe, audio, self._language, how)
+        return _Job(size=size, work=work, result=asyncio.wrap_future(work))
+
+
+class LocalWhisperProvider:
+    """Whisper base on the CPU via faster-whisper, fully offline."""
+
+    name = "local"
+
+    async def open(self, language: str | None) -> LocalWhisperStream:
+        """Start a new utterance; ``language`` None means detect it (costs an extra pass)."""
+        return LocalWhisperStream(language)
+
+    async def warm_up(self) -> None:
+        """Load the model now (off the event loop) so the first utterance does not pay it."""
+        await asyncio.get_running_loop().run_in_executor(_inference, _load_model)

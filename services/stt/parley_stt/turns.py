@@ -1,0 +1,108 @@
+"""Turn detection from per-frame voice probabilities: when speech starts, when it stops, and
+when the silence after it is long enough to end the user's turn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Literal
+
+FRAME_MS = 32  # Silero VAD frames: 512 samples at 16 kHz
+
+
+class Phase(Enum):
+    """Where the user is in a turn."""
+
+    IDLE = "idle"  # no speech since the last turn ended
+    SPEAKING = "speaking"
+    TRAILING = "trailing"  # silence after speech, not yet long enough to end the turn
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEvent:
+    """Something the detector noticed at ``at_ms`` (offset in the session's input audio)."""
+
+    kind: Literal["speech_started", "speech_stopped", "end_of_turn"]
+    at_ms: int
+    speech_ms: int = 0
+
+
+class TurnDetector:
+    """A hysteresis state machine over VAD probabilities.
+
+    Speech starts on the first frame above ``start_threshold`` (barge-in latency depends on
+    it); it stops after ``hangover_ms`` below ``stop_threshold`` (pauses between words are
+    shorter), and the stop is dated at the first quiet frame, from which the turn's silence
+    is counted, so ending a turn takes exactly ``silence_ms`` of silence.
+    """
+
+    def __init__(
+        self,
+        silence_ms: int,
+        start_threshold: float = 0.5,
+        stop_threshold: float = 0.35,
+        hangover_ms: int = 96,
+    ) -> None:
+        self.silence_ms = silence_ms
+        self.start_threshold = start_threshold
+        self.stop_threshold = stop_threshold
+        self.hangover_ms = hangover_ms
+        self.phase = Phase.IDLE
+        self._speech_start_ms = 0
+        self._quiet_since_ms: int | None = None
+
+    def push(self, offset_ms: int, probability: float) -> list[TurnEvent]:
+        """Feed one frame starting at ``offset_ms``; returns what happened."""
+        loud = probability >= self.start_threshold
+        quiet = probability < self.stop_threshold
+        if self.phase is Phase.IDLE:
+            if loud:
+                self.phase = Phase.SPEAKING
+                self._speech_start_ms = offset_ms
+                self._quiet_since_ms = None
+                return [TurnEvent("speech_started", offset_ms)]
+            return []
+        if self.phase is Phase.SPEAKING:
+            if not quiet:
+                self._quiet_since_ms = None
+                return []
+            if self._quiet_since_ms is None:
+                self._quiet_since_ms = offset_ms
+            if offset_ms + FRAME_MS - self._quiet_since_ms >= self.hangover_ms:
+                self.phase = Phase.TRAILING
+                stopped = self._quiet_since_ms
+                return [TurnEvent("speech_stopped", stopped, stopped - self._speech_start_ms)]
+            return []
+        # TRAILING
+        assert self._quiet_since_ms is not None
+        if loud:
+            self.phase = Phase.SPEAKING
+            self._quiet_since_ms = None
+            return [TurnEvent("speech_started", offset_ms)]
+        if offset_ms + FRAME_MS - self._quiet_since_ms >= self.silence_ms:
+            self.phase = Phase.IDLE
+            return [TurnEvent("end_of_turn", offset_ms + FRAME_MS)]
+        return []
+
+    def force_start(self, offset_ms: int) -> list[TurnEvent]:
+        """Push-to-talk pressed: the user is speaking whatever the VAD says."""
+        if self.phase is Phase.SPEAKING:
+            return []
+        was_idle = self.phase is Phase.IDLE
+        self.phase = Phase.SPEAKING
+        self._quiet_since_ms = None
+        if was_idle:
+            self._speech_start_ms = offset_ms
+        return [TurnEvent("speech_started", offset_ms)]
+
+    def force_end(self, offset_ms: int) -> list[TurnEvent]:
+        """Push-to-talk released: the turn ends now."""
+        if self.phase is Phase.IDLE:
+            return []
+        events = []
+        if self.phase is Phase.SPEAKING:
+            events.append(TurnEvent("speech_stopped", offset_ms, offset_ms - self._speech_start_ms))
+        self.phase = Phase.IDLE
+        self._quiet_since_ms = None
+        events.append(TurnEvent("end_of_turn", offset_ms))
+        return events

@@ -1,0 +1,149 @@
+"""Streaming voice activity detection: Silero VAD v6 run directly with onnxruntime.
+
+The model is an LSTM over 32 ms frames (512 samples at 16 kHz). Each call takes the frame
+prefixed by the last 64 samples of the previous frame plus the LSTM state ``h``/``c``, and
+returns the speech probability and the next state, so a stream keeps both between calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from parley_stt.models import ModelNotInstalledError, silero_vad_path
+
+__all__ = ["FRAME_MS", "FRAME_SAMPLES", "SAMPLE_RATE", "SileroVad", "VadFrame", "VadFrames"]
+
+SAMPLE_RATE = 16_000
+FRAME_SAMPLES = 512
+FRAME_MS = FRAME_SAMPLES * 1000 // SAMPLE_RATE
+_FRAME_BYTES = FRAME_SAMPLES * 2
+_CONTEXT_SAMPLES = 64
+_STATE_SHAPE = (1, 1, 128)
+# The signature of faster-whisper's silero_vad_v6.onnx; checked at load so a different file
+# fails loudly instead of producing garbage probabilities.
+_INPUTS = {
+    "input": ["seq_len", _CONTEXT_SAMPLES + FRAME_SAMPLES],
+    "h": [*_STATE_SHAPE],
+    "c": [*_STATE_SHAPE],
+}
+_OUTPUTS = ("speech_probs", "hn", "cn")
+
+_session: Any = None
+_session_lock = threading.Lock()
+
+
+def _shared_session() -> Any:
+    """The process-wide inference session; it is stateless, so every stream can share it."""
+    global _session
+    with _session_lock:
+        if _session is None:
+            try:
+                import onnxruntime as ort
+            except ImportError as exc:
+                raise ModelNotInstalledError(
+                    "Silero VAD needs onnxruntime: pip install 'parley-stt[local]'"
+                ) from exc
+            opts = ort.SessionOptions()
+            # A frame takes ~0.1 ms on one core: thread pools would cost more in wake-ups than
+            # they save, and the cores belong to Whisper.
+            opts.intra_op_num_threads = 1
+            opts.inter_op_num_threads = 1
+            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            opts.log_severity_level = 3
+            session = ort.InferenceSession(
+                str(silero_vad_path()), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+            inputs = {i.name: list(i.shape) for i in session.get_inputs()}
+            outputs = tuple(o.name for o in session.get_outputs())
+            if any(inputs.get(name) != shape for name, shape in _INPUTS.items()) or (
+                outputs != _OUTPUTS
+            ):
+                raise RuntimeError(
+                    f"unexpected Silero VAD signature: inputs {inputs}, outputs {outputs}"
+                )
+            _session = session
+        return _session
+
+
+class SileroVad:
+    """Speech probability of consecutive 32 ms frames of one audio stream.
+
+    Create one per stream (it carries the stream's recurrent state); the ONNX session behind it
+    is loaded on first use and shared by all instances. Not safe to use from two threads at
+    once, but different instances are.
+    """
+
+    def __init__(self) -> None:
+        self._session = _shared_session()
+        # The input row is [64 context samples | 512 frame samples], reused across calls.
+        self._input = np.zeros((1, _CONTEXT_SAMPLES + FRAME_SAMPLES), dtype=np.float32)
+        self._h = np.zeros(_STATE_SHAPE, dtype=np.float32)
+        self._c = np.zeros(_STATE_SHAPE, dtype=np.float32)
+
+    def reset(self) -> None:
+        """Forget the stream so far, as if newly created."""
+        self._input.fill(0.0)
+        self._h = np.zeros(_STATE_SHAPE, dtype=np.float32)
+        self._c = np.zeros(_STATE_SHAPE, dtype=np.float32)
+
+    def probability(self, frame: npt.NDArray[np.float32]) -> float:
+        """Speech probability (0..1) of the next 512-sample frame, float samples in -1..1."""
+        if frame.shape != (FRAME_SAMPLES,):
+            raise ValueError(f"a VAD frame is {FRAME_SAMPLES} samples, got shape {frame.shape}")
+        # The previous frame's tail becomes this frame's context.
+        self._input[0, :_CONTEXT_SAMPLES] = self._input[0, -_CONTEXT_SAMPLES:]
+        self._input[0, _CONTEXT_SAMPLES:] = frame
+        probs, self._h, self._c = self._session.run(
+            None, {"input": self._input, "h": self._h, "c": self._c}
+        )
+        return float(probs[0])
+
+
+class VadFrame(NamedTuple):
+    """The speech probability of one 32 ms frame."""
+
+    offset_ms: int
+    """Start of the frame, in ms since the stream began (or was last reset)."""
+    probability: float
+
+
+class VadFrames:
+    """Runs a :class:`SileroVad` over PCM16 LE mono 16 kHz bytes arriving in any chunk size.
+
+    Network frames (e.g. 20 ms = 640 bytes) do not line up with the model's 32 ms frames, so
+    the remainder of each push waits for the next one. ``vad`` defaults to a new SileroVad.
+    """
+
+    def __init__(self, vad: SileroVad | None = None) -> None:
+        self._vad = vad if vad is not None else SileroVad()
+        self._pending = bytearray()
+        self._frames_done = 0
+
+    def push(self, pcm: bytes) -> list[VadFrame]:
+        """Add audio; return one result per complete 512-sample frame now available."""
+        self._pending += pcm
+        usable = len(self._pending) - len(self._pending) % _FRAME_BYTES
+        if usable == 0:
+            return []
+        chunk = bytes(self._pending[:usable])
+        del self._pending[:usable]
+        samples = np.frombuffer(chunk, dtype="<i2").astype(np.float32) / 32768.0
+        frames = samples.reshape(-1, FRAME_SAMPLES)
+        results = []
+        for frame in frames:
+            offset_ms = self._frames_done * FRAME_MS
+            results.append(VadFrame(offset_ms, self._vad.probability(frame)))
+            self._frames_done += 1
+        return results
+
+    def reset(self) -> None:
+        """Drop buffered audio and the VAD state; offsets restart at 0."""
+        self._pending.clear()
+        self._frames_done = 0
+        self._vad.reset()
