@@ -84,7 +84,7 @@ async def platform_url(nats_url: str, database_url: str, pool: asyncpg.Pool) -> 
     settings = ServiceSettings(nats_url=nats_url, database_url=SecretStr(database_url))
     workers = []
     for name, factory in (("stt", open_stt), ("llm", open_llm), ("tts", open_tts)):
-        runtime = Runtime(name, f"{name}-inproc", settings, bus, pool)
+        runtime = Runtime(name, f"{name}-inproc", settings, bus, pool, asyncio.Event())
         workers.append(SessionWorker(name, runtime.worker_id, bus, factory(runtime)))
     tasks = [asyncio.create_task(w.run()) for w in workers]
     await serve_voices(bus)

@@ -117,6 +117,16 @@ class Call:
                 self._changed.clear()
                 await self._changed.wait()
 
+    async def first_audio(self, after: int = 0, within_s: float = 30.0) -> Received:
+        """The first audio frame received at log index ``after`` or later."""
+        async with asyncio.timeout(within_s):
+            while True:
+                for record in self.log[after:]:
+                    if record.audio is not None:
+                        return record
+                self._changed.clear()
+                await self._changed.wait()
+
     def arrival(self, event: dict[str, Any]) -> float:
         """When ``event`` arrived."""
         return next(r.at for r in self.log if r.event is event)

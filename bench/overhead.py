@@ -18,6 +18,7 @@ import asyncio
 import json
 import random
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import psutil
@@ -58,7 +59,7 @@ async def one_session(url: str, question: bytes, results: Results, start_delay: 
         async with Microphone(call) as mic:
             speech_end = mic.say(question, end_ms)
             start = await call.wait_for("audio_start", within_s=30)
-            first_audio = next(r.at for r in call.log if r.audio is not None)
+            first_audio = (await call.first_audio()).at
             results.overhead.append((first_audio - await speech_end) * 1000 - SILENCE_MS)
             old_turn = start["data"]["turn_id"]
             await asyncio.sleep(1.0 + random.random())
@@ -75,33 +76,66 @@ async def one_session(url: str, question: bytes, results: Results, start_delay: 
         await call.close()
 
 
-def _cpu_seconds(processes: list[psutil.Process]) -> float:
-    total = 0.0
+def _cpu_seconds(processes: list[psutil.Process]) -> dict[str, float]:
+    seconds = {}
     for p in processes:
         times = p.cpu_times()
-        total += times.user + times.system
-    return total
+        name = next((a for a in p.cmdline() if a.startswith("parley_")), str(p.pid))
+        seconds[name.removeprefix("parley_")] = times.user + times.system
+    return seconds
 
 
 def _rss_mb(processes: list[psutil.Process]) -> float:
     return sum(p.memory_info().rss for p in processes) / 2**20
 
 
-async def run_level(platform: Platform, sessions: int, question: bytes) -> dict[str, object]:
+def _client_process(url: str, question: bytes, sessions: int) -> Results:
+    """One load-generator process: ``sessions`` callers on its own event loop."""
+
+    async def run() -> Results:
+        results = Results()
+        ramp = min(5.0, sessions * 0.05)
+        await asyncio.gather(
+            *(one_session(url, question, results, random.random() * ramp) for _ in range(sessions))
+        )
+        return results
+
+    return asyncio.run(run())
+
+
+async def run_level(
+    platform: Platform, sessions: int, question: bytes, clients: int = 1
+) -> dict[str, object]:
     """Run ``sessions`` concurrent callers and summarise."""
     processes = platform.processes()
+    me = psutil.Process()
     rss_before = _rss_mb(processes)
     cpu_before, wall_before = _cpu_seconds(processes), time.perf_counter()
-    results = Results()
-    ramp = min(5.0, sessions * 0.05)
-    await asyncio.gather(
-        *(
-            one_session(platform.url, question, results, random.random() * ramp)
-            for _ in range(sessions)
+    client_before = sum(me.cpu_times()[:4])
+    # The callers are split over client processes: one Python event loop streaming dozens
+    # of microphones in real time would itself become the bottleneck being measured.
+    shares = [sessions // clients + (i < sessions % clients) for i in range(clients)]
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(max_workers=clients) as pool:
+        parts = await asyncio.gather(
+            *(
+                loop.run_in_executor(pool, _client_process, platform.url, question, share)
+                for share in shares
+                if share
+            )
         )
-    )
+    results = Results()
+    for part in parts:
+        results.overhead += part.overhead
+        results.barge_in += part.barge_in
+        results.interrupted_event += part.interrupted_event
+        results.failures += part.failures
     wall = time.perf_counter() - wall_before
-    cpu = _cpu_seconds(processes) - cpu_before
+    cpu_after = _cpu_seconds(processes)
+    per_service = {
+        k: round(100 * (v - cpu_before.get(k, 0.0)) / wall, 1) for k, v in cpu_after.items()
+    }
+    client_cpu = round(100 * (sum(me.cpu_times()[:4]) - client_before) / wall, 1)
     return {
         "sessions": sessions,
         "overhead_ms": summary(results.overhead),
@@ -109,13 +143,16 @@ async def run_level(platform: Platform, sessions: int, question: bytes) -> dict[
         "interrupted_event_ms": summary(results.interrupted_event),
         "failures": len(results.failures),
         "failure_examples": results.failures[:3],
-        "service_cpu_percent_of_one_core": round(100 * cpu / wall, 1),
+        "service_cpu_percent_of_one_core": round(sum(per_service.values()), 1),
+        "cpu_percent_by_service": per_service,
+        "client_processes": clients,
+        "client_cpu_percent": client_cpu,
         "rss_mb_total": round(_rss_mb(processes), 1),
         "rss_mb_before": round(rss_before, 1),
     }
 
 
-async def main(levels: list[int]) -> list[dict[str, object]]:
+async def main(levels: list[int], clients: int) -> list[dict[str, object]]:
     """Run every level against one platform."""
     question = await speak(QUESTION)
     env = {"PARLEY_SCRIPTED_LLM_REPLY": LONG_REPLY}
@@ -123,7 +160,7 @@ async def main(levels: list[int]) -> list[dict[str, object]]:
     async with running_platform(env) as platform:
         await run_level(platform, 1, question)  # warm-up, not reported
         for sessions in levels:
-            report = await run_level(platform, sessions, question)
+            report = await run_level(platform, sessions, question, clients)
             print(json.dumps(report), flush=True)
             reports.append(report)
     return reports
@@ -132,5 +169,6 @@ async def main(levels: list[int]) -> list[dict[str, object]]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", default="1,10,50,100")
+    parser.add_argument("--clients", type=int, default=2, help="load-generator processes")
     args = parser.parse_args()
-    asyncio.run(main([int(n) for n in args.sessions.split(",")]))
+    asyncio.run(main([int(n) for n in args.sessions.split(",")], args.clients))

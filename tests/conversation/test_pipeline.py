@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
-from bench.audio import silence, speak
+from bench.audio import BYTES_PER_MS, silence, speak
 from bench.call import Call
+from bench.mic import voiced_span_ms
 from parley_common.bus import Bus, Received
 from parley_common.contracts import subjects
 from parley_common.contracts.session import LlmProvider as LlmName
@@ -203,12 +204,15 @@ async def test_low_sensitivity_never_barges_in(
 async def test_turn_ends_after_the_sensitivity_silence(
     platform_url: str, question: bytes, sensitivity: str, silence_ms: int
 ) -> None:
+    # Cut the recording where the voice ends, so that the silence sent is all the silence.
+    _, voice_end_ms = voiced_span_ms(question)
+    spoken = question[: int(voice_end_ms) * BYTES_PER_MS]
     async with _call(platform_url, interrupt_sensitivity=sensitivity) as call:
-        await call.say(question + silence(silence_ms - 200), realtime=False)
+        await call.say(spoken + silence(silence_ms - 150), realtime=False)
         await call.wait_for("speech_stopped")
         await asyncio.sleep(0.5)
         assert not [e for e in call.events("transcript") if e["data"]["is_final"]]
-        await call.say(silence(300), realtime=False)
+        await call.say(silence(250), realtime=False)
         await call.wait_for("transcript", lambda e: e["data"]["is_final"], within_s=10)
 
 
@@ -220,3 +224,30 @@ async def test_push_to_talk_ends_the_turn_on_release(platform_url: str, question
         final = await call.wait_for("transcript", lambda e: e["data"]["is_final"], within_s=5)
         assert final["data"]["text"]
         await call.wait_for("response", lambda e: e["data"]["done"])
+
+
+async def test_synthesis_stays_a_few_seconds_ahead_of_playback(
+    platform_url: str, nats_url: str, llm: ScriptedLlmProvider
+) -> None:
+    llm.reply = LONG_REPLY  # about two minutes of scripted speech
+    observer = await Bus.connect(nats_url, name="pacing-observer")
+    published: list[tuple[float, int]] = []
+
+    async def on_audio(msg: Received) -> None:
+        published.append((time.perf_counter(), len(msg.data)))
+
+    try:
+        async with _call(platform_url) as call:
+            await observer.subscribe(
+                subjects.session(call.session_id, SessionChannel.AUDIO_OUT), on_audio
+            )
+            await call.send_json({"type": "text_message", "text": "talk"})
+            await call.wait_for("audio_start")
+            await asyncio.sleep(1.5)
+            first = published[0][0]
+            audio_s = sum(n for _, n in published) / 48000
+            elapsed = time.perf_counter() - first
+            assert audio_s <= elapsed + 5.0 + 0.6, (audio_s, elapsed)
+            assert audio_s >= 5.0  # it did run ahead, up to the limit
+    finally:
+        await observer.close()

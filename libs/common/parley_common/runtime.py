@@ -40,6 +40,10 @@ class Runtime:
     settings: ServiceSettings
     bus: Bus
     pool: asyncpg.Pool | None
+    # Set when the process is asked to stop. Loops that wait inside nats-py should also
+    # check it: on Python 3.11 asyncio.wait_for can swallow a cancellation that races a
+    # timeout, and such a loop would then never end.
+    stopping: asyncio.Event
 
 
 ServiceMain = Callable[[Runtime], Coroutine[Any, Any, None]]
@@ -69,7 +73,7 @@ async def serve(name: str, settings: ServiceSettings, main: ServiceMain, *, use_
             await migrate(dsn)
             pool = await create_pool(dsn)
             checks["postgres"] = _db_check(pool)
-        runtime = Runtime(name, worker_id, settings, bus, pool)
+        runtime = Runtime(name, worker_id, settings, bus, pool, stop)
         server = http_server(health_app(name, checks), settings.http_host, settings.http_port)
         log.info("service starting", extra={"worker_id": worker_id, "port": settings.http_port})
         async with asyncio.TaskGroup() as tg:

@@ -32,6 +32,11 @@ async def warm_up(name: str, get_provider: Callable[[], object]) -> None:
     except ProviderUnavailableError as exc:
         log.info("default provider not available", extra={"provider": name, "reason": str(exc)})
         return
+    except Exception as exc:
+        # A broken model must not take the worker down: sessions may use other providers,
+        # and those that ask for this one get the error when they do.
+        log.error("default provider failed to load", extra={"provider": name, "error": repr(exc)})
+        return
     log.info(
         "provider ready",
         extra={"provider": name, "seconds": round(time.perf_counter() - started, 2)},

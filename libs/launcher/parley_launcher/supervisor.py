@@ -76,7 +76,9 @@ class ServiceProcess:
         while not self._stopping:
             started = time.monotonic()
             self.proc = await self._spawn()
-            log.info("service started", extra={"service": self.spec.name, "pid": self.proc.pid})
+            log.info(
+                "service started", extra={"child_service": self.spec.name, "pid": self.proc.pid}
+            )
             code = await self.proc.wait()
             if self._stopping:
                 break
@@ -86,7 +88,7 @@ class ServiceProcess:
             log.error(
                 "service died; restarting",
                 extra={
-                    "service": self.spec.name,
+                    "child_service": self.spec.name,
                     "reason": describe_exit(code),
                     "restart_in_s": backoff,
                     "restarts": self.restarts,
@@ -106,7 +108,7 @@ class ServiceProcess:
         try:
             await asyncio.wait_for(proc.wait(), STOP_GRACE_S)
         except TimeoutError:
-            log.warning("service ignored SIGTERM; killing", extra={"service": self.spec.name})
+            log.warning("service ignored SIGTERM; killing", extra={"child_service": self.spec.name})
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()

@@ -10,7 +10,7 @@ from parley_common.runtime import Runtime, run
 
 async def _main(runtime: Runtime) -> None:
     assert runtime.pool is not None
-    await consume(runtime.bus, Recorder(runtime.pool))
+    await consume(runtime.bus, Recorder(runtime.pool), runtime.stopping)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import asyncpg
@@ -20,27 +21,36 @@ BATCH = 64
 RETRY_DELAY_S = 2.0
 
 
-async def consume(bus: Bus, recorder: Recorder) -> None:
-    """Fetch, store, ack — forever. A message that fails to store is redelivered later;
-    one that cannot be parsed is acknowledged and logged, so it cannot block the stream."""
+async def consume(bus: Bus, recorder: Recorder, stopping: asyncio.Event) -> None:
+    """Fetch, store, ack until ``stopping`` is set. A message that fails to store is
+    redelivered later; one that cannot be parsed is acknowledged and logged, so it cannot
+    block the stream."""
     await bus.ensure_stream(EVENTS_STREAM, [EVENTS_SUBJECTS])
     sub = await bus.js.pull_subscribe(EVENTS_SUBJECTS, durable=DURABLE, stream=EVENTS_STREAM)
-    while True:
-        try:
-            batch = await sub.fetch(BATCH, timeout=1.0)
-        except NatsTimeoutError:
-            continue
-        for msg in batch:
+    try:
+        while not stopping.is_set():
             try:
-                event = event_adapter.validate_json(msg.data)
-            except ValidationError:
-                log.error("undecodable event dropped", extra={"subject": msg.subject})
+                batch = await sub.fetch(BATCH, timeout=1.0)
+            except NatsTimeoutError:
+                continue
+            for msg in batch:
+                try:
+                    event = event_adapter.validate_json(msg.data)
+                except ValidationError:
+                    log.error("undecodable event dropped", extra={"subject": msg.subject})
+                    await msg.ack()
+                    continue
+                try:
+                    await recorder.record(event, f"{EVENTS_STREAM}:{msg.metadata.sequence.stream}")
+                except (
+                    asyncpg.PostgresError,
+                    asyncpg.InterfaceError,
+                    OSError,
+                    TimeoutError,
+                ) as exc:
+                    log.warning("store failed; will retry", extra={"error": repr(exc)})
+                    await msg.nak(delay=RETRY_DELAY_S)
+                    continue
                 await msg.ack()
-                continue
-            try:
-                await recorder.record(event, f"{EVENTS_STREAM}:{msg.metadata.sequence.stream}")
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-                log.warning("store failed; will retry", extra={"error": repr(exc)})
-                await msg.nak(delay=RETRY_DELAY_S)
-                continue
-            await msg.ack()
+    finally:
+        await sub.unsubscribe()

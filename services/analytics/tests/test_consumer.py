@@ -83,7 +83,8 @@ async def test_events_become_usage_latency_errors_and_a_session_summary(
     for event in events:
         await bus.js_publish(subjects.event(event.type), event, meta)
 
-    task = asyncio.create_task(consume(bus, Recorder(pool)))
+    stopping = asyncio.Event()
+    task = asyncio.create_task(consume(bus, Recorder(pool), stopping))
     try:
 
         async def summary_written() -> bool:
@@ -95,8 +96,8 @@ async def test_events_become_usage_latency_errors_and_a_session_summary(
 
         await eventually(summary_written)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        stopping.set()
+        await asyncio.wait_for(task, 5)
 
     row = await pool.fetchrow("SELECT * FROM voice_analytics WHERE session_id=$1", uuid.UUID(sid))
     assert row is not None

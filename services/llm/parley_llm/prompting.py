@@ -36,6 +36,8 @@ _EXAMPLES: tuple[tuple[str, str], ...] = (
 )
 
 _SPEAKER = {"user": "User", "assistant": "Assistant"}
+# Old turns are dropped in blocks of this many messages (four exchanges).
+_DROP_STEP = 8
 
 # The model must never write the user's next line (or a new assistant line of its own).
 STOP_SEQUENCES: tuple[str, ...] = ("\nUser:", "\nAssistant:", "User:")
@@ -60,9 +62,9 @@ def build_prompt(
 
     System messages (or ``DEFAULT_SYSTEM_PROMPT`` when there are none) go on top, then the
     framing and the example exchanges, then the conversation. When it would exceed
-    ``max_prompt_tokens`` (as measured by ``count_tokens``), the oldest turns are dropped; the
-    system prompt and the examples are always kept, and if even the latest turn alone does not
-    fit, its beginning is cut.
+    ``max_prompt_tokens`` (as measured by ``count_tokens``), the oldest turns are dropped,
+    several at a time (see ``_first_kept_turn``); the system prompt and the examples are always
+    kept, and if even the latest turn alone does not fit, its beginning is cut.
 
     Raises:
         ValueError: the system prompt and examples alone exceed ``max_prompt_tokens``.
@@ -81,16 +83,7 @@ def build_prompt(
         )
     turns = [_line(m.role, m.content) for m in messages if m.role != "system" and m.content]
     budget = max_prompt_tokens - fixed
-    kept: list[str] = []
-    used = 0
-    # Walk from the newest turn back, keeping as many whole turns as fit.
-    for line in reversed(turns):
-        cost = count_tokens(line)
-        if used + cost > budget:
-            break
-        kept.append(line)
-        used += cost
-    kept.reverse()
+    kept = turns[_first_kept_turn([count_tokens(line) for line in turns], budget) :]
     if not kept and turns:
         kept = [_cut_front(turns[-1], budget, count_tokens)]
     return Prompt(
@@ -100,9 +93,25 @@ def build_prompt(
     )
 
 
+def _first_kept_turn(costs: list[int], budget: int) -> int:
+    """Index of the oldest turn to keep so that the turns from there fit ``budget``.
+
+    Turns are dropped ``_DROP_STEP`` at a time, counted from the start of the conversation, so
+    the kept transcript begins at the same turn for several exchanges in a row: llama.cpp then
+    reuses the prompt it already evaluated instead of re-reading all of it (seconds on a CPU)
+    on every turn. Only when no step boundary leaves a turn are turns dropped one by one.
+    """
+    fits_from, total = len(costs), 0
+    while fits_from > 0 and total + costs[fits_from - 1] <= budget:
+        fits_from -= 1
+        total += costs[fits_from]
+    aligned = -(-fits_from // _DROP_STEP) * _DROP_STEP
+    return aligned if aligned < len(costs) else fits_from
+
+
 def _line(role: str, content: str) -> str:
-    # Newlines inside a message would end its transcript line early, and a transcribed
-    # "User:" would read as a new speaker, so each message is flattened to one line.
+    # Each message is flattened to one line: a newline inside it would end its transcript
+    # line early, and a "User:" it contains could start a line of its own, as a new speaker.
     return f"{_SPEAKER[role]}: {' '.join(content.split())}\n"
 
 
@@ -166,10 +175,13 @@ class ReplyFilter:
 
     def flush(self) -> str:
         """The model has stopped: return whatever was held back, unless it is a repeat."""
-        if self.finished or not self._started:
+        if self.finished:
             return ""
+        # Text held only because it might have become a speaker label ("A") is the answer.
+        self._started = True
+        out = self._drain(final=True)
         self.finished = True
-        return self._drain(final=True)
+        return out
 
     def _strip_lead(self) -> bool:
         """Drop leading blanks and a speaker label; False while it is too early to tell."""

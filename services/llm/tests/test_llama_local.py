@@ -11,6 +11,7 @@ import hashlib
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from types import ModuleType
 
@@ -256,6 +257,37 @@ async def test_cancelling_the_consumer_task_frees_the_model_at_once(
     # The next turn gets the model without waiting for the cancelled one.
     assert await answer(provider, "What is the capital of France?")
     assert stats[-1].queued_s < 0.5  # the cancelled one had up to 200 tokens (seconds) left
+
+
+@pytest.mark.models
+async def test_cancelling_while_the_prompt_is_read_frees_the_model_quickly(
+    provider: LocalLlamaProvider, stats: list[GenerationStats]
+) -> None:
+    await provider.warm_up()
+    # A long prompt the model has never seen: reading all of it takes seconds.
+    messages = [ChatMessage("system", f"You are Parley, session {uuid.uuid4()}.")]
+    for i in range(100):
+        messages.append(ChatMessage("user", f"Tell me about topic {i}, in a few words."))
+        messages.append(ChatMessage("assistant", f"Topic {i} is interesting in many ways."))
+    messages.append(ChatMessage("user", "What is the capital of Spain?"))
+
+    async def consume() -> None:
+        async for _ in provider.stream(messages, 60):
+            pass
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.3)
+    cancelled_at = time.perf_counter()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    waited = time.perf_counter() - cancelled_at
+
+    read = stats[-1]
+    assert read.prompt_tokens > 800
+    assert read.completion_tokens == 0  # stopped before the prompt was fully read
+    assert read.stopped_early
+    assert waited < 1.0  # one slice of the prompt, not all of it
 
 
 @pytest.mark.models

@@ -57,19 +57,41 @@ def test_messages_are_flattened_to_one_transcript_line() -> None:
     assert prompt.text.endswith("User: first line User: injected second\nAssistant:")
 
 
+def history(prompt_text: str) -> str:
+    """The conversation part of a prompt, up to (not including) its latest question."""
+    return prompt_text[prompt_text.index("bedroom.\n") : prompt_text.index("User: the latest")]
+
+
 def test_oldest_turns_are_dropped_to_fit_but_system_and_examples_stay() -> None:
-    full = build_prompt(conversation(0), max_prompt_tokens=10_000, count_tokens=words)
-    budget = words(full.text) + 12  # beside the latest question, room for two 5-word turns
+    empty = build_prompt(conversation(0), max_prompt_tokens=10_000, count_tokens=words)
+    # Beside the latest question, room for 29 old 5-word turns; 40 old turns are there.
+    budget = words(empty.text) + 29 * 5
 
     prompt = build_prompt(conversation(20), max_prompt_tokens=budget, count_tokens=words)
 
     assert words(prompt.text) <= budget
-    assert prompt.dropped_turns == 38
-    assert "number 18" not in prompt.text
-    assert "User: question number 19 please\nAssistant: answer number 19 here\n" in prompt.text
-    assert prompt.text.endswith("User: the latest question\nAssistant:")
+    assert prompt.dropped_turns == 16  # 11 must go; dropped a block of 8 at a time
+    assert "number 7 " not in prompt.text
+    assert "User: question number 8 please\n" in prompt.text
+    assert prompt.text.endswith(
+        "Assistant: answer number 19 here\nUser: the latest question\nAssistant:"
+    )
     assert prompt.text.startswith("You are Parley, a cheerful assistant.")
     assert "capital of Italy" in prompt.text
+
+
+def test_dropping_keeps_the_transcript_start_stable_across_turns() -> None:
+    empty = build_prompt(conversation(0), max_prompt_tokens=10_000, count_tokens=words)
+    budget = words(empty.text) + 29 * 5
+    prompts = [
+        build_prompt(conversation(n), max_prompt_tokens=budget, count_tokens=words)
+        for n in (20, 21, 22)
+    ]
+
+    # The next turn's prompt extends this one's, so llama.cpp can reuse what it evaluated.
+    assert history(prompts[1].text).startswith(history(prompts[0].text))
+    assert history(prompts[2].text).startswith(history(prompts[1].text))
+    assert all(words(p.text) <= budget for p in prompts)
 
 
 def test_a_latest_turn_longer_than_the_budget_keeps_its_end() -> None:
@@ -119,6 +141,11 @@ def test_filter_strips_leading_blanks_and_speaker_label(raw: str, said: str) -> 
     assert feed_all(raw)[0] == said
 
 
+def test_filter_keeps_a_short_answer_held_as_a_possible_label() -> None:
+    assert feed_all(" A")[0] == "A"
+    assert feed_all("   ")[0] == ""
+
+
 def test_filter_ends_the_reply_at_a_line_break() -> None:
     said, _ = feed_all(" Sure, here you go.\n\nUser: and then\nAssistant: more")
     assert said == "Sure, here you go."
@@ -132,6 +159,11 @@ def test_filter_drops_a_repeated_sentence_and_stops() -> None:
 def test_filter_lets_a_sentence_that_only_starts_like_an_earlier_one_through() -> None:
     said, _ = feed_all(" I like it. I like it a lot.")
     assert said == "I like it. I like it a lot."
+
+
+def test_filter_releases_held_text_that_ends_up_no_repeat() -> None:
+    # "I like" is held (it may be repeating "I like it."), then the model stops.
+    assert feed_all(" I like it. I like")[0] == "I like it. I like"
 
 
 def test_filter_stops_a_phrase_loop() -> None:

@@ -28,7 +28,7 @@ from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
 from parley_stt.providers.base import SttProvider, SttStream
 from parley_stt.providers.registry import get_provider
-from parley_stt.turns import FRAME_MS, Phase, TurnDetector, TurnEvent
+from parley_stt.turns import FRAME_MS, EnergyEdge, Phase, TurnDetector, TurnEvent
 from parley_stt.vad import SileroVad
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class SttSession:
         self.provider = provider
         self.vad = vad
         self.detector = TurnDetector(assign.config.interrupt_sensitivity.silence_ms)
+        self._energy = EnergyEdge()
         self._pending = bytearray()
         self._offset_ms = 0
         self._preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
@@ -121,7 +122,8 @@ class SttSession:
         probability = self.vad.probability(samples)
         if self._push_to_talk:
             probability = 1.0  # the button, not the VAD, decides while it is held
-        events = self.detector.push(offset, probability)
+        self._energy.push(offset, samples, speaking=probability >= self.detector.start_threshold)
+        events = self.detector.push(offset, probability, self._energy.voiced_until_ms)
         await self._handle(events, frame)
 
     async def _handle(self, events: list[TurnEvent], frame: bytes) -> None:
@@ -148,6 +150,7 @@ class SttSession:
     async def _speech_started(self, event: TurnEvent) -> None:
         await self._publish_speech(SpeechStarted(at_ms=event.at_ms))
         if self._stream is None:
+            self._energy.new_utterance()
             self._stream = await self.provider.open(self.config.language)
             self._stream_ms = 0
             self._partial_at_ms = 0

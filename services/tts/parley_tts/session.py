@@ -37,6 +37,8 @@ from parley_tts.sentences import Sentence, SentenceSplitter
 log = logging.getLogger(__name__)
 
 MAX_CHUNK_MS = 500  # keeps bus messages small whatever a provider yields at once
+MIN_CHUNK_MS = 100
+MAX_AHEAD_MS = 5000
 
 FIRST_BYTE_SECONDS = latency_histogram(
     "parley_tts_first_byte_seconds", "First answer delta received to first audio published"
@@ -49,6 +51,8 @@ class _Turn:
     splitter: SentenceSplitter = field(default_factory=SentenceSplitter)
     first_delta_at: float | None = None
     first_audio_sent: bool = False
+    first_audio_at: float = 0.0
+    audio_ms: float = 0.0  # published so far
     characters: int = 0
 
 
@@ -135,15 +139,20 @@ class TtsSession:
             TEXT_END: str(sentence.end),
             AUDIO_RATE: str(self.rate),
         }
-        chunk_bytes = self.rate * 2 * MAX_CHUNK_MS // 1000
+        min_bytes = self.rate * 2 * MIN_CHUNK_MS // 1000
+        pending = bytearray()
         try:
             stream = self.provider.synthesize(sentence.text, self.config.voice)
             async with contextlib.aclosing(stream):
                 async for raw in stream:
-                    pcm = resampler.process(raw)
-                    for i in range(0, len(pcm), chunk_bytes):
-                        await self._send_audio(turn, pcm[i : i + chunk_bytes], span)
-            await self._send_audio(turn, resampler.flush(), span)
+                    pending += resampler.process(raw)
+                    # A turn's first audio goes out at once; after that, providers that
+                    # yield tiny chunks are batched so the bus carries fewer messages.
+                    if len(pending) >= min_bytes or not turn.first_audio_sent:
+                        await self._send_audio(turn, bytes(pending), span)
+                        pending.clear()
+            pending += resampler.flush()
+            await self._send_audio(turn, bytes(pending), span)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -156,30 +165,41 @@ class TtsSession:
         turn.characters += len(sentence.text)
 
     async def _send_audio(self, turn: _Turn, pcm: bytes, span: dict[str, str]) -> None:
-        if not pcm:
-            return
-        await self.bus.publish(
-            self._subject(SessionChannel.AUDIO_OUT), pcm, self._meta(turn.turn_id, **span)
-        )
-        if not turn.first_audio_sent:
-            turn.first_audio_sent = True
-            assert turn.first_delta_at is not None
-            first_byte_ms = (time.perf_counter() - turn.first_delta_at) * 1000
-            FIRST_BYTE_SECONDS.observe(first_byte_ms / 1000)
-            latency = TurnLatency(turn_id=turn.turn_id, tts_first_byte_ms=first_byte_ms)
+        chunk_bytes = self.rate * 2 * MAX_CHUNK_MS // 1000
+        for i in range(0, len(pcm), chunk_bytes):
+            chunk = pcm[i : i + chunk_bytes]
             await self.bus.publish(
-                self._subject(SessionChannel.STATUS), latency, self._meta(turn.turn_id)
+                self._subject(SessionChannel.AUDIO_OUT), chunk, self._meta(turn.turn_id, **span)
             )
-            await self.bus.js_publish(
-                subjects.event("latency.recorded"),
-                LatencyRecorded(
-                    session_id=self.sid,
-                    at=datetime.now(UTC),
-                    turn_id=turn.turn_id,
-                    tts_first_byte_ms=first_byte_ms,
-                ),
-                self._meta(turn.turn_id),
-            )
+            if not turn.first_audio_sent:
+                await self._first_audio(turn)
+            turn.audio_ms += len(chunk) / (self.rate * 2) * 1000
+            # Stay at most MAX_AHEAD_MS ahead of playback: an answer cut short after a few
+            # seconds should not have cost minutes of synthesis, nor gateway memory.
+            ahead_ms = turn.audio_ms - (time.perf_counter() - turn.first_audio_at) * 1000
+            if ahead_ms > MAX_AHEAD_MS:
+                await asyncio.sleep((ahead_ms - MAX_AHEAD_MS) / 1000)
+
+    async def _first_audio(self, turn: _Turn) -> None:
+        turn.first_audio_sent = True
+        turn.first_audio_at = time.perf_counter()
+        assert turn.first_delta_at is not None
+        first_byte_ms = (time.perf_counter() - turn.first_delta_at) * 1000
+        FIRST_BYTE_SECONDS.observe(first_byte_ms / 1000)
+        latency = TurnLatency(turn_id=turn.turn_id, tts_first_byte_ms=first_byte_ms)
+        await self.bus.publish(
+            self._subject(SessionChannel.STATUS), latency, self._meta(turn.turn_id)
+        )
+        await self.bus.js_publish(
+            subjects.event("latency.recorded"),
+            LatencyRecorded(
+                session_id=self.sid,
+                at=datetime.now(UTC),
+                turn_id=turn.turn_id,
+                tts_first_byte_ms=first_byte_ms,
+            ),
+            self._meta(turn.turn_id),
+        )
 
     async def _end_turn(self, turn: _Turn) -> None:
         self._turns.pop(turn.turn_id, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -133,7 +134,13 @@ class Bus:
         except NotFoundError:
             await self.js.add_stream(StreamConfig(name=name, subjects=subjects))
 
-    async def close(self) -> None:
-        """Drain subscriptions and pending publishes, then close."""
-        if not self.nc.is_closed:
-            await self.nc.drain()
+    async def close(self, drain_timeout_s: float = 5.0) -> None:
+        """Drain subscriptions and pending publishes, then close; a drain that hangs (a pull
+        subscription waiting on its request) is cut short so that shutdown stays prompt."""
+        if self.nc.is_closed:
+            return
+        try:
+            await asyncio.wait_for(self.nc.drain(), drain_timeout_s)
+        except (TimeoutError, nats.errors.Error):
+            log.warning("bus drain timed out; closing")
+            await self.nc.close()

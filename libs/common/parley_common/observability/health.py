@@ -56,6 +56,12 @@ class EmbeddedServer(uvicorn.Server):
 def http_server(app: ASGIApplication, host: str, port: int) -> EmbeddedServer:
     """A uvicorn server that runs inside the caller's event loop and leaves signals to it."""
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
     )
     return EmbeddedServer(config)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 from nats.aio.subscription import Subscription
 from pydantic import ValidationError
+from starlette.websockets import WebSocketState
 
 from parley_common.bus import MessageMeta, Received
 from parley_common.bus.headers import AUDIO_END, AUDIO_RATE, PUSH_TO_TALK, TEXT_END, TEXT_START
@@ -41,6 +44,7 @@ from parley_common.contracts.bus import (
 from parley_common.contracts.events import LatencyRecorded
 from parley_common.contracts.subjects import SessionChannel
 from parley_common.contracts.ws import (
+    CLOSE_GOING_AWAY,
     AudioStartData,
     AudioStartMsg,
     AudioStopMsg,
@@ -69,6 +73,8 @@ from parley_gateway.sessions.store import SessionRecord
 
 log = logging.getLogger(__name__)
 
+SEND_TIMEOUT_S = 5.0
+
 VOICE_TO_VOICE_SECONDS = latency_histogram(
     "parley_voice_to_voice_seconds", "End of user speech to first answer audio sent"
 )
@@ -91,6 +97,7 @@ class SessionBridge:
         self.playout = Playout(
             self._send_audio,
             self._audio_started,
+            self._first_audio_sent,
             self._audio_ended,
             lead_ms=gateway.settings.audio_lead_ms,
         )
@@ -107,6 +114,7 @@ class SessionBridge:
         self._turn_speech_end: dict[int, float] = {}
         self._barge_in: asyncio.Task[None] | None = None
         self._latency: dict[int, dict[str, float]] = {}
+        self._reports: asyncio.Queue[tuple[int, dict[str, float]]] = asyncio.Queue()
 
     def _subject(self, channel: SessionChannel) -> str:
         return subjects.session(self.sid, channel)
@@ -130,10 +138,12 @@ class SessionBridge:
             try:
                 async with asyncio.TaskGroup() as tg:
                     playout = tg.create_task(self.playout.run())
+                    reporter = tg.create_task(self._report_forever())
                     try:
                         await self._receive_forever()
                     finally:
                         playout.cancel()
+                        reporter.cancel()
                         if self._barge_in is not None:
                             self._barge_in.cancel()
             except* WebSocketDisconnect:
@@ -354,6 +364,8 @@ class SessionBridge:
         await self._event(
             "audio_start", AudioStartData(turn_id=turn.turn_id, sample_rate=turn.rate)
         )
+
+    async def _first_audio_sent(self, turn: TurnAudio) -> None:
         speech_end = self._turn_speech_end.pop(turn.turn_id, None)
         if speech_end is not None and turn.first_sent_at is not None:
             v2v_ms = (turn.first_sent_at - speech_end) * 1000
@@ -365,22 +377,29 @@ class SessionBridge:
         await self._s2(S2Event(type="voice_processing_complete"))
 
     async def _send_audio(self, frame: bytes) -> None:
-        async with self._send_lock:
-            await self.ws.send_bytes(frame)
+        await self._send({"type": "websocket.send", "bytes": frame})
 
     # -- helpers -----------------------------------------------------------------------------
     async def _record_latency(self, turn_id: int, **stage: float) -> None:
-        await self._metrics(turn_id, stage)
-        fields = {"turn_id": turn_id, **stage}
-        await self.bus.publish(
-            self._subject(SessionChannel.STATUS),
-            TurnLatency.model_validate(fields),
-            self._meta(turn_id),
-        )
-        event = LatencyRecorded.model_validate(
-            {"session_id": self.sid, "at": datetime.now(UTC), **fields}
-        )
-        await self.bus.js_publish(subjects.event("latency.recorded"), event, self._meta(turn_id))
+        # Reported from a task of its own: the JetStream ack must not delay audio.
+        self._reports.put_nowait((turn_id, stage))
+
+    async def _report_forever(self) -> None:
+        while True:
+            turn_id, stage = await self._reports.get()
+            await self._metrics(turn_id, stage)
+            fields = {"turn_id": turn_id, **stage}
+            await self.bus.publish(
+                self._subject(SessionChannel.STATUS),
+                TurnLatency.model_validate(fields),
+                self._meta(turn_id),
+            )
+            event = LatencyRecorded.model_validate(
+                {"session_id": self.sid, "at": datetime.now(UTC), **fields}
+            )
+            await self.bus.js_publish(
+                subjects.event("latency.recorded"), event, self._meta(turn_id)
+            )
 
     async def _metrics(self, turn_id: int, stages: dict[str, float]) -> None:
         merged = self._latency.setdefault(turn_id, {})
@@ -399,12 +418,26 @@ class SessionBridge:
 
     async def _event(self, kind: str, data: object) -> None:
         event = ServerEvent.model_validate({"type": kind, "data": data})
-        async with self._send_lock:
-            await self.ws.send_text(event.model_dump_json())
+        await self._send({"type": "websocket.send", "text": event.model_dump_json()})
 
     async def _s2(self, event: S2Event) -> None:
+        await self._send({"type": "websocket.send", "text": json.dumps(event.dump())})
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        """One message to the client; bus events that race the client's departure are
+        dropped, since there is nobody left to tell."""
         async with self._send_lock:
-            await self.ws.send_json(event.dump())
+            if self.ws.application_state is not WebSocketState.CONNECTED:
+                return
+            try:
+                # A client that stops reading must not stall the session: it is dropped.
+                await asyncio.wait_for(self.ws.send(message), SEND_TIMEOUT_S)
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                log.debug("send after the client left")
+            except TimeoutError:
+                log.warning("client not reading; closing")
+                with contextlib.suppress(Exception):
+                    await self.ws.close(CLOSE_GOING_AWAY, "client too slow")
 
 
 def _cut_at_word(text: str, chars: int) -> str:

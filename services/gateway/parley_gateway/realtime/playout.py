@@ -58,10 +58,16 @@ class Playout:
     """
 
     def __init__(
-        self, send: SendAudio, on_start: TurnCallback, on_end: TurnCallback, lead_ms: float
+        self,
+        send: SendAudio,
+        on_start: TurnCallback,
+        on_first_frame: TurnCallback,
+        on_end: TurnCallback,
+        lead_ms: float,
     ) -> None:
         self.send = send
         self.on_start = on_start
+        self.on_first_frame = on_first_frame
         self.on_end = on_end
         self.lead_ms = lead_ms
         self.turns: dict[int, TurnAudio] = {}
@@ -135,11 +141,14 @@ class Playout:
                 continue
             turn, frame = self._frames.popleft()
             turn.pending_frames -= 1
-            if turn.timeline_start_ms is None:
+            first = turn.timeline_start_ms is None
+            if first:
                 turn.timeline_start_ms = self._sent_total_ms
-                turn.first_sent_at = now
                 await self.on_start(turn)
             await self.send(frame)
+            if first:
+                turn.first_sent_at = time.perf_counter()
+                await self.on_first_frame(turn)
             ms = len(frame) / (turn.rate * 2) * 1000
             turn.sent_ms += ms
             self._sent_total_ms += ms

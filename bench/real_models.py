@@ -1,0 +1,89 @@
+"""Per-turn latency with the real local models (Whisper base, Gemma 3 270M, Piper), every
+service its own process, one caller asking spoken questions in real time.
+
+    python -m bench.real_models --turns 20 --sensitivity high
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from bench.audio import speak, word_error_rate
+from bench.call import Call
+from bench.mic import Microphone, voiced_span_ms
+from bench.platform import running_platform
+from bench.stats import summary
+
+QUESTIONS = [
+    "What is the capital of France?",
+    "How many days are there in a week?",
+    "Can you tell me a fun fact about the moon?",
+    "What colour is the sky on a clear day?",
+    "How do I boil an egg?",
+    "What is two plus two?",
+    "Who wrote Romeo and Juliet?",
+    "What is the tallest mountain in the world?",
+    "Can you recommend a good book?",
+    "What time of year do leaves fall from trees?",
+]
+STAGES = ("stt_final_ms", "llm_first_token_ms", "tts_first_byte_ms", "voice_to_voice_ms")
+SILENCE_MS = {"high": 500, "medium": 1000, "low": 2000}
+
+
+async def main(turns: int, sensitivity: str) -> dict[str, Any]:
+    """Ask ``turns`` questions and summarise the latency of each stage."""
+    audio = {q: await speak(q) for q in QUESTIONS}
+    measured: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    measured["client_end_of_speech_to_audio_ms"] = []
+    wers: list[float] = []
+    async with running_platform() as platform:
+        call = await Call.start(
+            platform.url, interrupt_sensitivity=sensitivity, response_style="concise"
+        )
+        try:
+            async with Microphone(call) as mic:
+                for turn in range(1, turns + 1):
+                    question = QUESTIONS[(turn - 1) % len(QUESTIONS)]
+                    mark = len(call.log)
+                    _, end_ms = voiced_span_ms(audio[question])
+                    speech_end = mic.say(audio[question], end_ms)
+                    final = await call.wait_for(
+                        "transcript", lambda e: e["data"]["is_final"], within_s=60, after=mark
+                    )
+                    wers.append(word_error_rate(question, final["data"]["text"]))
+                    first_audio = (await call.first_audio(after=mark, within_s=120)).at
+                    measured["client_end_of_speech_to_audio_ms"].append(
+                        (first_audio - await speech_end) * 1000
+                    )
+                    await call.wait_for("audio_end", within_s=120, after=mark)
+                    await asyncio.sleep(1.0)
+                    stages: dict[str, float] = {}
+                    for event in call.events("metrics"):
+                        if event["data"]["turn_id"] == turn:
+                            stages.update({k: v for k, v in event["data"].items() if v is not None})
+                    for stage in STAGES:
+                        if stage in stages:
+                            measured[stage].append(stages[stage])
+                    print(
+                        f"turn {turn}: {final['data']['text']!r} -> "
+                        f"{ {k: round(v) for k, v in stages.items() if k != 'turn_id'} }",
+                        flush=True,
+                    )
+        finally:
+            await call.close()
+    report = {name: summary(values) for name, values in measured.items()}
+    report["silence_threshold_ms"] = {"value": SILENCE_MS[sensitivity]}
+    report["wer_mean"] = {"value": round(sum(wers) / len(wers), 3)}
+    print(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--turns", type=int, default=20)
+    parser.add_argument("--sensitivity", default="high", choices=sorted(SILENCE_MS))
+    args = parser.parse_args()
+    asyncio.run(main(args.turns, args.sensitivity))
