@@ -31,7 +31,10 @@ from bench.stats import summary
 
 SILENCE_MS = 500  # high sensitivity
 QUESTION = "What is the weather like in Paris today?"
-LONG_REPLY = " ".join(f"This is sentence {i} of a long scripted answer." for i in range(60))
+# Eight sentences: about 20 s of scripted speech, long enough to barge into. (A longer text
+# arrives from the instant double as one burst of deltas that measures JSON parsing more
+# than Parley.)
+LONG_REPLY = " ".join(f"This is sentence {i} of a long scripted answer." for i in range(8))
 SCRIPTED = {
     "stt_provider": "scripted",
     "llm_provider": "scripted",
