@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -34,3 +35,18 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 0
     worker_id: str = ""
+
+
+def positive_int_env(name: str, default: int) -> int:
+    """A positive whole number from environment variable ``name`` (``default`` when unset or
+    blank); anything else is a configuration error that names the variable."""
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive whole number, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be a positive whole number, got {raw!r}")
+    return value

@@ -89,13 +89,18 @@ def test_unknown_voice_is_refused_at_the_call() -> None:
         PiperTtsProvider().synthesize("Hello.", "alloy")
 
 
-@pytest.mark.parametrize("value", ["0", "-2", "two", ""])
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
 def test_thread_setting_must_be_a_positive_integer(
     monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
     monkeypatch.setenv(THREADS_ENV, value)
     with pytest.raises(ValueError, match=THREADS_ENV):
         piper._thread_count()
+
+
+def test_a_blank_thread_setting_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(THREADS_ENV, " ")
+    assert piper._thread_count() == 1
 
 
 @pytest.mark.models

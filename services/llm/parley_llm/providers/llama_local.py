@@ -10,7 +10,6 @@ next token so the next turn is not kept waiting.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Sequence
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, cast
 # registry turns this ImportError into "install parley-llm[local]"), not mid-conversation.
 from llama_cpp import Llama, StoppingCriteriaList
 
+from parley_common.settings import positive_int_env
 from parley_llm.models import gguf_model_path
 from parley_llm.prompting import ReplyFilter, build_prompt
 from parley_llm.providers.base import ChatMessage
@@ -91,14 +91,7 @@ _loading = threading.Lock()
 
 def threads_from_env() -> int:
     """The llama.cpp thread count: ``$PARLEY_LLM_THREADS``, default 2."""
-    raw = os.environ.get(THREADS_ENV, str(DEFAULT_THREADS))
-    try:
-        threads = int(raw)
-    except ValueError:
-        threads = 0
-    if threads < 1:
-        raise ValueError(f"{THREADS_ENV} must be a positive integer, got {raw!r}")
-    return threads
+    return positive_int_env(THREADS_ENV, DEFAULT_THREADS)
 
 
 def _load(model_path: Path | None, n_threads: int) -> _LoadedModel:

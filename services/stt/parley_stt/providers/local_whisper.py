@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from parley_common.contracts.bus import Word
+from parley_common.settings import positive_int_env
 from parley_stt.models import ModelNotInstalledError, whisper_model_dir
 from parley_stt.providers.base import SttResult
 
@@ -53,14 +54,7 @@ _inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-whispe
 
 
 def _threads() -> int:
-    raw = os.environ.get(THREADS_ENV, "")
-    try:
-        threads = int(raw) if raw.strip() else _DEFAULT_THREADS
-    except ValueError:
-        raise ValueError(f"{THREADS_ENV} must be a whole number, got {raw!r}") from None
-    if threads < 1:
-        raise ValueError(f"{THREADS_ENV} must be at least 1, got {threads}")
-    return threads
+    return positive_int_env(THREADS_ENV, _DEFAULT_THREADS)
 
 
 def _load_model() -> Any:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import threading
 from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from contextlib import contextmanager
 from functools import cache
 from typing import Any, TypeVar
 
+from parley_common.settings import positive_int_env
 from parley_tts.models import INSTALL_HINT, piper_voice_paths
 from parley_tts.providers.base import VoiceInfo
 
@@ -198,14 +198,7 @@ class _Synthesis:
 
 
 def _thread_count() -> int:
-    raw = os.environ.get(THREADS_ENV, "1")
-    try:
-        threads = int(raw)
-    except ValueError:
-        threads = 0
-    if threads < 1:
-        raise ValueError(f"{THREADS_ENV} must be a positive integer, got {raw!r}")
-    return threads
+    return positive_int_env(THREADS_ENV, 1)
 
 
 @cache
