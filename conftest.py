@@ -15,10 +15,10 @@ from pydantic import SecretStr
 from parley_common.bus import Bus
 from parley_common.db.migrate import migrate
 from parley_common.db.pool import create_pool
-from parley_common.observability.health import http_server
 from parley_common.providers import TEST_PROVIDERS_ENV
 from parley_common.runtime import Runtime
 from parley_common.settings import ServiceSettings
+from parley_common.testing import serving
 from parley_common.workers import SessionWorker
 from parley_gateway.app import create_app
 from parley_gateway.settings import GatewaySettings
@@ -92,13 +92,8 @@ async def platform_url(nats_url: str, database_url: str, pool: asyncpg.Pool) -> 
     gateway = GatewaySettings(
         nats_url=nats_url, database_url=SecretStr(database_url), http_port=port
     )
-    server = http_server(create_app(gateway), "127.0.0.1", port)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await serving
+    async with serving(create_app(gateway), port) as url:
+        yield url
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

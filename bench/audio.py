@@ -3,28 +3,44 @@ resampled to what a client sends (PCM16 mono 16 kHz), plus silence and framing h
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
 from collections.abc import Iterator
+from typing import Any
 
-from parley_tts.providers.piper import PiperTtsProvider
+import numpy as np
+
+from parley_tts.models import piper_voice_paths
 from parley_tts.resample import Resampler
 
 INPUT_RATE = 16_000
 BYTES_PER_MS = INPUT_RATE * 2 // 1000
 FRAME_MS = 20
 
-_cache: dict[str, bytes] = {}
+
+@functools.cache
+def _voice() -> Any:
+    from piper import PiperVoice
+
+    model, config = piper_voice_paths()
+    return PiperVoice.load(model, config)
+
+
+@functools.cache
+def spoken(text: str) -> bytes:
+    """``text`` spoken by the local Piper voice as PCM16 mono 16 kHz, as a client's microphone
+    would send it (cached per process)."""
+    voice = _voice()
+    samples = np.concatenate([chunk.audio_float_array for chunk in voice.synthesize(text)])
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    resampler = Resampler(voice.config.sample_rate, INPUT_RATE)
+    return resampler.process(pcm) + resampler.flush()
 
 
 async def speak(text: str) -> bytes:
-    """``text`` spoken by Piper as PCM16 mono 16 kHz (cached per process)."""
-    if text not in _cache:
-        tts = PiperTtsProvider()
-        resampler = Resampler(tts.sample_rate, INPUT_RATE)
-        parts = [resampler.process(chunk) async for chunk in tts.synthesize(text, None)]
-        parts.append(resampler.flush())
-        _cache[text] = b"".join(parts)
-    return _cache[text]
+    """``spoken`` from async code, synthesised off the event loop."""
+    return await asyncio.to_thread(spoken, text)
 
 
 def silence(ms: int) -> bytes:

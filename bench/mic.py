@@ -10,7 +10,7 @@ from collections import deque
 
 import numpy as np
 
-from bench.audio import BYTES_PER_MS, FRAME_MS, frames, silence
+from bench.audio import FRAME_MS, frames, silence
 from bench.call import Call
 
 _SILENCE = silence(FRAME_MS)
@@ -66,6 +66,3 @@ class Microphone:
             delay = started + sent * FRAME_MS / 1000 - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-
-
-__all__ = ["BYTES_PER_MS", "Microphone", "voiced_span_ms"]

@@ -16,3 +16,9 @@ def test_providers_enabled() -> bool:
     """Zero-latency scripted doubles are for tests and benchmarks only: selectable solely when
     ``PARLEY_ENABLE_TEST_PROVIDERS=1``."""
     return os.environ.get(TEST_PROVIDERS_ENV) == "1"
+
+
+def require_test_providers(what: str) -> None:
+    """Refuse ``what`` (a scripted double) unless test providers are enabled."""
+    if not test_providers_enabled():
+        raise ProviderUnavailableError(f"the scripted {what} test double is disabled")

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from starlette.types import ASGIApp
+
+from parley_common.contracts.bus import SessionAssign
+from parley_common.observability.health import http_server
+from parley_common.workers import SessionWork
 
 PollCheck = Callable[[], Awaitable[bool]] | Callable[[], bool]
 
@@ -17,3 +25,47 @@ async def eventually(check: PollCheck, within_s: float = 10.0, every_s: float = 
             if result if isinstance(result, bool) else await result:
                 return
             await asyncio.sleep(every_s)
+
+
+@contextlib.asynccontextmanager
+async def loop_gaps(every_s: float = 0.005) -> AsyncIterator[list[float]]:
+    """Measure how late the event loop runs: inside the block, a ticker wakes every
+    ``every_s`` and records the actual gap; a blocking call shows up as one long gap."""
+    gaps: list[float] = []
+
+    async def tick() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(every_s)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    try:
+        yield gaps
+    finally:
+        ticker.cancel()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: ASGIApp, port: int) -> AsyncIterator[str]:
+    """Serve ``app`` on 127.0.0.1:``port`` in this event loop; yields its base URL."""
+    server = http_server(app, "127.0.0.1", port)
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started, 30)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+class _HeldSession:
+    async def run(self) -> None:
+        await asyncio.Event().wait()
+
+
+async def hold_session(assign: SessionAssign) -> SessionWork:
+    """A session factory for test workers: takes the session and does nothing with it."""
+    return _HeldSession()

@@ -11,9 +11,8 @@ import pytest
 from pydantic import SecretStr
 
 from parley_common.bus import Bus
-from parley_common.contracts.bus import SessionAssign
-from parley_common.observability.health import http_server
-from parley_common.workers import SessionWork, SessionWorker
+from parley_common.testing import hold_session, serving
+from parley_common.workers import SessionWorker
 from parley_gateway.app import create_app
 from parley_gateway.sessions.lifecycle import STREAMING_SERVICES
 from parley_gateway.settings import GatewaySettings
@@ -22,20 +21,11 @@ from parley_launcher.embedded.process import free_port
 MAX_BODY = 64 * 1024
 
 
-class _Idle:
-    async def run(self) -> None:
-        await asyncio.Event().wait()
-
-
-async def _idle_factory(assign: SessionAssign) -> SessionWork:
-    return _Idle()
-
-
 @pytest.fixture(scope="module")
 async def workers(nats_url: str) -> AsyncIterator[dict[str, SessionWorker]]:
     """One worker per streaming service that holds sessions without processing them."""
     bus = await Bus.connect(nats_url, name="test-workers")
-    held = {s: SessionWorker(s, f"{s}-test", bus, _idle_factory) for s in STREAMING_SERVICES}
+    held = {s: SessionWorker(s, f"{s}-test", bus, hold_session) for s in STREAMING_SERVICES}
     tasks = [asyncio.create_task(w.run()) for w in held.values()]
     await asyncio.sleep(0.1)
     yield held
@@ -57,13 +47,8 @@ async def gateway_url(
         http_port=port,
         max_body_bytes=MAX_BODY,
     )
-    server = http_server(create_app(settings), "127.0.0.1", port)
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(create_app(settings), port) as url:
+        yield url
 
 
 @pytest.fixture

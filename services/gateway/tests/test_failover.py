@@ -12,22 +12,11 @@ import websockets
 from pydantic import SecretStr
 
 from parley_common.bus import Bus
-from parley_common.contracts.bus import SessionAssign
-from parley_common.observability.health import http_server
-from parley_common.testing import eventually
-from parley_common.workers import SessionWork, SessionWorker
+from parley_common.testing import eventually, hold_session, serving
+from parley_common.workers import SessionWorker
 from parley_gateway.app import create_app
 from parley_gateway.settings import GatewaySettings
 from parley_launcher.embedded.process import free_port
-
-
-class _Idle:
-    async def run(self) -> None:
-        await asyncio.Event().wait()
-
-
-async def _idle(assign: SessionAssign) -> SessionWork:
-    return _Idle()
 
 
 @pytest.fixture
@@ -41,31 +30,27 @@ async def test_sessions_of_a_silent_worker_move_to_another(
     nats_url: str, database_url: str, bus_for_workers: Bus
 ) -> None:
     bus = bus_for_workers
-    stable = [SessionWorker(s, f"{s}-stable", bus, _idle) for s in ("llm", "tts")]
-    first = SessionWorker("stt", "stt-first", bus, _idle)
+    stable = [SessionWorker(s, f"{s}-stable", bus, hold_session) for s in ("llm", "tts")]
+    first = SessionWorker("stt", "stt-first", bus, hold_session)
     tasks = {w.worker_id: asyncio.create_task(w.run()) for w in [*stable, first]}
     port = free_port()
     settings = GatewaySettings(
         nats_url=nats_url, database_url=SecretStr(database_url), http_port=port
     )
-    server = http_server(create_app(settings), "127.0.0.1", port)
-    serving = asyncio.create_task(server.serve())
     try:
-        await eventually(lambda: server.started, 10)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            created = (await client.post("/api/v1/sessions", json={})).json()
-        sid = created["id"]
-        assert first.sessions == (sid,)
-        async with websockets.connect(created["ws_url"]) as ws:
-            assert json.loads(await ws.recv())["type"] == "ready"
-            # The STT worker dies; a new one joins the queue group.
-            tasks.pop("stt-first").cancel()
-            second = SessionWorker("stt", "stt-second", bus, _idle)
-            tasks["stt-second"] = asyncio.create_task(second.run())
-            await eventually(lambda: sid in second.sessions, 10)
+        async with serving(create_app(settings), port) as url:
+            async with httpx.AsyncClient(base_url=url) as client:
+                created = (await client.post("/api/v1/sessions", json={})).json()
+            sid = created["id"]
+            assert first.sessions == (sid,)
+            async with websockets.connect(created["ws_url"]) as ws:
+                assert json.loads(await ws.recv())["type"] == "ready"
+                # The STT worker dies; a new one joins the queue group.
+                tasks.pop("stt-first").cancel()
+                second = SessionWorker("stt", "stt-second", bus, hold_session)
+                tasks["stt-second"] = asyncio.create_task(second.run())
+                await eventually(lambda: sid in second.sessions, 10)
     finally:
-        server.should_exit = True
-        await serving
         for task in tasks.values():
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)

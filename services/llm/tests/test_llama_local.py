@@ -17,6 +17,7 @@ from types import ModuleType
 
 import pytest
 
+from parley_common.testing import loop_gaps
 from parley_llm import models
 from parley_llm.models import ModelUnavailableError, gguf_model_path
 from parley_llm.providers.base import ChatMessage
@@ -295,22 +296,11 @@ async def test_generation_does_not_block_the_event_loop(
     provider: LocalLlamaProvider,
 ) -> None:
     await provider.warm_up()  # only generation is measured, not loading
-    gaps: list[float] = []
-
-    async def ticker() -> None:
-        last = time.perf_counter()
-        while True:
-            await asyncio.sleep(0.01)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    tick_task = asyncio.create_task(ticker())
-    started = time.perf_counter()
-    # A question not asked before, so the whole prompt is evaluated again.
-    await answer(provider, "Why do cats purr when they are happy?", max_tokens=60)
-    elapsed = time.perf_counter() - started
-    tick_task.cancel()
+    async with loop_gaps(0.01) as gaps:
+        started = time.perf_counter()
+        # A question not asked before, so the whole prompt is evaluated again.
+        await answer(provider, "Why do cats purr when they are happy?", max_tokens=60)
+        elapsed = time.perf_counter() - started
 
     assert elapsed > 0.1, "generation too short to show anything"
     assert len(gaps) >= 0.5 * elapsed / 0.01

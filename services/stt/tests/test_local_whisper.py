@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from parley_common.testing import loop_gaps
 from parley_stt.models import ModelNotInstalledError, whisper_model_dir
 from parley_stt.providers import local_whisper
 from parley_stt.providers.base import SttProvider, SttResult
@@ -203,21 +204,10 @@ async def test_inference_leaves_the_event_loop_free(
 ) -> None:
     stream = await provider.open("en")
     await stream.feed(say(WEEKEND))
-    gaps: list[float] = []
-
-    async def ticker() -> None:
-        last = time.perf_counter()
-        while True:
-            await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    ticking = asyncio.create_task(ticker())
-    started = time.perf_counter()
-    await stream.finish()
-    took = time.perf_counter() - started
-    ticking.cancel()
+    async with loop_gaps(0.005) as gaps:
+        started = time.perf_counter()
+        await stream.finish()
+        took = time.perf_counter() - started
 
     # Were the model run on the loop, the ticker would stall for the whole transcription.
     assert took > 0.2

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from parley_common.testing import loop_gaps
 from parley_tts.models import ModelNotInstalledError, piper_voice_paths
 from parley_tts.providers import piper
 from parley_tts.providers.base import TtsProvider
@@ -153,21 +154,8 @@ async def test_blank_text_yields_nothing(provider: PiperTtsProvider) -> None:
 
 @pytest.mark.models
 async def test_event_loop_keeps_running_during_synthesis(provider: PiperTtsProvider) -> None:
-    gaps: list[float] = []
-
-    async def tick() -> None:
-        last = time.perf_counter()
-        while True:
-            await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    ticker = asyncio.create_task(tick())
-    try:
+    async with loop_gaps(0.005) as gaps:
         elapsed = await synthesis_seconds(provider, LONG_SENTENCE)
-    finally:
-        ticker.cancel()
     assert elapsed > 0.3  # long enough for a blocked loop to show
     assert max(gaps) < min(0.15, elapsed / 3)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 SESSION = "Parley-Session"
 TURN = "Parley-Turn"
@@ -34,14 +34,6 @@ def now_us() -> int:
 def new_traceparent() -> str:
     """A W3C traceparent starting a new trace (one per turn)."""
     return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
-
-
-def child_traceparent(parent: str) -> str:
-    """A traceparent for a new span in the same trace as ``parent``."""
-    parts = parent.split("-")
-    if len(parts) != 4 or len(parts[1]) != 32:
-        return new_traceparent()
-    return f"{parts[0]}-{parts[1]}-{secrets.token_hex(8)}-{parts[3]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +72,6 @@ class MessageMeta:
             traceparent=h.get(TRACEPARENT, ""),
             extra={k: v for k, v in h.items() if k not in _KNOWN},
         )
-
-    def next(self, **changes: object) -> MessageMeta:
-        """A copy with some fields changed (``seq``, ``turn_id``, ``origin_us``...)."""
-        return replace(self, **changes)  # type: ignore[arg-type]
-
-    def age_ms(self) -> float:
-        """Milliseconds since the origin timestamp."""
-        return (now_us() - self.origin_us) / 1000.0
 
 
 def _int(value: str | None) -> int:

@@ -180,7 +180,5 @@ class S2Event(BaseModel):
 # Close codes of the gateway's WebSocket (4000-4999 is the application range).
 CLOSE_SESSION_NOT_FOUND = 4404
 CLOSE_SESSION_ENDED = 4410
-CLOSE_PROTOCOL_ERROR = 4400
 CLOSE_REPLACED = 4409  # the same session connected again (a client reconnecting)
-CLOSE_INTERNAL_ERROR = 1011
 CLOSE_GOING_AWAY = 1001

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 from parley_common.contracts.session import LlmProvider as LlmName
-from parley_common.providers import ProviderUnavailableError, test_providers_enabled
+from parley_common.providers import ProviderUnavailableError, require_test_providers
 from parley_llm.providers.base import LlmProvider
 
-_instances: dict[LlmName, LlmProvider] = {}
 
-
+# Cached: one instance per process and name, so a model loads once. Errors are not cached,
+# so a provider that becomes available (a key set, an extra installed) is picked up.
+@functools.cache
 def get_provider(name: LlmName) -> LlmProvider:
     """The adapter for ``name``; raises ProviderUnavailableError with the reason."""
-    if name in _instances:
-        return _instances[name]
     provider: LlmProvider
     if name is LlmName.LOCAL:
         try:
@@ -25,13 +25,11 @@ def get_provider(name: LlmName) -> LlmProvider:
             ) from exc
         provider = LocalLlamaProvider()
     elif name is LlmName.SCRIPTED:
-        if not test_providers_enabled():
-            raise ProviderUnavailableError("the scripted LLM test double is disabled")
+        require_test_providers("LLM")
         from parley_llm.providers.scripted import ScriptedLlmProvider
 
         delay = float(os.environ.get("PARLEY_SCRIPTED_LLM_DELAY_S", "0"))
         provider = ScriptedLlmProvider(delta_delay_s=delay)
     else:
         raise ProviderUnavailableError(f"LLM provider '{name.value}' is not available here")
-    _instances[name] = provider
     return provider

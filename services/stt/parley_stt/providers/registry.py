@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+
 from parley_common.contracts.session import SttProvider as SttName
-from parley_common.providers import ProviderUnavailableError, test_providers_enabled
+from parley_common.providers import ProviderUnavailableError, require_test_providers
 from parley_stt.providers.base import SttProvider
 
-_instances: dict[SttName, SttProvider] = {}
 
-
+# Cached: one instance per process and name, so a model loads once. Errors are not cached,
+# so a provider that becomes available (a key set, an extra installed) is picked up.
+@functools.cache
 def get_provider(name: SttName) -> SttProvider:
     """The adapter for ``name``; raises ProviderUnavailableError with the reason."""
-    if name in _instances:
-        return _instances[name]
     provider: SttProvider
     if name is SttName.LOCAL:
         try:
@@ -23,12 +24,10 @@ def get_provider(name: SttName) -> SttProvider:
             ) from exc
         provider = LocalWhisperProvider()
     elif name is SttName.SCRIPTED:
-        if not test_providers_enabled():
-            raise ProviderUnavailableError("the scripted STT test double is disabled")
+        require_test_providers("STT")
         from parley_stt.providers.scripted import ScriptedSttProvider
 
         provider = ScriptedSttProvider()
     else:
         raise ProviderUnavailableError(f"STT provider '{name.value}' is not available here")
-    _instances[name] = provider
     return provider
