@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from parley_common.bus import Bus
 from parley_common.db.migrate import migrate
 from parley_common.db.pool import create_pool
-from parley_common.providers import TEST_PROVIDERS_ENV
+from parley_common.providers import TEST_PROVIDERS_ENV, serve_provider_statuses
 from parley_common.runtime import Runtime
 from parley_common.settings import ServiceSettings
 from parley_common.testing import serving
@@ -25,8 +25,11 @@ from parley_gateway.settings import GatewaySettings
 from parley_launcher.embedded.nats_server import EmbeddedNats
 from parley_launcher.embedded.postgres_server import EmbeddedPostgres
 from parley_launcher.embedded.process import free_port
+from parley_llm.providers.registry import REGISTRY as LLM_PROVIDERS
 from parley_llm.session import open_session as open_llm
+from parley_stt.providers.registry import REGISTRY as STT_PROVIDERS
 from parley_stt.session import open_session as open_stt
+from parley_tts.providers.registry import REGISTRY as TTS_PROVIDERS
 from parley_tts.session import open_session as open_tts
 from parley_tts.voices import serve_voices
 
@@ -88,6 +91,9 @@ async def platform_url(nats_url: str, database_url: str, pool: asyncpg.Pool) -> 
         workers.append(SessionWorker(name, runtime.worker_id, bus, factory(runtime)))
     tasks = [asyncio.create_task(w.run()) for w in workers]
     await serve_voices(bus)
+    await serve_provider_statuses(bus, "stt", STT_PROVIDERS)
+    await serve_provider_statuses(bus, "llm", LLM_PROVIDERS)
+    await serve_provider_statuses(bus, "tts", TTS_PROVIDERS)
     port = free_port()
     gateway = GatewaySettings(
         nats_url=nats_url, database_url=SecretStr(database_url), http_port=port

@@ -28,6 +28,7 @@ echo "bootstrap: installing Parley and its dependencies (first run compiles llam
 "$VENV/bin/pip" install --quiet \
   -e libs/common \
   -e libs/launcher \
+  -e libs/emulators \
   -e services/gateway \
   -e "services/stt[local]" \
   -e "services/llm[local]" \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 
 async def test_local_voice_is_listed_by_every_route(platform_url: str) -> None:
@@ -27,11 +28,23 @@ async def test_unknown_and_unavailable_providers(platform_url: str) -> None:
         assert "elevenlabs" in cloud.json()["error"]["message"]
 
 
-async def test_providers_list_includes_test_doubles_only_when_enabled(platform_url: str) -> None:
-    async with httpx.AsyncClient(base_url=platform_url) as client:
+async def test_providers_say_which_are_usable_and_why_not(
+    platform_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    async with httpx.AsyncClient(base_url=platform_url, timeout=30) as client:
         providers = (await client.get("/api/v1/providers")).json()
-    assert "local" in providers["stt"]
-    assert "scripted" in providers["tts"]  # this platform enables them
+        by_name = {kind: {p["name"]: p for p in providers[kind]} for kind in ("stt", "llm", "tts")}
+        assert by_name["stt"]["scripted"]["available"]  # this platform enables them
+        assert by_name["tts"]["scripted"] == {"name": "scripted", "available": True, "reason": None}
+        openai = by_name["llm"]["openai"]
+        assert openai["available"] is False
+        assert openai["reason"]
+        # Choosing an unusable provider fails at session start with the same reason.
+        refused = await client.post("/api/v1/sessions", json={"llm_provider": "openai"})
+        assert refused.status_code == 422
+        assert refused.json()["error"]["code"] == "provider_unavailable"
+        assert openai["reason"] in refused.json()["error"]["message"]
 
 
 async def test_a_session_with_an_unknown_voice_is_refused(platform_url: str) -> None:

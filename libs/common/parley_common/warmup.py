@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-from parley_common.providers import ProviderUnavailableError
+from parley_common.errors import ProviderUnavailableError
 
 log = logging.getLogger(__name__)
 

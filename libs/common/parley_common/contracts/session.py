@@ -106,6 +106,10 @@ class SessionConfig(BaseModel):
     stt_provider: SttProvider = SttProvider.LOCAL
     llm_provider: LlmProvider = LlmProvider.LOCAL
     tts_provider: TtsProvider = TtsProvider.LOCAL
+    # None = the provider's configured default model.
+    stt_model: str | None = Field(default=None, min_length=1, max_length=200)
+    llm_model: str | None = Field(default=None, min_length=1, max_length=200)
+    tts_model: str | None = Field(default=None, min_length=1, max_length=200)
     voice: str | None = Field(default=None, max_length=200)
     # None asks the STT provider to detect the language.
     language: str | None = Field(default="en", min_length=2, max_length=16)

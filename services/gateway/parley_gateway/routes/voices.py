@@ -3,6 +3,7 @@ S1's ``/api/voice/voices/{provider}`` and S2's ``/api/v1/voice/voices``."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter
@@ -12,7 +13,13 @@ from pydantic import BaseModel
 
 from parley_common.bus import MessageMeta
 from parley_common.contracts import subjects
-from parley_common.contracts.bus import VoiceEntry, VoicesReply, VoicesRequest
+from parley_common.contracts.bus import (
+    ProvidersReply,
+    ProviderStatus,
+    VoiceEntry,
+    VoicesReply,
+    VoicesRequest,
+)
 from parley_common.contracts.session import LlmProvider, SttProvider, TtsProvider
 from parley_common.providers import test_providers_enabled
 from parley_gateway.errors import ApiError
@@ -29,11 +36,12 @@ class VoicesView(BaseModel):
 
 
 class ProvidersView(BaseModel):
-    """Provider names a session may choose, per capability."""
+    """Every provider a session may name, per capability, with whether the running workers
+    can serve it and, if not, why (``no API key: set …``, ``not installed: …``)."""
 
-    stt: list[str]
-    llm: list[str]
-    tts: list[str]
+    stt: list[ProviderStatus]
+    llm: list[ProviderStatus]
+    tts: list[ProviderStatus]
 
 
 async def _voices(gateway: GatewayDep, provider: str) -> VoicesView:
@@ -77,10 +85,31 @@ async def s2_voices(gateway: GatewayDep, provider: str = "local") -> dict[str, A
 
 
 @router.get("/api/v1/providers", response_model=ProvidersView)
-async def list_providers() -> ProvidersView:
-    """Provider names sessions may ask for (test doubles only where enabled)."""
+async def list_providers(gateway: GatewayDep) -> ProvidersView:
+    """The providers of each service as its workers report them; when a service has no
+    worker, each of its providers is listed as unavailable with that reason."""
+    kinds: dict[str, type[SttProvider] | type[LlmProvider] | type[TtsProvider]] = {
+        "stt": SttProvider,
+        "llm": LlmProvider,
+        "tts": TtsProvider,
+    }
 
-    def names(kind: type[SttProvider] | type[LlmProvider] | type[TtsProvider]) -> list[str]:
-        return [p.value for p in kind if p.value != "scripted" or test_providers_enabled()]
+    async def ask(service: str) -> list[ProviderStatus]:
+        try:
+            reply = await gateway.bus.request(
+                subjects.query(service, "providers"),
+                b"",
+                MessageMeta(session_id=""),
+                timeout=gateway.settings.assign_timeout_s,
+            )
+        except (NoRespondersError, NatsTimeoutError):
+            reason = f"no {service} worker is running"
+            return [
+                ProviderStatus(name=p.value, available=False, reason=reason)
+                for p in kinds[service]
+                if p.value != "scripted" or test_providers_enabled()
+            ]
+        return list(ProvidersReply.model_validate_json(reply.data).providers)
 
-    return ProvidersView(stt=names(SttProvider), llm=names(LlmProvider), tts=names(TtsProvider))
+    stt, llm, tts = await asyncio.gather(*(ask(service) for service in kinds))
+    return ProvidersView(stt=stt, llm=llm, tts=tts)

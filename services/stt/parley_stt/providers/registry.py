@@ -2,32 +2,32 @@
 
 from __future__ import annotations
 
-import functools
-
 from parley_common.contracts.session import SttProvider as SttName
-from parley_common.providers import ProviderUnavailableError, require_test_providers
+from parley_common.errors import ProviderUnavailableError
+from parley_common.providers import ProviderRegistry
 from parley_stt.providers.base import SttProvider
 
+REGISTRY: ProviderRegistry[SttProvider] = ProviderRegistry("STT", SttName)
 
-# Cached: one instance per process and name, so a model loads once. Errors are not cached,
-# so a provider that becomes available (a key set, an extra installed) is picked up.
-@functools.cache
+
+@REGISTRY.register(SttName.LOCAL)
+def _local() -> SttProvider:
+    try:
+        from parley_stt.providers.local_whisper import LocalWhisperProvider
+    except ImportError as exc:  # the [local] extra is not installed
+        raise ProviderUnavailableError(
+            "not installed: local STT needs pip install 'parley-stt[local]'"
+        ) from exc
+    return LocalWhisperProvider()
+
+
+@REGISTRY.register(SttName.SCRIPTED)
+def _scripted() -> SttProvider:
+    from parley_stt.providers.scripted import ScriptedSttProvider
+
+    return ScriptedSttProvider()
+
+
 def get_provider(name: SttName) -> SttProvider:
     """The adapter for ``name``; raises ProviderUnavailableError with the reason."""
-    provider: SttProvider
-    if name is SttName.LOCAL:
-        try:
-            from parley_stt.providers.local_whisper import LocalWhisperProvider
-        except ImportError as exc:  # the [local] extra is not installed
-            raise ProviderUnavailableError(
-                "local STT needs the faster-whisper extra: pip install 'parley-stt[local]'"
-            ) from exc
-        provider = LocalWhisperProvider()
-    elif name is SttName.SCRIPTED:
-        require_test_providers("STT")
-        from parley_stt.providers.scripted import ScriptedSttProvider
-
-        provider = ScriptedSttProvider()
-    else:
-        raise ProviderUnavailableError(f"STT provider '{name.value}' is not available here")
-    return provider
+    return REGISTRY.get(name)
