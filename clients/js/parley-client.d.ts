@@ -6,6 +6,8 @@ export declare const CLOSE_CODES: Readonly<{
   INTERNAL_ERROR: 1011;
   PROTOCOL_ERROR: 4400;
   SESSION_NOT_FOUND: 4404;
+  /** the session connected again elsewhere (another tab or window); final, never retried */
+  REPLACED: 4409;
   SESSION_ENDED: 4410;
 }>;
 export declare const SERVER_EVENTS: readonly ServerEventType[];
@@ -108,12 +110,25 @@ export interface VoicesView {
   voices: VoiceInfo[];
 }
 
-export type ProviderItem = string | { name?: string; id?: string; available?: boolean; configured?: boolean; [key: string]: unknown };
+/** One provider of GET /api/v1/providers: whether this deployment can serve it, and if not, why. */
+export interface ProviderStatus<Name extends string = string> {
+  name: Name;
+  available: boolean;
+  /** e.g. "no API key: set OPENAI_API_KEY"; null when available */
+  reason: string | null;
+}
 
 export interface ProvidersView {
-  stt: ProviderItem[];
-  llm: ProviderItem[];
-  tts: ProviderItem[];
+  stt: ProviderStatus<SttProvider>[];
+  llm: ProviderStatus<LlmProvider>[];
+  tts: ProviderStatus<TtsProvider>[];
+}
+
+/** The usable provider names of each kind, in the server's order. */
+export interface AvailableProviders {
+  stt: SttProvider[];
+  llm: LlmProvider[];
+  tts: TtsProvider[];
 }
 
 export declare class ParleyError extends Error {
@@ -131,6 +146,10 @@ export declare function camelKeys<T extends object>(obj: T): Record<string, unkn
 export declare function normalizeConfig(config?: AnyConfig): SessionConfig;
 export declare function apiBase(apiUrl?: string): string;
 export declare function resolveWsUrl(wsUrl: string | null | undefined, base: string, sessionId: string): string;
+/** Normalise a providers answer: every entry becomes {name, available, reason}; bare names (older gateways) count as available. */
+export declare function normalizeProviders(listing: unknown): ProvidersView;
+/** Only the providers a session may choose, per kind. */
+export declare function availableProviders(listing: ProvidersView | unknown): AvailableProviders;
 export declare function networkQuality(n: { rttMs?: number | null; jitterMs?: number | null; recentReconnects?: number; state?: string }): NetworkGrade;
 
 export declare class Emitter<Events extends object = Record<string, any>> {
@@ -150,6 +169,7 @@ export declare class ParleyApi {
   endSession(id: string): Promise<SessionView>;
   getTranscript(id: string): Promise<TranscriptView>;
   listVoices(provider?: string): Promise<VoicesView>;
+  /** GET /api/v1/providers, normalised (see normalizeProviders) */
   listProviders(): Promise<ProvidersView>;
 }
 
@@ -161,7 +181,11 @@ export interface StateEvent {
   delayMs?: number;
   code?: number;
   reason?: string;
+  /** on a final `closed`: why reconnecting would not help (`session_replaced`, `session_ended`, ...) */
+  error?: FinalCloseCode;
 }
+/** Why a connection closed for good: 4404, 4409, 4410, 4400 and 1000 are never retried. */
+export type FinalCloseCode = 'session_not_found' | 'session_replaced' | 'session_ended' | 'protocol_error' | 'session_closed';
 export interface ReadyEvent {
   sessionId: string;
   config: SessionConfig | null;
@@ -198,7 +222,8 @@ export interface NetworkEvent { rttMs: number | null; jitterMs: number | null; r
 export interface PongEvent { rttMs: number; ts: number; serverTs: number | null }
 export interface ErrorEvent {
   /** server codes pass through; client codes: server_unreachable, http_<status>, session_not_found,
-   * session_ended, session_closed, protocol_error, reconnect_failed, config_error, ... */
+   * session_replaced (the call continues in another window), session_ended, session_closed,
+   * protocol_error, reconnect_failed, config_error, ... */
   code: string;
   message: string;
   source: 'server' | 'client' | 'network' | 'http';
@@ -286,8 +311,10 @@ export interface ParleyClientOptions {
   staleAfterMs?: number;
   /** default 10000 */
   connectTimeoutMs?: number;
-  /** default {maxAttempts: 10, baseDelayMs: 500, maxDelayMs: 8000}; delay = min(max, base*2^(n-1)) * (0.75..1.25) */
-  reconnect?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /** default {maxAttempts: 10, baseDelayMs: 500, maxDelayMs: 8000, resetAfterMs: 10000};
+   * delay = min(max, base*2^(n-1)) * (0.75..1.25); the attempt count starts over once a
+   * connection has stayed up for resetAfterMs */
+  reconnect?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number; resetAfterMs?: number };
   /** Send microphone frames only between pushToTalk('start') and pushToTalk('stop'). */
   pushToTalkOnly?: boolean;
   /** Drop microphone frames while the socket buffers more than this (default 64 KiB). */

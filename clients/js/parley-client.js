@@ -22,7 +22,20 @@ export const CLOSE_CODES = Object.freeze({
   INTERNAL_ERROR: 1011,
   PROTOCOL_ERROR: 4400,
   SESSION_NOT_FOUND: 4404,
+  /** The same session connected again (another tab or window): this connection is over. */
+  REPLACED: 4409,
   SESSION_ENDED: 4410,
+});
+
+/**
+ * Close codes after which reconnecting cannot help, with the error they become. 4409 above all:
+ * reconnecting would evict the newer connection, which would reconnect in turn, for ever.
+ * @type {Readonly<Record<number, readonly [string, string]>>}
+ */
+const FINAL_CLOSES = Object.freeze({
+  [CLOSE_CODES.SESSION_NOT_FOUND]: ['session_not_found', 'This conversation no longer exists on the server.'],
+  [CLOSE_CODES.REPLACED]: ['session_replaced', 'This call continues in another window.'],
+  [CLOSE_CODES.SESSION_ENDED]: ['session_ended', 'This conversation has ended.'],
 });
 
 /** Native server event types ({"type", "data"}). */
@@ -64,6 +77,41 @@ export const PROVIDERS = Object.freeze({
   llm: Object.freeze(['local', 'openai', 'groq', 'anthropic', 'scripted']),
   tts: Object.freeze(['local', 'openai', 'elevenlabs', 'deepgram', 'playht', 'scripted']),
 });
+
+const PROVIDER_KINDS = /** @type {const} */ (['stt', 'llm', 'tts']);
+
+/**
+ * Normalise GET /api/v1/providers: per kind a list of {name, available, reason}. Bare names
+ * (older gateways) count as available; entries without a name are dropped.
+ * @param {any} listing
+ * @returns {{stt: ProviderStatus[], llm: ProviderStatus[], tts: ProviderStatus[]}}
+ */
+export function normalizeProviders(listing) {
+  /** @type {Record<string, ProviderStatus[]>} */
+  const out = {};
+  for (const kind of PROVIDER_KINDS) {
+    const raw = listing && Array.isArray(listing[kind]) ? listing[kind] : [];
+    out[kind] = raw
+      .map((/** @type {any} */ x) => (typeof x === 'string'
+        ? { name: x, available: true, reason: null }
+        : { name: x && x.name, available: !!(x && x.available), reason: (x && x.reason) || null }))
+      .filter((/** @type {ProviderStatus} */ x) => typeof x.name === 'string' && x.name !== '');
+  }
+  return /** @type {any} */ (out);
+}
+
+/**
+ * The names a session may choose, per kind (the available entries of a providers answer).
+ * @param {any} listing
+ * @returns {{stt: string[], llm: string[], tts: string[]}}
+ */
+export function availableProviders(listing) {
+  const all = normalizeProviders(listing);
+  /** @type {Record<string, string[]>} */
+  const out = {};
+  for (const kind of PROVIDER_KINDS) out[kind] = all[kind].filter((p) => p.available).map((p) => p.name);
+  return /** @type {any} */ (out);
+}
 
 const CONFIG_KEYS = [
   'stt_provider', 'llm_provider', 'tts_provider', 'voice', 'language', 'response_style',
@@ -324,8 +372,9 @@ export class ParleyApi {
     return this.request('GET', `/api/v1/voices?provider=${encodeURIComponent(provider)}`);
   }
 
-  listProviders() {
-    return this.request('GET', '/api/v1/providers');
+  /** GET /api/v1/providers, normalised: {stt, llm, tts} lists of {name, available, reason}. */
+  async listProviders() {
+    return normalizeProviders(await this.request('GET', '/api/v1/providers'));
   }
 }
 
@@ -363,12 +412,19 @@ const WS_OPEN = 1;
  * @property {number} [pingIntervalMs]
  * @property {number} [staleAfterMs]
  * @property {number} [connectTimeoutMs]
- * @property {{maxAttempts?: number, baseDelayMs?: number, maxDelayMs?: number}} [reconnect]
+ * @property {{maxAttempts?: number, baseDelayMs?: number, maxDelayMs?: number, resetAfterMs?: number}} [reconnect]
  * @property {boolean} [pushToTalkOnly] send microphone frames only between pushToTalk('start') and ('stop')
  * @property {number} [maxBufferedBytes]
  * @property {{setTimeout?: Function, clearTimeout?: Function, setInterval?: Function, clearInterval?: Function}} [timers]
  * @property {() => number} [now] monotonic clock in ms
  * @property {() => number} [random]
+ */
+
+/**
+ * @typedef {object} ProviderStatus
+ * @property {string} name
+ * @property {boolean} available whether sessions may choose it on this deployment
+ * @property {string|null} reason why not, e.g. "no API key: set OPENAI_API_KEY"
  */
 
 /**
@@ -388,7 +444,8 @@ const WS_OPEN = 1;
  * A real-time voice session with the Parley gateway.
  *
  * Events (`client.on(name, handler)`):
- * - `state` {state, previous, attempt?, delayMs?, code?, reason?}
+ * - `state` {state, previous, attempt?, delayMs?, code?, reason?, error?} (`error`: why a `closed`
+ *   is final, e.g. `session_replaced` when the session connected from another window)
  * - `ready` {sessionId, config, inputSampleRate, outputSampleRate, resumed}
  * - `session` the REST session view after creation / lookup
  * - `transcript` {role, text, isFinal, partial, confidence, language, turnId, interrupted}
@@ -430,6 +487,9 @@ export class ParleyClient extends Emitter {
       maxAttempts: rc.maxAttempts ?? 10,
       baseDelayMs: rc.baseDelayMs ?? 500,
       maxDelayMs: rc.maxDelayMs ?? 8000,
+      // The retry count starts over only once a connection has stayed up this long: a server
+      // that accepts and then drops at once must not be retried for ever.
+      resetAfterMs: rc.resetAfterMs ?? 10000,
     };
     this.pushToTalkOnly = !!options.pushToTalkOnly;
     this.maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024;
@@ -489,6 +549,7 @@ export class ParleyClient extends Emitter {
     /** @type {any} */ this._pingTimer = null;
     /** @type {any} */ this._staleTimer = null;
     /** @type {any} */ this._reconnectTimer = null;
+    /** @type {any} */ this._stableTimer = null;
     /** @type {any} */ this._connectTimer = null;
     this._lastMessageAt = 0;
     /** @type {Array<Record<string, any>>} */
@@ -876,7 +937,11 @@ export class ParleyClient extends Emitter {
         if (this.player && typeof this.player.setSampleRate === 'function') this.player.setSampleRate(this.outputSampleRate);
         const resumed = this._everReady;
         this._everReady = true;
-        this._attempt = 0;
+        this._clearTimer('_stableTimer');
+        this._stableTimer = this._timers.setTimeout(() => {
+          this._stableTimer = null;
+          this._attempt = 0;
+        }, this.reconnectPolicy.resetAfterMs);
         if (this.startedAt == null) this.startedAt = this._now();
         this._clearTimer('_connectTimer');
         this._setState('connected');
@@ -1060,14 +1125,16 @@ export class ParleyClient extends Emitter {
     }, Math.max(250, Math.floor(this.staleAfterMs / 4)));
   }
 
+  /** Stops the timers of the current connection (it is gone or about to be). */
   _stopHeartbeat() {
+    this._clearTimer('_stableTimer');
     if (this._pingTimer != null) this._timers.clearInterval(this._pingTimer);
     if (this._staleTimer != null) this._timers.clearInterval(this._staleTimer);
     this._pingTimer = null;
     this._staleTimer = null;
   }
 
-  /** @param {'_connectTimer'|'_reconnectTimer'} name */
+  /** @param {'_connectTimer'|'_reconnectTimer'|'_stableTimer'} name */
   _clearTimer(name) {
     if (this[name] != null) this._timers.clearTimeout(this[name]);
     this[name] = null;
@@ -1102,18 +1169,16 @@ export class ParleyClient extends Emitter {
       this._setState('closed', { code, reason });
       return;
     }
-    /** @type {[string, string]|null} */
-    let fatal = null;
-    if (code === CLOSE_CODES.SESSION_NOT_FOUND) fatal = ['session_not_found', 'This conversation no longer exists on the server.'];
-    else if (code === CLOSE_CODES.SESSION_ENDED) fatal = ['session_ended', 'This conversation has ended.'];
-    else if (code === CLOSE_CODES.PROTOCOL_ERROR) fatal = ['protocol_error', reason || 'The server rejected a message from this client.'];
+    /** @type {readonly [string, string]|null} */
+    let fatal = FINAL_CLOSES[code] || null;
+    if (code === CLOSE_CODES.PROTOCOL_ERROR) fatal = ['protocol_error', reason || 'The server rejected a message from this client.'];
     else if (code === CLOSE_CODES.NORMAL) fatal = ['session_closed', reason || 'The server closed the conversation.'];
     if (fatal) {
       this.stopMicrophone();
       this._flushPlayback('closed');
       const err = new ParleyError(fatal[0], fatal[1]);
       this._emitError(err, 'network', true, { closeCode: code });
-      this._setState('closed', { code, reason });
+      this._setState('closed', { code, reason, error: fatal[0] });
       this._rejectReady(err);
       return;
     }

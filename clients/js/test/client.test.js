@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 
 import {
   ParleyClient, ParleyError, ParleyApi, networkQuality, normalizeConfig, apiBase, resolveWsUrl,
-  CLOSE_CODES,
+  CLOSE_CODES, normalizeProviders, availableProviders,
 } from '../parley-client.js';
-import { makeFakeWebSocket, makeFakeFetch, makeClock, sessionView, record, makeFakePlayer, tick } from '../testing/fakes.js';
+import {
+  makeFakeWebSocket, makeFakeGateway, makeFakeFetch, makeClock, sessionView, record, makeFakePlayer, tick,
+} from '../testing/fakes.js';
 
 function setup({ routes = {}, options = {} } = {}) {
   const WS = makeFakeWebSocket();
@@ -380,18 +382,94 @@ describe('reconnect', () => {
     assert.equal(WS.instances[0].closedWith.code, 4000);
   });
 
-  test('session ended / not found closes without reconnecting', async () => {
-    for (const [code, errCode] of [[CLOSE_CODES.SESSION_ENDED, 'session_ended'], [CLOSE_CODES.SESSION_NOT_FOUND, 'session_not_found']]) {
+  test('session ended / not found / replaced closes without reconnecting', async () => {
+    const finals = [
+      [CLOSE_CODES.SESSION_ENDED, 'session_ended'],
+      [CLOSE_CODES.SESSION_NOT_FOUND, 'session_not_found'],
+      [CLOSE_CODES.REPLACED, 'session_replaced'],
+    ];
+    for (const [code, errCode] of finals) {
       const { client, ws, WS, clock } = await connected();
       const errors = [];
+      const states = [];
       client.on('error', (e) => errors.push(e));
+      client.on('state', (s) => states.push(s));
       ws.serverClose(code, 'gone');
       clock.advance(60000);
       assert.equal(WS.instances.length, 1);
       assert.equal(client.state, 'closed');
       assert.equal(errors[0].code, errCode);
       assert.equal(errors[0].fatal, true);
+      assert.equal(errors[0].closeCode, code);
+      assert.deepEqual(states.map((s) => [s.state, s.code, s.error]), [['closed', code, errCode]]);
     }
+  });
+
+  test('two clients on one session do not evict each other: at most one reconnect in all', async () => {
+    const clock = makeClock();
+    const WS = makeFakeGateway(clock);
+    const fetch = makeFakeFetch({
+      'POST /api/v1/sessions': () => ({ status: 201, body: sessionView() }),
+      'GET /api/v1/sessions/sess-1': () => ({ status: 200, body: sessionView() }),
+    });
+    const tab = () => new ParleyClient({
+      apiUrl: 'http://gateway.test', fetch, WebSocket: WS, timers: clock, now: clock.now, random: () => 0.5,
+    });
+    const first = tab();
+    const second = tab();
+    const attempts = [];
+    const errors = [];
+    for (const [name, c] of [['first', first], ['second', second]]) {
+      c.on('state', (s) => s.state === 'reconnecting' && attempts.push(name));
+      c.on('error', (e) => errors.push([name, e]));
+    }
+    const started = first.start();
+    await tick();
+    clock.advance(1);
+    await started;
+    const joined = second.connect('sess-1');
+    await tick();
+    clock.advance(1);
+    await joined;
+    for (let i = 0; i < 120; i++) clock.advance(500); // a minute of backoffs and pings
+    assert.ok(attempts.length <= 1, `${attempts.length} reconnect attempts (${attempts.slice(0, 6)}…)`);
+    assert.equal(second.state, 'connected');
+    assert.equal(first.state, 'closed');
+    assert.equal(errors.length, 1);
+    const [who, err] = errors[0];
+    assert.equal(who, 'first');
+    assert.equal(err.code, 'session_replaced');
+    assert.equal(err.message, 'This call continues in another window.');
+    assert.equal(err.closeCode, 4409);
+  });
+
+  test('the retry count starts over only after a connection stayed up', async () => {
+    const { client, ws, WS, clock } = await connected({
+      options: { staleAfterMs: 600000, reconnect: { maxAttempts: 2, baseDelayMs: 100, resetAfterMs: 5000 } },
+    });
+    const errors = [];
+    const states = [];
+    client.on('error', (e) => errors.push(e.code));
+    client.on('state', (s) => states.push(s));
+    // Accepted, then dropped at once: every try counts.
+    ws.serverClose(1006);
+    clock.advance(100);
+    WS.last().accept();
+    WS.last().serverClose(1006);
+    assert.equal(states.at(-1).attempt, 2);
+    clock.advance(200);
+    WS.last().accept();
+    clock.advance(5000); // this one stays up: the count starts over
+    WS.last().serverClose(1006);
+    assert.equal(states.at(-1).attempt, 1);
+    clock.advance(100);
+    WS.last().accept();
+    WS.last().serverClose(1006);
+    clock.advance(200);
+    WS.last().accept();
+    WS.last().serverClose(1006);
+    assert.equal(client.state, 'closed');
+    assert.deepEqual(errors, ['reconnect_failed']);
   });
 
   test('gives up after maxAttempts with reconnect_failed', async () => {
@@ -433,6 +511,23 @@ describe('errors from REST', () => {
     const fetch = makeFakeFetch({ 'GET /api/v1/providers': () => ({ status: 502, raw: '<html>Bad gateway</html>' }) });
     const api = new ParleyApi({ apiUrl: 'http://g.test', fetch });
     await assert.rejects(api.listProviders(), (e) => e.code === 'http_502' && e.recoverable === true);
+  });
+
+  test('providers: only the available ones are offered, reasons kept for the others', async () => {
+    const fetch = makeFakeFetch({
+      'GET /api/v1/providers': () => ({
+        body: {
+          stt: [{ name: 'local', available: true, reason: null }, { name: 'deepgram', available: false, reason: 'no API key: set DEEPGRAM_API_KEY' }],
+          llm: [{ name: 'local', available: false, reason: 'no llm worker is running' }],
+          tts: ['local', { available: true }, { name: 'openai', available: true }],
+        },
+      }),
+    });
+    const listing = await new ParleyApi({ apiUrl: 'http://g.test', fetch }).listProviders();
+    assert.deepEqual(listing.stt[1], { name: 'deepgram', available: false, reason: 'no API key: set DEEPGRAM_API_KEY' });
+    assert.deepEqual(listing.tts.map((p) => p.name), ['local', 'openai'], 'bare names kept, nameless entries dropped');
+    assert.deepEqual(availableProviders(listing), { stt: ['local'], llm: [], tts: ['local', 'openai'] });
+    assert.deepEqual(normalizeProviders(null), { stt: [], llm: [], tts: [] });
   });
 
   test('voices and transcript endpoints', async () => {

@@ -84,6 +84,37 @@ export function makeFakeWebSocket() {
 }
 
 /**
+ * A WebSocket class that behaves like the gateway for its sessions: each connection is
+ * accepted `delayMs` (on `clock`) after it is made, accepting it closes the previous open
+ * connection to the same URL with 4409, as the gateway does when a session connects again,
+ * and pings are answered.
+ */
+export function makeFakeGateway(clock, delayMs = 1) {
+  const Base = makeFakeWebSocket();
+  class GatewaySocket extends Base {
+    constructor(url) {
+      super(url);
+      clock.setTimeout(() => {
+        if (this.readyState !== 0) return; // the client gave up on it meanwhile
+        for (const other of Base.instances) {
+          if (other !== this && other.url === this.url && other.readyState === 1) {
+            other.serverClose(4409, 'replaced by a newer connection');
+          }
+        }
+        this.accept();
+      }, delayMs);
+    }
+
+    send(data) {
+      super.send(data);
+      const msg = typeof data === 'string' ? JSON.parse(data) : null;
+      if (msg && msg.type === 'ping') this.serverSend({ type: 'pong', data: { ts: msg.ts, server_ts: 0 } });
+    }
+  }
+  return GatewaySocket;
+}
+
+/**
  * fetch that answers from `routes`: {"POST /api/v1/sessions": (req) => ({status, body})}.
  * Records every call in `.calls` as {url, method, headers, body}.
  */
