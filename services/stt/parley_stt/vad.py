@@ -13,7 +13,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from parley_stt.models import ModelNotInstalledError, silero_vad_path
+from parley_common.errors import ModelNotInstalledError
+from parley_stt.models import silero_vad_path
 
 __all__ = ["FRAME_MS", "FRAME_SAMPLES", "SAMPLE_RATE", "SileroVad", "VadFrame", "VadFrames"]
 

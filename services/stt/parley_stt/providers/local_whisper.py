@@ -18,8 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from parley_common.contracts.bus import Word
+from parley_common.errors import ModelNotInstalledError
 from parley_common.settings import positive_int_env
-from parley_stt.models import ModelNotInstalledError, whisper_model_dir
+from parley_stt.models import whisper_model_dir
 from parley_stt.providers.base import SttResult
 
 __all__ = ["SAMPLE_RATE", "THREADS_ENV", "LocalWhisperProvider", "LocalWhisperStream"]
