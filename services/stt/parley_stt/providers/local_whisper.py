@@ -21,7 +21,7 @@ from parley_common.contracts.bus import Word
 from parley_common.errors import ModelNotInstalledError
 from parley_common.settings import positive_int_env
 from parley_stt.models import whisper_model_dir
-from parley_stt.providers.base import SttResult
+from parley_stt.providers.base import PartialSink, SttResult
 
 __all__ = ["SAMPLE_RATE", "THREADS_ENV", "LocalWhisperProvider", "LocalWhisperStream"]
 
@@ -212,9 +212,18 @@ class LocalWhisperProvider:
     """Whisper base on the CPU via faster-whisper, fully offline."""
 
     name = "local"
+    pushes_partials = False
 
-    async def open(self, language: str | None) -> LocalWhisperStream:
-        """Start a new utterance; ``language`` None means detect it (costs an extra pass)."""
+    async def open(
+        self,
+        language: str | None,
+        *,
+        model: str | None = None,
+        on_partial: PartialSink | None = None,
+    ) -> LocalWhisperStream:
+        """Start a new utterance; ``language`` None means detect it (costs an extra pass).
+        There is one local model, so ``model`` is ignored; partials are only made when
+        polled, so ``on_partial`` is never called."""
         return LocalWhisperStream(language)
 
     async def warm_up(self) -> None:

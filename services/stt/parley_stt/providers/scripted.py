@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from parley_stt.providers.base import SttResult
+from parley_stt.providers.base import PartialSink, SttResult
 
 __all__ = ["DEFAULT_TEXT", "TEXT_ENV", "ScriptedSttProvider", "ScriptedUtterance"]
 
@@ -20,6 +20,7 @@ class ScriptedUtterance:
 
     text: str
     language: str | None
+    model: str | None = None
     audio_bytes: int = 0
     finishes: int = 0
     closed: bool = False
@@ -70,6 +71,7 @@ class ScriptedSttProvider:
     """
 
     name = "scripted"
+    pushes_partials = False
 
     def __init__(self, script: Sequence[str] | None = None) -> None:
         lines = list(script) if script is not None else [os.environ.get(TEXT_ENV, DEFAULT_TEXT)]
@@ -78,9 +80,16 @@ class ScriptedSttProvider:
         self.script = lines
         self.utterances: list[ScriptedUtterance] = []
 
-    async def open(self, language: str | None) -> ScriptedSttStream:
-        """Start the next utterance of the script."""
+    async def open(
+        self,
+        language: str | None,
+        *,
+        model: str | None = None,
+        on_partial: PartialSink | None = None,
+    ) -> ScriptedSttStream:
+        """Start the next utterance of the script (``model`` is recorded, ``on_partial``
+        unused: the double answers polls only)."""
         text = self.script[len(self.utterances) % len(self.script)]
-        utterance = ScriptedUtterance(text=text, language=language)
+        utterance = ScriptedUtterance(text=text, language=language, model=model)
         self.utterances.append(utterance)
         return ScriptedSttStream(utterance)
