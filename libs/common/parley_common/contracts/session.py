@@ -79,6 +79,7 @@ class LlmProvider(StrEnum):
     OPENAI = "openai"
     GROQ = "groq"
     ANTHROPIC = "anthropic"
+    OPENAI_COMPATIBLE = "openai_compatible"
     SCRIPTED = "scripted"
 
 

@@ -25,13 +25,15 @@ from llama_cpp import Llama, StoppingCriteriaList
 from parley_common.settings import positive_int_env
 from parley_llm.models import gguf_model_path
 from parley_llm.prompting import ReplyFilter, build_prompt
-from parley_llm.providers.base import ChatMessage
+from parley_llm.providers.base import ChatMessage, LlmUsage
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
     from llama_cpp.llama_types import CreateCompletionStreamResponse
 
+# What ``LlmUsage.model`` reports for the offline model.
+LOCAL_MODEL_NAME = "gemma-3-270m-q4_k_m"
 THREADS_ENV = "PARLEY_LLM_THREADS"
 DEFAULT_THREADS = 2
 N_CTX = 2048
@@ -186,15 +188,21 @@ class LocalLlamaProvider:
         return self._model
 
     async def stream(
-        self, messages: Sequence[ChatMessage], max_tokens: int
+        self,
+        messages: Sequence[ChatMessage],
+        max_tokens: int,
+        *,
+        model: str | None = None,
+        usage: LlmUsage | None = None,
     ) -> AsyncGenerator[str, None]:
         """Yield the answer as text deltas (see ``LlmProvider.stream``).
 
         Closing the iterator stops the generation at the next token (or the next slice of
         the prompt, while it is being read) and waits for the worker to let go of the model,
-        so the next generation can start at once.
+        so the next generation can start at once. There is one local model: ``model`` is
+        ignored; ``usage`` gets the token counts once the worker has let go.
         """
-        model = await self._loaded_model()
+        loaded = await self._loaded_model()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
         stop = threading.Event()
@@ -209,7 +217,7 @@ class LocalLlamaProvider:
             _generation_threads,
             self._generate,
             time.monotonic(),
-            model,
+            loaded,
             list(messages),
             max(1, min(max_tokens, N_CTX // 2)),
             stop,
@@ -230,7 +238,12 @@ class LocalLlamaProvider:
         finally:
             stop.set()
             # Shielded: a second cancellation must not orphan the worker's completion.
-            await asyncio.shield(worker)
+            stats = await asyncio.shield(worker)
+            if usage is not None:
+                usage.model = LOCAL_MODEL_NAME
+                if stats is not None:
+                    usage.input_tokens = stats.prompt_tokens
+                    usage.output_tokens = stats.completion_tokens
 
     def _generate(
         self,
@@ -241,22 +254,24 @@ class LocalLlamaProvider:
         stop: threading.Event,
         to_loop: Callable[..., None],
         queue: asyncio.Queue[str | BaseException | None],
-    ) -> None:
-        """Runs in a worker thread: waits for the model, then streams tokens to ``queue``."""
+    ) -> GenerationStats | None:
+        """Runs in a worker thread: waits for the model, then streams tokens to ``queue``;
+        returns the measurements, or None when it never ran or failed."""
         # Poll rather than block, so a turn cancelled while queued never takes the model.
         while not model.lock.acquire(timeout=_LOCK_POLL_S):
             if stop.is_set():
-                return
+                return None
         try:
             stats = self._complete(model.llama, messages, max_tokens, entered, stop, queue, to_loop)
         except Exception as exc:
             to_loop(queue.put_nowait, exc)
-            return
+            return None
         finally:
             model.lock.release()
         to_loop(queue.put_nowait, None)
         if self._on_stats is not None:
             to_loop(self._on_stats, stats)
+        return stats
 
     def _complete(
         self,

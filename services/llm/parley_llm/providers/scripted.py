@@ -8,7 +8,7 @@ import re
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
-from parley_llm.providers.base import ChatMessage
+from parley_llm.providers.base import ChatMessage, LlmUsage
 
 REPLY_ENV = "PARLEY_SCRIPTED_LLM_REPLY"
 DEFAULT_REPLY = "This is a scripted reply from the test model. It stands in for a real answer."
@@ -21,6 +21,7 @@ class ScriptedRun:
     """What one ``stream`` call received and did."""
 
     messages: tuple[ChatMessage, ...]
+    model: str | None = None  # the model the caller asked for
     deltas: int = 0
     finished: bool = False  # the whole reply (or max_tokens words of it) was streamed
     cancelled: bool = False  # the consumer closed or cancelled it first
@@ -44,20 +45,35 @@ class ScriptedLlmProvider:
         self.runs: list[ScriptedRun] = []
 
     async def stream(
-        self, messages: Sequence[ChatMessage], max_tokens: int
+        self,
+        messages: Sequence[ChatMessage],
+        max_tokens: int,
+        *,
+        model: str | None = None,
+        usage: LlmUsage | None = None,
     ) -> AsyncGenerator[str, None]:
         """Yield the reply one word (with its leading space) at a time, at most ``max_tokens``
-        words; closing or cancelling marks the run ``cancelled``."""
-        run = ScriptedRun(messages=tuple(messages))
+        words; closing or cancelling marks the run ``cancelled``. ``usage`` counts words as
+        tokens and reports ``model`` (default ``"scripted"``)."""
+        run = ScriptedRun(messages=tuple(messages), model=model)
         self.runs.append(run)
+        if usage is not None:
+            usage.model = model or self.name
+            usage.input_tokens = sum(len(_WORD.findall(m.content)) for m in messages)
+            usage.output_tokens = 0
+        words = _WORD.findall(self.reply)
         try:
-            for word in _WORD.findall(self.reply)[:max_tokens]:
+            for word in words[:max_tokens]:
                 # Even at zero delay, yield to the loop so a long reply cannot starve it and a
                 # cancellation can land between deltas.
                 await asyncio.sleep(self.delta_delay_s)
                 run.deltas += 1
+                if usage is not None:
+                    usage.output_tokens = run.deltas
                 yield word
         except (GeneratorExit, asyncio.CancelledError):
             run.cancelled = True
             raise
         run.finished = True
+        if usage is not None:
+            usage.finish_reason = "length" if len(words) > max_tokens else "stop"
