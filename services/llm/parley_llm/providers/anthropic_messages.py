@@ -1,0 +1,175 @@
+"""Claude through Anthropic's Messages API, streamed with the official ``anthropic`` SDK.
+
+Prompt caching: the system prompt and the conversation so far end in ``cache_control``
+breakpoints, so each turn reads the previous turn's prefix from Anthropic's cache (billed at
+a tenth) instead of paying for the whole history again; prompts shorter than the model's
+minimum cacheable length are simply not cached. The SDK retries 429/5xx/529 before the
+stream starts (honouring ``retry-after``); nothing is retried once a token was yielded, and
+closing the generator closes the HTTP response, which is how Anthropic cancels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from typing import Literal, Protocol
+
+import anthropic
+import httpx2
+from anthropic.types import (
+    AssistantMessageParam,
+    CacheControlEphemeralParam,
+    MessageParam,
+    RawContentBlockDeltaEvent,
+    RawMessageDeltaEvent,
+    RawMessageStartEvent,
+    TextBlockParam,
+    TextDelta,
+    UserMessageParam,
+)
+
+from parley_llm.providers.base import ChatMessage, LlmUsage
+from parley_llm.providers.cloud_errors import SdkErrors, Vendor
+
+VENDOR = Vendor("anthropic", "Anthropic", "ANTHROPIC_API_KEY")
+SDK_ERRORS = SdkErrors(
+    status=anthropic.APIStatusError,
+    stream_error=anthropic.APIError,
+    timeouts=(anthropic.APITimeoutError, httpx2.TimeoutException),
+    connection=(anthropic.APIConnectionError, httpx2.TransportError),
+)
+_CONNECT_TIMEOUT_S = 5.0
+_CACHE: CacheControlEphemeralParam = {"type": "ephemeral"}
+# Anthropic's stop reasons in the words LlmUsage uses.
+_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
+
+
+class _TokenCounts(Protocol):
+    """``message_start``'s usage and ``message_delta``'s (cumulative) usage."""
+
+    @property
+    def input_tokens(self) -> int | None: ...
+
+    @property
+    def output_tokens(self) -> int: ...
+
+    @property
+    def cache_creation_input_tokens(self) -> int | None: ...
+
+    @property
+    def cache_read_input_tokens(self) -> int | None: ...
+
+
+def request_parts(
+    messages: Sequence[ChatMessage],
+) -> tuple[list[TextBlockParam], list[MessageParam]]:
+    """The ``system`` blocks and ``messages`` of a request, with cache breakpoints at the end
+    of the system prompt and at the end of the conversation.
+
+    System messages join into the one system prompt; consecutive turns of one speaker become
+    one message of several blocks; blank turns are dropped (the API refuses empty text), and
+    so are assistant turns before the first user turn (a conversation starts with the user).
+    """
+    system_text = "\n".join(m.content for m in messages if m.role == "system" and m.content.strip())
+    turns: list[tuple[Literal["user", "assistant"], list[TextBlockParam]]] = []
+    for message in messages:
+        if message.role == "system" or not message.content.strip():
+            continue
+        if not turns and message.role == "assistant":
+            continue
+        block = TextBlockParam(type="text", text=message.content)
+        if turns and turns[-1][0] == message.role:
+            turns[-1][1].append(block)
+        else:
+            turns.append((message.role, [block]))
+    if turns:
+        turns[-1][1][-1]["cache_control"] = _CACHE
+    system = [TextBlockParam(type="text", text=system_text, cache_control=_CACHE)]
+    wire: list[MessageParam] = [
+        UserMessageParam(role="user", content=blocks)
+        if role == "user"
+        else AssistantMessageParam(role="assistant", content=blocks)
+        for role, blocks in turns
+    ]
+    return (system if system_text else []), wire
+
+
+def _record(counts: _TokenCounts, usage: LlmUsage) -> None:
+    if counts.cache_read_input_tokens is not None:
+        usage.cached_input_tokens = counts.cache_read_input_tokens
+    if counts.cache_creation_input_tokens is not None:
+        usage.cache_write_tokens = counts.cache_creation_input_tokens
+    if counts.input_tokens is not None:
+        # Anthropic counts only the uncached part as input; LlmUsage counts the whole prompt.
+        usage.input_tokens = (
+            counts.input_tokens + (usage.cached_input_tokens or 0) + (usage.cache_write_tokens or 0)
+        )
+    usage.output_tokens = counts.output_tokens
+
+
+class AnthropicProvider:
+    """Streams answers from a Claude model."""
+
+    name = "anthropic"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None,
+        model: str,
+        timeout_s: float,
+        max_retries: int,
+    ) -> None:
+        self.default_model = model
+        self._timeout_s = timeout_s
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=httpx2.Timeout(timeout_s, connect=min(timeout_s, _CONNECT_TIMEOUT_S)),
+            max_retries=max_retries,
+        )
+
+    async def aclose(self) -> None:
+        """Close the SDK client's connection pool (at shutdown)."""
+        await self._client.close()
+
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        max_tokens: int,
+        *,
+        model: str | None = None,
+        usage: LlmUsage | None = None,
+    ) -> AsyncGenerator[str, None]:
+        """Yield the answer as text deltas (see ``LlmProvider.stream``)."""
+        chosen = model or self.default_model
+        if usage is not None:
+            usage.model = chosen
+        system, turns = request_parts(messages)
+        try:
+            events = await self._client.messages.create(
+                model=chosen,
+                max_tokens=max_tokens,
+                system=system or anthropic.omit,
+                messages=turns,
+                stream=True,
+            )
+            async with events:
+                async for event in events:
+                    if isinstance(event, RawContentBlockDeltaEvent):
+                        if isinstance(event.delta, TextDelta) and event.delta.text:
+                            yield event.delta.text
+                    elif usage is None:
+                        continue
+                    elif isinstance(event, RawMessageStartEvent):
+                        usage.model = event.message.model or chosen
+                        _record(event.message.usage, usage)
+                    elif isinstance(event, RawMessageDeltaEvent):
+                        _record(event.usage, usage)
+                        reason = event.delta.stop_reason
+                        if reason is not None:
+                            usage.finish_reason = _FINISH.get(reason, reason)
+        except SDK_ERRORS.caught as exc:
+            raise SDK_ERRORS.translate(
+                exc, VENDOR, model=chosen, timeout_s=self._timeout_s
+            ) from exc

@@ -1,0 +1,90 @@
+"""Groq chat completions, streamed, through the official ``groq`` SDK.
+
+Groq speaks OpenAI's chunk format at ``/openai/v1/chat/completions``; its token counts come
+in ``x_groq.usage`` on the final chunk (and in ``usage`` where it sends one). The SDK
+retries 429/5xx before the stream starts; nothing is retried once a token was yielded, and
+closing the generator closes the HTTP response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from typing import TYPE_CHECKING, cast
+
+import groq
+import httpx
+
+from parley_llm.providers.base import ChatMessage, LlmUsage
+from parley_llm.providers.chat_chunks import chunk_text, record_counts, wire_messages
+from parley_llm.providers.cloud_errors import SdkErrors, Vendor
+
+if TYPE_CHECKING:
+    from groq.types.chat import ChatCompletionMessageParam
+
+VENDOR = Vendor("groq", "Groq", "GROQ_API_KEY")
+_CONNECT_TIMEOUT_S = 5.0
+SDK_ERRORS = SdkErrors(
+    status=groq.APIStatusError,
+    stream_error=groq.APIError,
+    timeouts=(groq.APITimeoutError, httpx.TimeoutException),
+    connection=(groq.APIConnectionError, httpx.TransportError),
+)
+
+
+class GroqChatProvider:
+    """Streams answers from a Groq-hosted model."""
+
+    name = "groq"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None,
+        model: str,
+        timeout_s: float,
+        max_retries: int,
+    ) -> None:
+        self.default_model = model
+        self._timeout_s = timeout_s
+        self._client = groq.AsyncGroq(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, _CONNECT_TIMEOUT_S)),
+            max_retries=max_retries,
+        )
+
+    async def aclose(self) -> None:
+        """Close the SDK client's connection pool (at shutdown)."""
+        await self._client.close()
+
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        max_tokens: int,
+        *,
+        model: str | None = None,
+        usage: LlmUsage | None = None,
+    ) -> AsyncGenerator[str, None]:
+        """Yield the answer as text deltas (see ``LlmProvider.stream``)."""
+        chosen = model or self.default_model
+        if usage is not None:
+            usage.model = chosen
+        try:
+            chunks = await self._client.chat.completions.create(
+                model=chosen,
+                messages=cast("list[ChatCompletionMessageParam]", wire_messages(messages)),
+                stream=True,
+                max_completion_tokens=max_tokens,
+            )
+            async with chunks:
+                async for chunk in chunks:
+                    text = chunk_text(chunk, usage)
+                    if chunk.x_groq is not None:
+                        record_counts(chunk.x_groq.usage, usage)
+                    if text:
+                        yield text
+        except SDK_ERRORS.caught as exc:
+            raise SDK_ERRORS.translate(
+                exc, VENDOR, model=chosen, timeout_s=self._timeout_s
+            ) from exc
