@@ -133,6 +133,15 @@ class _Transcript:
         )
 
 
+def _pieces(audio: bytes, smallest: int, largest: int) -> list[bytes]:
+    """``audio`` cut into pieces of at most ``largest`` bytes, a short tail joined to the piece
+    before it (so no piece is under ``smallest`` unless the whole is)."""
+    pieces = [audio[start : start + largest] for start in range(0, len(audio), largest)]
+    if len(pieces) > 1 and len(pieces[-1]) < smallest:
+        pieces[-2:] = [pieces[-2] + pieces[-1]]
+    return pieces
+
+
 class LiveStream:
     """One utterance on one live connection (see the module docstring)."""
 
@@ -287,9 +296,10 @@ class LiveStream:
             if pad and len(pending) < self._timing.min_chunk_bytes:
                 # The provider rejects short chunks; silence does not change the words.
                 pending += bytes(self._timing.min_chunk_bytes - len(pending))
-            step = self._timing.max_chunk_bytes
-            for start in range(0, len(pending), step):
-                await self._guard(self._wire.send_audio(pending[start : start + step]))
+            for piece in _pieces(
+                pending, self._timing.min_chunk_bytes, self._timing.max_chunk_bytes
+            ):
+                await self._guard(self._wire.send_audio(piece))
             self._sent += len(pending)
             self._last_sent_at = asyncio.get_running_loop().time()
 
