@@ -13,7 +13,7 @@ from parley_llm.providers.anthropic_messages import request_parts
 from parley_llm.providers.base import ChatMessage, LlmUsage
 
 if TYPE_CHECKING:
-    from conftest import Emulate
+    from tests.conftest import Emulate
 
 SYSTEM = "You are Parley, a voice assistant. Answer briefly."
 EPHEMERAL = {"type": "ephemeral"}

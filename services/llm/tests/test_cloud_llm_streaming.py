@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -23,7 +23,7 @@ from parley_emulators.base import Fault
 from parley_llm.providers.base import ChatMessage, LlmUsage
 
 if TYPE_CHECKING:
-    from conftest import Served
+    from tests.conftest import Served
 
 ASK = [
     ChatMessage("system", "You are a test."),
@@ -33,10 +33,10 @@ LONG = [ChatMessage("user", " ".join(f"word{i}" for i in range(200)))]
 
 
 async def collect(
-    served: Served, messages: list[ChatMessage] = ASK, **kwargs: object
+    served: Served, messages: list[ChatMessage] = ASK, **kwargs: Any
 ) -> tuple[str, LlmUsage]:
     """The whole answer of a fresh adapter and the usage it reported."""
-    provider = served.provider(**kwargs)  # type: ignore[arg-type]
+    provider = served.provider(**kwargs)
     usage = LlmUsage()
     parts = [d async for d in provider.stream(messages, 100, usage=usage)]
     return "".join(parts), usage

@@ -14,7 +14,7 @@ from parley_llm.providers.registry import REGISTRY, get_provider
 from parley_llm.settings import DEFAULT_ANTHROPIC_MODEL, DEFAULT_GROQ_MODEL, DEFAULT_OPENAI_MODEL
 
 if TYPE_CHECKING:
-    from conftest import Emulate
+    from tests.conftest import Emulate
 
 ASK = [ChatMessage("user", "hello")]
 ENV = (

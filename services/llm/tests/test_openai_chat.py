@@ -11,7 +11,7 @@ from parley_llm.providers.base import ChatMessage, LlmUsage
 from parley_llm.providers.openai_chat import NO_KEY, OPENAI_COMPATIBLE, OpenAIChatProvider
 
 if TYPE_CHECKING:
-    from conftest import Emulate
+    from tests.conftest import Emulate
 
 ASK = [ChatMessage("system", "Be brief."), ChatMessage("user", "hello")]
 
