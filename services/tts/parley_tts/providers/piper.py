@@ -27,13 +27,14 @@ from parley_tts.providers.base import VoiceInfo
 
 try:
     import onnxruntime
-    from piper import AudioChunk, PiperConfig, PiperVoice
+    from piper import AudioChunk, PiperConfig, PiperVoice, SynthesisConfig
 except ImportError as error:  # piper-tts is an optional extra (GPL-3.0)
     raise ImportError(f"the local TTS needs piper-tts; {INSTALL_HINT}", name="piper") from error
 
-__all__ = ["THREADS_ENV", "VOICE", "PiperTtsProvider"]
+__all__ = ["MODEL", "THREADS_ENV", "VOICE", "PiperTtsProvider"]
 
 THREADS_ENV = "PARLEY_TTS_THREADS"
+MODEL = "en_US-joe-medium"
 
 _T = TypeVar("_T")
 
@@ -60,16 +61,29 @@ class PiperTtsProvider:
         self._engine = _shared_engine()
         self.sample_rate: int = self._engine.config.sample_rate
 
-    def synthesize(self, text: str, voice: str | None) -> AsyncGenerator[bytes, None]:
+    def synthesize(
+        self,
+        text: str,
+        voice: str | None,
+        *,
+        model: str | None = None,
+        speed: float | None = None,
+    ) -> AsyncGenerator[bytes, None]:
         """Yield PCM16 LE mono audio for ``text`` at ``sample_rate``, a chunk per sentence.
 
-        Raises ``ValueError`` at once for a voice other than None (the default) or "joe".
+        Raises ``ValueError`` at once for a voice other than None (the default) or "joe",
+        or a model other than None or the voice's own. ``speed`` (1.0 = normal) scales the
+        phoneme lengths.
         Closing the generator, or cancelling the task iterating it, aborts the inference in
         progress within milliseconds, so the thread is free for the next synthesis.
         """
         if voice not in (None, VOICE.id):
             raise ValueError(f"unknown voice {voice!r} for the local TTS; it has only {VOICE.id!r}")
-        return self._stream(text)
+        if model not in (None, MODEL):
+            raise ValueError(f"unknown model {model!r} for the local TTS; it has only {MODEL!r}")
+        if speed is not None and speed <= 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        return self._stream(text, speed)
 
     async def voices(self) -> list[VoiceInfo]:
         """The one bundled voice."""
@@ -79,11 +93,11 @@ class PiperTtsProvider:
         """Load the model now (1.5 to 3 s) rather than during the first reply."""
         await self._engine.run(self._engine.loaded)
 
-    async def _stream(self, text: str) -> AsyncGenerator[bytes, None]:
+    async def _stream(self, text: str, speed: float | None) -> AsyncGenerator[bytes, None]:
         if not text.strip():
             return
         # Piper reads "[[ ... ]]" as raw phonemes; an LLM's text must never be taken as such.
-        job = _Synthesis(self._engine, text.replace("[[", "[ ["))
+        job = _Synthesis(self._engine, text.replace("[[", "[ ["), speed)
         pending = self._engine.run(job.step)
         try:
             while (chunk := await pending) is not None:
@@ -167,9 +181,15 @@ class _Engine:
 class _Synthesis:
     """One ``synthesize`` call; its steps run on the synthesis thread, one at a time."""
 
-    def __init__(self, engine: _Engine, text: str) -> None:
+    def __init__(self, engine: _Engine, text: str, speed: float | None) -> None:
         self._engine = engine
         self._text = text
+        # Longer phonemes are slower speech: speed 2 halves the voice's own length scale.
+        self._config = (
+            None
+            if speed is None
+            else SynthesisConfig(length_scale=engine.config.length_scale / speed)
+        )
         self._options = onnxruntime.RunOptions()
         self._chunks: Iterator[AudioChunk] | None = None
 
@@ -179,7 +199,7 @@ class _Synthesis:
             return None
         voice, session = self._engine.loaded()
         if self._chunks is None:
-            self._chunks = iter(voice.synthesize(self._text))
+            self._chunks = iter(voice.synthesize(self._text, syn_config=self._config))
         with session.using(self._options):
             try:
                 for chunk in self._chunks:

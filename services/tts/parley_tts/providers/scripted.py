@@ -44,24 +44,34 @@ class ScriptedTtsProvider:
         self.chunk_ms = chunk_ms
         self.frequency_hz = frequency_hz
 
-    def synthesize(self, text: str, voice: str | None) -> AsyncGenerator[bytes, None]:
+    def synthesize(
+        self,
+        text: str,
+        voice: str | None,
+        *,
+        model: str | None = None,
+        speed: float | None = None,
+    ) -> AsyncGenerator[bytes, None]:
         """Yield the tone for ``text`` in ``chunk_ms`` chunks; blank text yields nothing.
 
-        Raises ``ValueError`` at once for a voice other than None or "scripted".
+        Raises ``ValueError`` at once for a voice other than None or "scripted". ``model``
+        is ignored (there is one tone); ``speed`` divides the duration.
         """
         if voice not in (None, _VOICE.id):
             raise ValueError(
                 f"unknown voice {voice!r} for the scripted TTS; it has only 'scripted'"
             )
-        return self._stream(text)
+        if speed is not None and speed <= 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        return self._stream(text, speed or 1.0)
 
     async def voices(self) -> list[VoiceInfo]:
         """The one pseudo-voice."""
         return [_VOICE]
 
-    async def _stream(self, text: str) -> AsyncGenerator[bytes, None]:
+    async def _stream(self, text: str, speed: float) -> AsyncGenerator[bytes, None]:
         chars = len(text.strip())
-        total = round(self.sample_rate * chars * self.ms_per_char / 1000)
+        total = round(self.sample_rate * chars * self.ms_per_char / 1000 / speed)
         step = self.sample_rate * self.chunk_ms // 1000
         # About -20 dBFS: clearly audible in a recording, not loud enough to startle anyone.
         amplitude = 3000

@@ -1,0 +1,167 @@
+"""Deepgram Aura's WebSocket (``/v1/speak``) through the SDK's ``speak.v1.connect``: one
+socket per turn, ``Speak`` messages as the answer is written, ``Flush`` at sentence ends
+(answered by ``Flushed`` once that text's audio is all sent), ``Clear`` on an interruption
+(answered by ``Cleared``), ``Close`` at the end. Audio arrives as binary linear16 frames.
+
+The audio before each ``Flushed`` speaks exactly the text of that flush, which is how each
+chunk's text span is known without alignment data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import warnings
+from collections.abc import AsyncIterator
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+with warnings.catch_warnings():
+    # deepgram-sdk 7 imports websockets' legacy client, deprecated since websockets 14; the
+    # modules are imported here, once, so the SDK's lazy imports find them loaded.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    import deepgram.speak.v1.client  # noqa: F401  # loaded now for the reason above
+    from deepgram.core.api_error import ApiError
+    from deepgram.speak.v1.socket_client import AsyncV1SocketClient
+    from deepgram.speak.v1.types.speak_v1text import SpeakV1Text
+
+from parley_common.errors import ParleyError
+from parley_tts.providers import _errors
+from parley_tts.providers._input_stream import StreamState, TextLedger
+from parley_tts.providers.base import SpokenChunk
+
+__all__ = ["SOCKET_FAILURES", "AuraInputStream", "translate_connect_error"]
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "deepgram"
+
+# What opening the socket may raise besides ApiError (a refused handshake).
+SOCKET_FAILURES = (ApiError, OSError, InvalidHandshake, ConnectionClosed, TimeoutError)
+
+
+def translate_connect_error(exc: BaseException) -> ParleyError:
+    """A failure to open the socket as a Parley error (the SDK's ApiError carries the
+    request headers, key included: never its text)."""
+    if isinstance(exc, ApiError):
+        return _errors.from_status(PROVIDER, exc.status_code or 500)
+    if isinstance(exc, TimeoutError):
+        return _errors.timed_out(PROVIDER)
+    return _errors.connection_lost(PROVIDER)
+
+
+class AuraInputStream:
+    """One turn on Aura's socket (see ``TtsInputStream``); the connection is entered by
+    ``DeepgramAuraProvider.open_stream`` and handed over in ``exits``."""
+
+    def __init__(
+        self,
+        socket: AsyncV1SocketClient,
+        exits: contextlib.AsyncExitStack,
+        sample_rate: int,
+        timeout_s: float,
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.state = StreamState.OPEN
+        self._socket = socket
+        self._exits = exits
+        self._timeout_s = timeout_s
+        self._ledger = TextLedger()
+
+    async def send(self, text: str) -> None:
+        """Queue ``text`` for synthesis."""
+        self.state.require_open("send to")
+        if not text:
+            return
+        self._ledger.add(text)
+        await self._call(self._socket.send_text(SpeakV1Text(type="Speak", text=text)))
+
+    async def flush(self) -> None:
+        """Speak everything sent so far."""
+        self.state.require_open("flush")
+        if self._ledger.flush():
+            await self._call(self._socket.send_flush())
+
+    async def finish(self) -> None:
+        """Flush the rest; the iteration ends at its ``Flushed``."""
+        self.state.require_open("finish")
+        await self.flush()
+        self.state = StreamState.FINISHING
+
+    async def clear(self) -> None:
+        """Interrupt: ``Clear`` drops Aura's queued text and audio."""
+        if self.state.ended:
+            return
+        self.state = StreamState.CLEARED
+        with contextlib.suppress(ParleyError):  # already gone is as good as cleared
+            await self._call(self._socket.send_clear())
+
+    async def aclose(self) -> None:
+        """Send ``Close`` and close the socket (idempotent)."""
+        if self.state is StreamState.CLOSED:
+            return
+        self.state = StreamState.CLOSED
+        with contextlib.suppress(ParleyError):
+            await self._call(self._socket.send_close())
+        with contextlib.suppress(ConnectionClosed, OSError, ApiError):
+            await self._exits.aclose()
+
+    def __aiter__(self) -> AsyncIterator[SpokenChunk]:
+        return self._audio()
+
+    async def _audio(self) -> AsyncIterator[SpokenChunk]:
+        while not self._finished():
+            message = await self._receive()
+            if self.state.ended:
+                return
+            if isinstance(message, bytes):
+                if message:
+                    start, end = self._ledger.span_of_unconfirmed()
+                    yield SpokenChunk(message, start, end)
+                continue
+            kind = _message_type(message)
+            if kind == "Flushed":
+                self._ledger.flushed()
+            elif kind == "Warning":
+                log.warning("Deepgram warning", extra={"provider": PROVIDER})
+            elif kind is None:
+                raise _errors.malformed(PROVIDER)
+            elif kind == "Error":
+                raise _errors.from_status(PROVIDER, 500)
+            # Metadata, Cleared and message types newer than this adapter need nothing.
+        if self.state is StreamState.FINISHING:
+            self.state = StreamState.DONE
+
+    def _finished(self) -> bool:
+        if self.state.ended:
+            return True
+        return self.state is StreamState.FINISHING and self._ledger.pending_flushes == 0
+
+    async def _receive(self) -> object:
+        try:
+            if self.state is StreamState.FINISHING:
+                async with asyncio.timeout(self._timeout_s):
+                    return await self._socket.recv()
+            return await self._socket.recv()
+        except TimeoutError as exc:
+            raise _errors.timed_out(PROVIDER) from exc
+        except ConnectionClosed as exc:
+            if self.state.ended:
+                return b""
+            raise _errors.connection_lost(PROVIDER) from exc
+        except ValueError as exc:  # a text frame that is not JSON
+            raise _errors.malformed(PROVIDER) from exc
+
+    async def _call(self, sending: Any) -> None:
+        try:
+            await sending
+        except (ConnectionClosed, OSError) as exc:
+            raise _errors.connection_lost(PROVIDER) from exc
+
+
+def _message_type(message: object) -> str | None:
+    # The SDK parses known messages into models and returns unknown ones as dicts.
+    kind = message.get("type") if isinstance(message, dict) else getattr(message, "type", None)
+    return kind if isinstance(kind, str) else None

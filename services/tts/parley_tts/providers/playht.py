@@ -1,0 +1,147 @@
+"""LEGACY: PlayHT on its historical v2 HTTP stream, with plain ``httpx``.
+
+PlayHT's public API was shut down on 2025-12-31 (after Meta acquired PlayAI). This adapter
+exists for S1 deployments that run a server speaking that protocol; it is only available
+with ``PLAYHT_API_KEY``, ``PLAYHT_USER_ID`` and ``PLAYHT_BASE_URL`` pointing at such a server,
+and its voices are listed as legacy. ``pyht`` hard-codes the old hosts, hence httpx.
+
+``POST /api/v2/tts/stream`` with ``AUTHORIZATION: Bearer <key>`` and ``X-USER-ID`` returns
+chunked audio; Parley asks for WAV (PCM16) and strips the header. Billed per character.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from parley_tts.providers import _errors
+from parley_tts.providers._audio import WavFormatError, WavStream, empty_audio, is_audio
+from parley_tts.providers._cache import TtlCache
+from parley_tts.providers._retry import RetryPolicy, retry_before_first_audio
+from parley_tts.providers.base import VoiceInfo
+
+__all__ = ["LEGACY_NOTE", "PlayHtProvider"]
+
+PROVIDER = "playht"
+SAMPLE_RATE = 24_000
+LEGACY_NOTE = "legacy: PlayHT's public API was shut down on 2025-12-31"
+
+
+class PlayHtProvider:
+    """LEGACY PlayHT v2 adapter (see the module docstring)."""
+
+    name = PROVIDER
+    sample_rate = SAMPLE_RATE
+
+    def __init__(
+        self,
+        api_key: SecretStr,
+        user_id: str,
+        *,
+        base_url: str,
+        model: str = "PlayHT2.0-turbo",
+        voice: str = "",
+        voices_ttl_s: float = 300.0,
+        timeout_s: float = 10.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        """A client for the v2 server at ``base_url``; ``model`` is the voice engine."""
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={
+                "AUTHORIZATION": f"Bearer {api_key.get_secret_value()}",
+                "X-USER-ID": user_id,
+            },
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+        )
+        self.model = model
+        self.voice = voice
+        self._retry = retry or RetryPolicy()
+        self._voices: TtlCache[list[VoiceInfo]] = TtlCache(self._fetch_voices, voices_ttl_s)
+
+    def synthesize(
+        self,
+        text: str,
+        voice: str | None,
+        *,
+        model: str | None = None,
+        speed: float | None = None,
+    ) -> AsyncGenerator[bytes, None]:
+        """Stream 24 kHz PCM16 for ``text``; ``model`` is a voice engine
+        (``PlayHT2.0-turbo``, ``Play3.0-mini``, ``PlayDialog``)."""
+        if not text.strip():
+            return empty_audio()
+        body: dict[str, Any] = {
+            "text": text,
+            "voice": voice or self.voice,
+            "voice_engine": model or self.model,
+            "output_format": "wav",
+            "sample_rate": SAMPLE_RATE,
+        }
+        if speed is not None:
+            body["speed"] = speed
+        return retry_before_first_audio(lambda: self._stream(body), self._retry)
+
+    async def voices(self) -> list[VoiceInfo]:
+        """The server's voices (``GET /api/v2/voices``), marked legacy, cached for a while."""
+        return list(await self._voices.get())
+
+    async def aclose(self) -> None:
+        """Close the client's connections."""
+        await self._client.aclose()
+
+    async def _stream(self, body: dict[str, Any]) -> AsyncGenerator[bytes, None]:
+        wav = WavStream(SAMPLE_RATE)
+        try:
+            async with self._client.stream(
+                "POST", "/api/v2/tts/stream", json=body, headers={"accept": "audio/wav"}
+            ) as response:
+                await _raise_for_status(response)
+                if not is_audio(response.headers.get("content-type")):
+                    raise _errors.malformed(PROVIDER)
+                async for chunk in response.aiter_bytes():
+                    pcm = wav.feed(chunk)
+                    if pcm:
+                        yield pcm
+        except WavFormatError as exc:
+            raise _errors.malformed(PROVIDER) from exc
+        except httpx.TimeoutException as exc:
+            raise _errors.timed_out(PROVIDER) from exc
+        except httpx.TransportError as exc:
+            raise _errors.connection_lost(PROVIDER) from exc
+
+    async def _fetch_voices(self) -> list[VoiceInfo]:
+        try:
+            response = await self._client.get("/api/v2/voices")
+            await _raise_for_status(response)
+            listed = response.json()
+        except httpx.TimeoutException as exc:
+            raise _errors.timed_out(PROVIDER) from exc
+        except httpx.TransportError as exc:
+            raise _errors.connection_lost(PROVIDER) from exc
+        except ValueError as exc:
+            raise _errors.malformed(PROVIDER) from exc
+        if not isinstance(listed, list):
+            raise _errors.malformed(PROVIDER)
+        return [_voice(entry) for entry in listed if isinstance(entry, dict) and entry.get("id")]
+
+
+async def _raise_for_status(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    await response.aread()
+    raise _errors.from_status(PROVIDER, response.status_code, headers=response.headers)
+
+
+def _voice(entry: dict[str, Any]) -> VoiceInfo:
+    name = str(entry.get("name") or entry["id"])
+    return VoiceInfo(
+        id=str(entry["id"]),
+        name=f"{name} (legacy PlayHT)",
+        language=entry.get("language_code") or entry.get("language"),
+        gender=entry.get("gender"),
+        description=f"PlayHT {entry.get('voice_engine') or 'v2'} voice; {LEGACY_NOTE}.",
+    )
