@@ -37,6 +37,7 @@ __all__ = ["SOCKET_FAILURES", "AuraInputStream", "translate_connect_error"]
 log = logging.getLogger(__name__)
 
 PROVIDER = "deepgram"
+CLOSE_TIMEOUT_S = 1.0
 
 # What opening the socket may raise besides ApiError (a refused handshake).
 SOCKET_FAILURES = (ApiError, OSError, InvalidHandshake, ConnectionClosed, TimeoutError)
@@ -105,8 +106,11 @@ class AuraInputStream:
         self.state = StreamState.CLOSED
         with contextlib.suppress(ParleyError):
             await self._call(self._socket.send_close())
-        with contextlib.suppress(ConnectionClosed, OSError, ApiError):
-            await self._exits.aclose()
+        # The SDK's legacy client waits up to 10 s for the close handshake; an interruption
+        # must not, and the client aborts the connection itself after that.
+        with contextlib.suppress(ConnectionClosed, OSError, ApiError, TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await self._exits.aclose()
 
     def __aiter__(self) -> AsyncIterator[SpokenChunk]:
         return self._audio()
