@@ -13,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from parley_common.bus import Bus
+from parley_common.contracts.subjects import EVENTS_STREAM, EVENTS_SUBJECTS
 from parley_common.db.migrate import migrate
 from parley_common.db.pool import create_pool
 from parley_common.providers import TEST_PROVIDERS_ENV, serve_provider_statuses
@@ -74,6 +75,8 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 async def bus(nats_url: str) -> AsyncIterator[Bus]:
     """A fresh bus connection per test."""
     b = await Bus.connect(nats_url, name="test")
+    # As every service's runtime does: durable events need their stream.
+    await b.ensure_stream(EVENTS_STREAM, [EVENTS_SUBJECTS])
     yield b
     await b.close()
 

@@ -18,14 +18,18 @@ async def test_local_voice_is_listed_by_every_route(platform_url: str) -> None:
         assert s2["voices"] == v1["voices"]
 
 
-async def test_unknown_and_unavailable_providers(platform_url: str) -> None:
+async def test_unknown_and_unavailable_providers(
+    platform_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ELEVENLABS_API_KEY", raising=False)
     async with httpx.AsyncClient(base_url=platform_url, timeout=30) as client:
         unknown = await client.get("/api/v1/voices", params={"provider": "acme"})
         assert unknown.status_code == 404
         assert unknown.json()["error"]["code"] == "unknown_provider"
         cloud = await client.get("/api/voice/voices/elevenlabs")
         assert cloud.status_code == 422
-        assert "elevenlabs" in cloud.json()["error"]["message"]
+        assert cloud.json()["error"]["code"] == "provider_unavailable"
+        assert "ELEVENLABS_API_KEY" in cloud.json()["error"]["message"]
 
 
 async def test_providers_say_which_are_usable_and_why_not(

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import asyncpg
 from starlette.types import ASGIApp
 
 from parley_common.contracts.bus import SessionAssign
+from parley_common.contracts.session import SessionConfig
 from parley_common.observability.health import http_server
 from parley_common.workers import SessionWork
 
@@ -69,3 +72,23 @@ class _HeldSession:
 async def hold_session(assign: SessionAssign) -> SessionWork:
     """A session factory for test workers: takes the session and does nothing with it."""
     return _HeldSession()
+
+
+async def session_row(pool: asyncpg.Pool, config: SessionConfig, user_id: str = "test") -> str:
+    """Insert an active ``voice_sessions`` row (what the gateway does at session start) for a
+    test that runs a worker's session directly; returns its id."""
+    sid = uuid.uuid4()
+    await pool.execute(
+        """INSERT INTO voice_sessions (id, user_id, config, stt_provider, llm_provider,
+               tts_provider, response_style, interrupt_sensitivity)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        sid,
+        user_id,
+        config.model_dump(mode="json"),
+        config.stt_provider.value,
+        config.llm_provider.value,
+        config.tts_provider.value,
+        config.response_style.value,
+        config.interrupt_sensitivity.value,
+    )
+    return str(sid)

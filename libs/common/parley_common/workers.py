@@ -26,6 +26,7 @@ from parley_common.contracts.bus import (
     control_adapter,
 )
 from parley_common.contracts.subjects import SessionChannel
+from parley_common.errors import safe_message
 from parley_common.observability.logging import session_context
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,8 @@ class SessionWorker:
                 work = await self.factory(request)
             except Exception as exc:
                 log.exception("session rejected", extra={"session_id": sid})
-                nack = AssignAck(session_id=sid, worker_id=self.worker_id, ok=False, error=str(exc))
+                error = safe_message(exc, "session refused")
+                nack = AssignAck(session_id=sid, worker_id=self.worker_id, ok=False, error=error)
                 await self.bus.respond(msg, nack, meta)
                 return
             await self._start(sid, work)

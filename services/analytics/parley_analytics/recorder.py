@@ -42,8 +42,8 @@ class Recorder:
     async def _usage(self, event: UsageRecorded, event_id: str) -> None:
         await self.pool.execute(
             """INSERT INTO voice_usage (session_id, user_id, chatbot_id, service, provider,
-                   quantity, unit, cost_usd, event_id, recorded_at)
-               SELECT s.id, s.user_id, s.chatbot_id, $2, $3, $4, $5, $6, $7, $8
+                   quantity, unit, cost_usd, event_id, recorded_at, model)
+               SELECT s.id, s.user_id, s.chatbot_id, $2, $3, $4, $5, $6, $7, $8, $9
                FROM voice_sessions s WHERE s.id = $1
                ON CONFLICT (event_id) DO NOTHING""",
             uuid.UUID(event.session_id),
@@ -54,6 +54,7 @@ class Recorder:
             estimate_cost(event.service, event.provider, event.unit, event.quantity),
             event_id,
             event.at,
+            event.model,
         )
 
     async def _error(self, event: ErrorRecorded, event_id: str) -> None:
@@ -88,11 +89,11 @@ class Recorder:
                                            voice_turn_latency.interrupt_ms)""",
             uuid.UUID(event.session_id),
             event.turn_id,
-            event.stt_final_ms,
-            event.llm_first_token_ms,
-            event.tts_first_byte_ms,
-            event.voice_to_voice_ms,
-            event.interrupt_ms,
+            event.stages.stt_final_ms,
+            event.stages.llm_first_token_ms,
+            event.stages.tts_first_byte_ms,
+            event.stages.voice_to_voice_ms,
+            event.stages.interrupt_ms,
         )
 
     async def _session_summary(self, event: SessionEnded) -> None:

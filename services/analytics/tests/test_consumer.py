@@ -12,6 +12,7 @@ from parley_analytics.consumer import consume
 from parley_analytics.recorder import Recorder
 from parley_common.bus import Bus, MessageMeta
 from parley_common.contracts import subjects
+from parley_common.contracts.bus import LatencyStages
 from parley_common.contracts.events import (
     ErrorRecorded,
     LatencyRecorded,
@@ -67,8 +68,15 @@ async def test_events_become_usage_latency_errors_and_a_session_summary(
             quantity=1000,
             unit="characters",
         ),
-        LatencyRecorded(session_id=sid, at=now, turn_id=1, stt_final_ms=100, voice_to_voice_ms=400),
-        LatencyRecorded(session_id=sid, at=now, turn_id=1, tts_first_byte_ms=50),
+        LatencyRecorded(
+            session_id=sid,
+            at=now,
+            turn_id=1,
+            stages=LatencyStages(stt_final_ms=100, voice_to_voice_ms=400),
+        ),
+        LatencyRecorded(
+            session_id=sid, at=now, turn_id=1, stages=LatencyStages(tts_first_byte_ms=50)
+        ),
         ErrorRecorded(session_id=sid, at=now, service="tts", code="provider_error", message="boom"),
         SessionEnded(
             session_id=sid,

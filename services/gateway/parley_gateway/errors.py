@@ -1,4 +1,8 @@
-"""One error shape for every failure: ``{"success": false, "error": {code, message, details}}``."""
+"""One error shape for every failure: ``{"success": false, "error": {code, message, details}}``.
+
+Domain code raises the common error tree (``parley_common.errors``); this module is the one
+place that maps it to HTTP statuses (and, through :func:`ws_error`, to WebSocket events).
+"""
 
 from __future__ import annotations
 
@@ -11,18 +15,20 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from parley_common.contracts.rest import ErrorBody, ErrorDetail
+from parley_common.errors import (
+    BadInputError,
+    ConflictError,
+    NotFoundError,
+    ParleyError,
+    ParleyTimeoutError,
+    ProviderAuthError,
+    ProviderFailedError,
+    ProviderRateLimitedError,
+    ProviderUnavailableError,
+    ServiceUnavailableError,
+)
 
 log = logging.getLogger(__name__)
-
-
-class ApiError(Exception):
-    """An error the client should see, with its HTTP status and a stable code."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def error_response(
@@ -31,6 +37,25 @@ def error_response(
     """The JSON response of an error."""
     body = ErrorBody(error=ErrorDetail(code=code, message=message, details=details or []))
     return JSONResponse(body.model_dump(mode="json"), status_code=status)
+
+
+# Most specific first: the first class an error is an instance of decides its status.
+_HTTP_STATUS: tuple[tuple[type[ParleyError], int], ...] = (
+    (BadInputError, 422),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (ProviderUnavailableError, 422),
+    (ProviderRateLimitedError, 429),
+    (ProviderAuthError, 502),
+    (ProviderFailedError, 502),
+    (ServiceUnavailableError, 503),
+    (ParleyTimeoutError, 504),
+)
+
+
+def http_status(exc: ParleyError) -> int:
+    """The HTTP status of a Parley error."""
+    return next((status for kind, status in _HTTP_STATUS if isinstance(exc, kind)), 500)
 
 
 _STATUS_CODES = {
@@ -54,9 +79,12 @@ def _clean(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     """Route every exception to the common error shape."""
 
-    @app.exception_handler(ApiError)
-    async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+    @app.exception_handler(ParleyError)
+    async def _parley(_: Request, exc: ParleyError) -> JSONResponse:
+        response = error_response(http_status(exc), exc.code, exc.message, exc.details)
+        if isinstance(exc, ProviderRateLimitedError) and exc.retry_after_s is not None:
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

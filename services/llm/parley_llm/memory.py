@@ -1,20 +1,45 @@
 """Conversation memory of one session, kept in ``voice_transcripts`` so that any worker that
-takes the session over continues the same conversation."""
+takes the session over continues the same conversation.
+
+Memory changes at once, in this process; the rows follow from a write-behind task in the
+order the changes happened. A turn's answer and its cancellation therefore never wait on
+PostgreSQL, and a database that is slow or briefly down delays only the rows, which are
+retried.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
+from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
+from prometheus_client import Counter
 
 from parley_common.contracts.bus import Role, Word
 from parley_llm.providers.base import ChatMessage
 
+log = logging.getLogger(__name__)
+
 DEFAULT_SYSTEM_PROMPT = (
     "You are Parley, a friendly voice assistant. You are speaking out loud, so answer in "
     "short, natural spoken sentences without lists, markup or emoji."
+)
+# Messages the model sees (all of them are stored): bounds the prompt and this process's
+# memory however long a call goes on.
+CONTEXT_MESSAGES = 40
+# Bookkeeping for turns older than this is dropped; reports about them come too late.
+RECENT_TURNS = 4
+WRITE_RETRIES = 5
+WRITE_RETRY_DELAY_S = 0.2
+FLUSH_TIMEOUT_S = 5.0
+
+WRITE_FAILURES = Counter(
+    "parley_llm_db_write_failures_total",
+    "Conversation rows that could not be written after retries",
 )
 
 
@@ -28,32 +53,66 @@ class Turn:
     interrupted: bool = False
 
 
+_INSERT_USER = """INSERT INTO voice_transcripts (session_id, turn_id, role, text, confidence,
+       language, words, started_at, ended_at)
+   VALUES ($1, $2, 'user', $3, $4, $5, $6, now(), now())
+   ON CONFLICT (session_id, turn_id, role) DO UPDATE SET text = EXCLUDED.text"""
+_COUNT_TURN = (
+    "UPDATE voice_sessions SET total_turns = total_turns + 1, updated_at = now() WHERE id = $1"
+)
+_UPSERT_ASSISTANT = """INSERT INTO voice_transcripts (session_id, turn_id, role, text,
+       interrupted, started_at, ended_at)
+   VALUES ($1, $2, 'assistant', $3, $4, now(), now())
+   ON CONFLICT (session_id, turn_id, role) DO UPDATE SET
+       text = EXCLUDED.text, interrupted = EXCLUDED.interrupted"""
+_COUNT_INTERRUPTION = """UPDATE voice_sessions SET interruptions_count = interruptions_count + 1,
+       updated_at = now() WHERE id = $1"""
+_LOAD = """SELECT turn_id, role, text, interrupted FROM (
+       SELECT turn_id, role, text, interrupted,
+              CASE role WHEN 'user' THEN 0 ELSE 1 END AS rank
+       FROM voice_transcripts WHERE session_id = $1
+       ORDER BY turn_id DESC, rank DESC LIMIT $2) AS recent
+   ORDER BY turn_id, rank"""
+_LAST_TURN = "SELECT COALESCE(max(turn_id), 0) FROM voice_transcripts WHERE session_id = $1"
+
+
 class ConversationMemory:
-    """The turns of a session, in memory and in PostgreSQL."""
+    """The recent turns of a session in memory; every turn in PostgreSQL."""
 
     def __init__(self, pool: asyncpg.Pool, session_id: str, system_prompt: str | None) -> None:
         self.pool = pool
         self.session_id = uuid.UUID(session_id)
         self.system_prompt = system_prompt
-        self.turns: list[Turn] = []
+        self.turns: deque[Turn] = deque(maxlen=CONTEXT_MESSAGES)
+        self._last_turn_id = 0
         self._heard: dict[int, int] = {}  # heard reports that came before their answer
         self._interrupted: set[int] = set()
+        self._writes: asyncio.Queue[tuple[str, tuple[Any, ...]]] = asyncio.Queue()
+        self._inflight: tuple[str, tuple[Any, ...]] | None = None
 
     @property
     def last_turn_id(self) -> int:
         """The highest turn id so far (0 before the first turn)."""
-        return max((t.turn_id for t in self.turns), default=0)
+        return self._last_turn_id
+
+    @property
+    def tracked_turns(self) -> int:
+        """Per-turn bookkeeping entries held (bounded by RECENT_TURNS)."""
+        return len(self._heard) + len(self._interrupted)
+
+    @property
+    def pending_writes(self) -> int:
+        """Rows changed in memory and not yet written."""
+        return self._writes.qsize() + (self._inflight is not None)
 
     async def load(self) -> None:
         """Read the stored turns (a worker taking over continues where the last one was)."""
-        rows = await self.pool.fetch(
-            """SELECT turn_id, role, text, interrupted FROM voice_transcripts
-               WHERE session_id = $1 ORDER BY turn_id, CASE role WHEN 'user' THEN 0 ELSE 1 END""",
-            self.session_id,
-        )
-        self.turns = [
+        rows = await self.pool.fetch(_LOAD, self.session_id, CONTEXT_MESSAGES)
+        self.turns.clear()
+        self.turns.extend(
             Turn(r["turn_id"], Role(r["role"]), r["text"], r["interrupted"]) for r in rows
-        ]
+        )
+        self._last_turn_id = int(await self.pool.fetchval(_LAST_TURN, self.session_id))
 
     def messages(self) -> list[ChatMessage]:
         """The conversation as the model sees it, system prompt first."""
@@ -67,7 +126,7 @@ class ConversationMemory:
         ]
         return [ChatMessage(role="system", content=system), *history]
 
-    async def add_user(
+    def add_user(
         self,
         turn_id: int,
         text: str,
@@ -78,71 +137,82 @@ class ConversationMemory:
     ) -> None:
         """Record what the user said (or typed) for ``turn_id``."""
         self.turns.append(Turn(turn_id, Role.USER, text))
-        now = datetime.now(UTC)
-        await self.pool.execute(
-            """INSERT INTO voice_transcripts (session_id, turn_id, role, text, confidence,
-                   language, words, started_at, ended_at)
-               VALUES ($1, $2, 'user', $3, $4, $5, $6, $7, $7)
-               ON CONFLICT (session_id, turn_id, role) DO UPDATE SET text = EXCLUDED.text""",
-            self.session_id,
-            turn_id,
-            text,
-            confidence,
-            language,
-            [w.model_dump() for w in words] or None,
-            now,
-        )
-        await self.pool.execute(
-            "UPDATE voice_sessions SET total_turns = total_turns + 1, updated_at = now()"
-            " WHERE id = $1",
-            self.session_id,
-        )
+        self._last_turn_id = max(self._last_turn_id, turn_id)
+        self._forget_before(turn_id - RECENT_TURNS)
+        words_json = [w.model_dump() for w in words] or None
+        self._write(_INSERT_USER, self.session_id, turn_id, text, confidence, language, words_json)
+        self._write(_COUNT_TURN, self.session_id)
 
-    async def add_assistant(self, turn_id: int, text: str, interrupted: bool) -> None:
+    def add_assistant(self, turn_id: int, text: str, interrupted: bool) -> None:
         """Record the assistant's answer of ``turn_id`` as generated, cut to what the user
         heard if the gateway already reported it."""
         heard = self._heard.pop(turn_id, None)
         if heard is not None:
             text, interrupted = text[:heard].rstrip(), True
         self.turns.append(Turn(turn_id, Role.ASSISTANT, text, interrupted))
-        await self.pool.execute(
-            """INSERT INTO voice_transcripts (session_id, turn_id, role, text, interrupted,
-                   started_at, ended_at)
-               VALUES ($1, $2, 'assistant', $3, $4, now(), now())
-               ON CONFLICT (session_id, turn_id, role) DO UPDATE SET
-                   text = EXCLUDED.text, interrupted = EXCLUDED.interrupted""",
-            self.session_id,
-            turn_id,
-            text,
-            interrupted,
-        )
+        self._write(_UPSERT_ASSISTANT, self.session_id, turn_id, text, interrupted)
 
-    async def count_interruption(self, turn_id: int) -> None:
+    def count_interruption(self, turn_id: int) -> None:
         """The user cut the assistant off in ``turn_id`` (counted once per turn)."""
         if turn_id in self._interrupted:
             return
         self._interrupted.add(turn_id)
-        await self.pool.execute(
-            "UPDATE voice_sessions SET interruptions_count = interruptions_count + 1,"
-            " updated_at = now() WHERE id = $1",
-            self.session_id,
-        )
+        self._write(_COUNT_INTERRUPTION, self.session_id)
 
-    async def keep_heard(self, turn_id: int, chars: int) -> None:
+    def keep_heard(self, turn_id: int, chars: int) -> None:
         """The user heard only the first ``chars`` characters of ``turn_id``: keep that part,
         marked interrupted (now, or when the answer is recorded if it is still being cut)."""
         turn = next(
             (t for t in self.turns if t.turn_id == turn_id and t.role is Role.ASSISTANT), None
         )
         if turn is None:
-            self._heard[turn_id] = max(0, chars)
+            if turn_id > self._last_turn_id - RECENT_TURNS:
+                self._heard[turn_id] = max(0, chars)
             return
         turn.text = turn.text[: max(0, chars)].rstrip()
         turn.interrupted = True
-        await self.pool.execute(
-            """UPDATE voice_transcripts SET text = $3, interrupted = true, ended_at = now()
-               WHERE session_id = $1 AND turn_id = $2 AND role = 'assistant'""",
-            self.session_id,
-            turn_id,
-            turn.text,
-        )
+        self._write(_UPSERT_ASSISTANT, self.session_id, turn_id, turn.text, True)
+
+    def _forget_before(self, turn_id: int) -> None:
+        self._heard = {t: c for t, c in self._heard.items() if t >= turn_id}
+        self._interrupted = {t for t in self._interrupted if t >= turn_id}
+
+    def _write(self, sql: str, *args: Any) -> None:
+        self._writes.put_nowait((sql, args))
+
+    async def persist_forever(self) -> None:
+        """Write the changes in order until cancelled, then flush what is left (bounded)."""
+        try:
+            while True:
+                self._inflight = await self._writes.get()
+                await self._execute(*self._inflight)
+                self._inflight = None
+        finally:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        try:
+            async with asyncio.timeout(FLUSH_TIMEOUT_S):
+                if self._inflight is not None:
+                    await self._execute(*self._inflight)
+                    self._inflight = None
+                while not self._writes.empty():
+                    await self._execute(*self._writes.get_nowait())
+        except TimeoutError:
+            WRITE_FAILURES.inc(self.pending_writes)
+            log.error("conversation rows not flushed", extra={"count": self.pending_writes})
+
+    async def _execute(self, sql: str, args: tuple[Any, ...]) -> None:
+        for attempt in range(WRITE_RETRIES):
+            try:
+                await self.pool.execute(sql, *args)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if attempt == WRITE_RETRIES - 1:
+                    WRITE_FAILURES.inc()
+                    log.error("conversation row lost", extra={"error": repr(exc)})
+                    return
+                log.warning("conversation row write failed; retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(WRITE_RETRY_DELAY_S * (attempt + 1))

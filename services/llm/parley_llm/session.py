@@ -1,5 +1,11 @@
 """One session on a dialogue worker: user turns in, the assistant's answer streamed out,
-cancelled when the user interrupts, remembered as the user actually heard it."""
+cancelled when the user interrupts, remembered as the user actually heard it.
+
+One task owns turn state: final transcripts and typed messages are queued and started one
+at a time, so two inputs arriving together can never both stream an answer. Interrupts do
+not queue: their callback cancels the answer at once, and what must be stored about them
+goes to the memory's write-behind task.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from parley_common.bus import Bus, MessageMeta, Received
@@ -15,6 +22,7 @@ from parley_common.contracts.bus import (
     Heard,
     Interrupt,
     InterruptReason,
+    LatencyStages,
     ReplyDelta,
     ReplyDone,
     ServiceError,
@@ -27,14 +35,16 @@ from parley_common.contracts.bus import (
     interrupt_adapter,
     transcript_adapter,
 )
-from parley_common.contracts.events import LatencyRecorded
+from parley_common.contracts.events import ErrorRecorded, LatencyRecorded, UsageRecorded
 from parley_common.contracts.session import InterruptSensitivity
 from parley_common.contracts.subjects import SessionChannel
+from parley_common.errors import ParleyError, safe_message
 from parley_common.observability.metrics import latency_histogram
+from parley_common.reporting import DurableReporter
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
 from parley_llm.memory import ConversationMemory
-from parley_llm.providers.base import LlmProvider
+from parley_llm.providers.base import LlmProvider, LlmUsage
 from parley_llm.providers.registry import get_provider
 
 log = logging.getLogger(__name__)
@@ -42,6 +52,21 @@ log = logging.getLogger(__name__)
 FIRST_TOKEN_SECONDS = latency_histogram(
     "parley_llm_first_token_seconds", "User turn received to first answer delta published"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class _TurnRequest:
+    text: str
+    transcript: Transcript | None  # None: typed
+    received: float
+
+
+@dataclass(slots=True)
+class _Answer:
+    turn_id: int
+    stt_ms: float | None
+    task: asyncio.Task[None] | None = None
+    started: bool = False  # a task cancelled before its first step never runs its finally
 
 
 class DialogueSession:
@@ -55,8 +80,12 @@ class DialogueSession:
         self.config = assign.config
         self.provider = provider
         self.memory = memory
-        self._current: tuple[int, asyncio.Task[None]] | None = None
+        self.reporter = DurableReporter(bus, "llm")
+        self._requests: asyncio.Queue[_TurnRequest] = asyncio.Queue()
+        self._answer: _Answer | None = None
+        self._tg: asyncio.TaskGroup | None = None
         self._seq = 0
+        self.ready = asyncio.Event()  # set once the session listens to its subjects
 
     def _subject(self, channel: SessionChannel) -> str:
         return subjects.session(self.sid, channel)
@@ -64,6 +93,13 @@ class DialogueSession:
     def _meta(self, turn_id: int) -> MessageMeta:
         self._seq += 1
         return MessageMeta(session_id=self.sid, turn_id=turn_id, seq=self._seq)
+
+    @property
+    def answering(self) -> int | None:
+        """The turn whose answer is being generated now, if any."""
+        answer = self._answer
+        live = answer is not None and answer.task is not None and not answer.task.done()
+        return answer.turn_id if live and answer is not None else None
 
     async def run(self) -> None:
         """Serve the session until cancelled."""
@@ -73,80 +109,106 @@ class DialogueSession:
             await self.bus.subscribe(self._subject(SessionChannel.CONTROL), self._on_control),
             await self.bus.subscribe(self._subject(SessionChannel.INTERRUPT), self._on_interrupt),
         ]
+        await self.bus.nc.flush()
+        self.ready.set()
         try:
-            await asyncio.Event().wait()
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                tg.create_task(self.memory.persist_forever())
+                tg.create_task(self.reporter.run())
+                tg.create_task(self._turns_forever())
         finally:
             for sub in subs:
-                await sub.unsubscribe()
-            if self._current is not None:
-                self._current[1].cancel()
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
 
+    # -- inputs: callbacks only queue or cancel, they never wait on I/O ----------------------
     async def _on_transcript(self, msg: Received) -> None:
         transcript = msg.decode(transcript_adapter)
         if transcript.is_final and transcript.text.strip():
-            await self._start_turn(transcript.text, transcript=transcript)
+            self._requests.put_nowait(
+                _TurnRequest(transcript.text, transcript, time.perf_counter())
+            )
 
     async def _on_control(self, msg: Received) -> None:
         control = msg.decode(control_adapter)
         if isinstance(control, TextInput):
-            await self._start_turn(control.text, transcript=None)
+            self._requests.put_nowait(_TurnRequest(control.text, None, time.perf_counter()))
 
     async def _on_interrupt(self, msg: Received) -> None:
         event = msg.decode(interrupt_adapter)
         if isinstance(event, Interrupt):
+            # Cancel first: control never waits behind the database.
+            answer = self._answer
+            if answer is not None and answer.turn_id == event.turn_id and answer.task:
+                answer.task.cancel()
             if event.reason in (InterruptReason.BARGE_IN, InterruptReason.CLIENT):
-                await self.memory.count_interruption(event.turn_id)
-            if self._current is not None and self._current[0] == event.turn_id:
-                self._current[1].cancel()
+                self.memory.count_interruption(event.turn_id)
         elif isinstance(event, Heard):
-            await self.memory.keep_heard(event.turn_id, event.chars)
+            self.memory.keep_heard(event.turn_id, event.chars)
 
-    async def _start_turn(self, text: str, transcript: Transcript | None) -> None:
-        received = time.perf_counter()
-        if self._current is not None and not self._current[1].done():
-            turn_id, task = self._current
-            if (
-                transcript is not None
-                and self.config.interrupt_sensitivity is InterruptSensitivity.LOW
-            ):
+    # -- the one owner of turn state ---------------------------------------------------------
+    async def _turns_forever(self) -> None:
+        try:
+            while True:
+                await self._start_turn(await self._requests.get())
+        finally:
+            if self._answer is not None and self._answer.task is not None:
+                self._answer.task.cancel()
+
+    async def _start_turn(self, request: _TurnRequest) -> None:
+        answer = self._answer
+        if answer is not None and answer.task is not None and not answer.task.done():
+            spoken = request.transcript is not None
+            if spoken and self.config.interrupt_sensitivity is InterruptSensitivity.LOW:
                 # Low sensitivity lets the assistant finish before it takes the next turn.
-                await asyncio.gather(task, return_exceptions=True)
+                await asyncio.gather(answer.task, return_exceptions=True)
             else:
-                reason = (
-                    InterruptReason.USER_TEXT if transcript is None else InterruptReason.SUPERSEDED
-                )
+                reason = InterruptReason.SUPERSEDED if spoken else InterruptReason.USER_TEXT
+                answer.task.cancel()
                 await self.bus.publish(
                     self._subject(SessionChannel.INTERRUPT),
-                    Interrupt(turn_id=turn_id, reason=reason),
-                    self._meta(turn_id),
+                    Interrupt(turn_id=answer.turn_id, reason=reason),
+                    self._meta(answer.turn_id),
                 )
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                await asyncio.gather(answer.task, return_exceptions=True)
+            if not answer.started:
+                # Cancelled before it began: its turn still gets its (empty) end.
+                await self._finish(answer.turn_id, "", True, "interrupted", answer.stt_ms, None)
         turn_id = self.memory.last_turn_id + 1
-        await self.memory.add_user(
+        transcript = request.transcript
+        self.memory.add_user(
             turn_id,
-            text,
+            request.text,
             confidence=transcript.confidence if transcript else None,
             language=transcript.language if transcript else None,
             words=transcript.words if transcript else (),
         )
         await self.bus.publish(
             self._subject(SessionChannel.REPLY),
-            UserText(text=text, typed=transcript is None),
+            UserText(text=request.text, typed=transcript is None),
             self._meta(turn_id),
         )
         stt_ms = transcript.finalize_ms if transcript else None
-        task = asyncio.create_task(self._answer(turn_id, received, stt_ms))
-        self._current = (turn_id, task)
+        assert self._tg is not None
+        answer = _Answer(turn_id, stt_ms)
+        answer.task = self._tg.create_task(self._generate(answer, request.received))
+        self._answer = answer
 
-    async def _answer(self, turn_id: int, received: float, stt_ms: float | None) -> None:
+    async def _generate(self, answer: _Answer, received: float) -> None:
+        answer.started = True
+        turn_id, stt_ms = answer.turn_id, answer.stt_ms
         reply = self._subject(SessionChannel.REPLY)
         parts: list[str] = []
         first_token_ms: float | None = None
         finish_reason, interrupted = "stop", False
+        usage = LlmUsage()
         try:
             stream = self.provider.stream(
-                self.memory.messages(), self.config.response_style.max_tokens
+                self.memory.messages(),
+                self.config.response_style.max_tokens,
+                model=self.config.llm_model,
+                usage=usage,
             )
             # aclosing: a cancelled answer stops the model now, not when garbage is collected.
             async with contextlib.aclosing(stream):
@@ -162,19 +224,56 @@ class DialogueSession:
             finish_reason, interrupted = "interrupted", True
             raise
         except Exception as exc:
-            log.exception("generation failed")
             finish_reason = "error"
-            await self.bus.publish(
-                self._subject(SessionChannel.STATUS),
-                ServiceError(service="llm", code="generation_failed", message=str(exc)),
-                self._meta(turn_id),
-            )
+            await self._report_failure(turn_id, exc)
         finally:
+            self._report_usage(turn_id, usage)
             text = "".join(parts).strip()
             # Shielded: the record of the answer must survive the cancellation that cut it.
             await asyncio.shield(
                 self._finish(turn_id, text, interrupted, finish_reason, stt_ms, first_token_ms)
             )
+
+    def _report_usage(self, turn_id: int, usage: LlmUsage) -> None:
+        # A cancelled answer is billed for what was generated before it stopped.
+        for unit, quantity in (
+            ("input_tokens", usage.input_tokens),
+            ("output_tokens", usage.output_tokens),
+        ):
+            if not quantity:
+                continue
+            event = UsageRecorded(
+                session_id=self.sid,
+                at=datetime.now(UTC),
+                service="llm",
+                provider=self.config.llm_provider.value,
+                model=usage.model or self.config.llm_model,
+                quantity=quantity,
+                unit=unit,  # type: ignore[arg-type]  # one of the two literals above
+            )
+            self.reporter.report("usage.recorded", event, self._meta(turn_id))
+
+    async def _report_failure(self, turn_id: int, exc: Exception) -> None:
+        if isinstance(exc, ParleyError):
+            log.warning("generation failed", extra={"code": exc.code, "error": exc.message})
+        else:
+            log.exception("generation failed")
+        code = exc.code if isinstance(exc, ParleyError) else "generation_failed"
+        message = safe_message(exc, "the assistant could not answer; please try again")
+        provider = self.config.llm_provider.value
+        error = ServiceError(service="llm", code=code, message=message, provider=provider)
+        await self.bus.publish(self._subject(SessionChannel.STATUS), error, self._meta(turn_id))
+        self.reporter.report(
+            "error.recorded",
+            ErrorRecorded(
+                session_id=self.sid,
+                at=datetime.now(UTC),
+                service="llm",
+                code=code,
+                message=message,
+            ),
+            self._meta(turn_id),
+        )
 
     async def _finish(
         self,
@@ -191,19 +290,17 @@ class DialogueSession:
             self._meta(turn_id),
         )
         if text:
-            await self.memory.add_assistant(turn_id, text, interrupted)
-        latency = TurnLatency(
-            turn_id=turn_id, stt_final_ms=stt_ms, llm_first_token_ms=first_token_ms
+            self.memory.add_assistant(turn_id, text, interrupted)
+        stages = LatencyStages(stt_final_ms=stt_ms, llm_first_token_ms=first_token_ms)
+        await self.bus.publish(
+            self._subject(SessionChannel.STATUS),
+            TurnLatency(turn_id=turn_id, stages=stages),
+            self._meta(turn_id),
         )
-        await self.bus.publish(self._subject(SessionChannel.STATUS), latency, self._meta(turn_id))
         event = LatencyRecorded(
-            session_id=self.sid,
-            at=datetime.now(UTC),
-            turn_id=turn_id,
-            stt_final_ms=stt_ms,
-            llm_first_token_ms=first_token_ms,
+            session_id=self.sid, at=datetime.now(UTC), turn_id=turn_id, stages=stages
         )
-        await self.bus.js_publish(subjects.event("latency.recorded"), event, self._meta(turn_id))
+        self.reporter.report("latency.recorded", event, self._meta(turn_id))
 
 
 def open_session(runtime: Runtime) -> SessionFactory:

@@ -9,6 +9,7 @@ from parley_common.providers import serve_provider_statuses
 from parley_common.runtime import Runtime, run
 from parley_common.warmup import warm_up
 from parley_common.workers import SessionWorker
+from parley_stt import vad
 from parley_stt.providers.registry import REGISTRY, get_provider
 from parley_stt.session import open_session
 from parley_stt.settings import SttSettings
@@ -16,6 +17,8 @@ from parley_stt.settings import SttSettings
 
 async def _main(runtime: Runtime) -> None:
     await serve_provider_statuses(runtime.bus, "stt", REGISTRY)
+    # The VAD runs on every session's every frame: load it before taking sessions.
+    await asyncio.to_thread(vad.preload)
     worker = SessionWorker("stt", runtime.worker_id, runtime.bus, open_session(runtime))
     async with asyncio.TaskGroup() as tg:
         tg.create_task(warm_up("local", lambda: get_provider(SttName.LOCAL)))

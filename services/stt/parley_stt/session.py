@@ -8,11 +8,12 @@ import logging
 import time
 from collections import deque
 from datetime import UTC, datetime
+from typing import Literal
 
 import numpy as np
 
 from parley_common.bus import Bus, MessageMeta, Received
-from parley_common.bus.headers import PUSH_TO_TALK
+from parley_common.bus.audio import INPUT_SAMPLE_RATE, AudioInMeta
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import (
     ServiceError,
@@ -21,15 +22,17 @@ from parley_common.contracts.bus import (
     SpeechStopped,
     Transcript,
 )
-from parley_common.contracts.events import UsageRecorded
+from parley_common.contracts.events import ErrorRecorded, UsageRecorded
 from parley_common.contracts.subjects import SessionChannel
+from parley_common.errors import ParleyError, safe_message
 from parley_common.observability.metrics import latency_histogram
+from parley_common.reporting import DurableReporter
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
 from parley_stt.providers.base import SttProvider, SttStream
 from parley_stt.providers.registry import get_provider
 from parley_stt.turns import FRAME_MS, EnergyEdge, Phase, TurnDetector, TurnEvent
-from parley_stt.vad import SileroVad
+from parley_stt.vad import FRAME_SAMPLES, SileroVad
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,9 @@ PREROLL_FRAMES = 10  # ~320 ms kept before onset so that the first syllable is n
 # Each local interim costs ~0.8 s of both cores; once a second keeps the text live without
 # starving the dialogue model.
 PARTIAL_EVERY_MS = 1000
+# One user turn is at most this long: then it is ended and answered, and the user is told.
+# It bounds the utterance a batch provider buffers and re-transcribes for partials.
+MAX_TURN_MS = 30_000
 
 FINALIZE_SECONDS = latency_histogram(
     "parley_stt_final_seconds", "End of turn to final transcript published"
@@ -57,8 +63,13 @@ class SttSession:
         self.vad = vad
         self.detector = TurnDetector(assign.config.interrupt_sensitivity.silence_ms)
         self._energy = EnergyEdge()
+        self.reporter = DurableReporter(bus, "stt")
+        self.ready = asyncio.Event()  # set once the session listens to its audio
         self._pending = bytearray()
-        self._offset_ms = 0
+        # Position of the next VAD frame in the session's input audio, in samples. The
+        # gateway owns the clock (each audio message says where it starts), so a worker
+        # taking the session over continues it.
+        self._next_sample = 0
         self._preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
         self._held: list[bytes] = []  # trailing silence, fed only if speech resumes
         self._stream: SttStream | None = None
@@ -77,11 +88,17 @@ class SttSession:
     def _subject(self, channel: SessionChannel) -> str:
         return subjects.session(self.sid, channel)
 
+    @property
+    def _offset_ms(self) -> int:
+        return self._next_sample * 1000 // INPUT_SAMPLE_RATE
+
     async def run(self) -> None:
         """Process the session until cancelled."""
         sub = await self.bus.subscribe(self._subject(SessionChannel.AUDIO_IN), self._on_audio)
+        await self.bus.nc.flush()
+        self.ready.set()
         try:
-            await asyncio.Event().wait()
+            await self.reporter.run()
         finally:
             await sub.unsubscribe()
             for task in (self._partial, self._speculative, self._finals):
@@ -90,25 +107,46 @@ class SttSession:
             if self._stream is not None:
                 await self._stream.aclose()
 
-    async def _push_to_talk_changed(self, action: str) -> None:
-        if action == "start":
+    async def _push_to_talk_changed(self, meta: AudioInMeta) -> None:
+        self._sync_clock(meta.offset)
+        # The marker's own position: audio still pending (a partial frame) came before it.
+        at_sample = self._next_sample + len(self._pending) // 2
+        at_ms = at_sample * 1000 // INPUT_SAMPLE_RATE
+        if meta.push_to_talk == "start":
             self._push_to_talk = True
-            await self._handle(self.detector.force_start(self._offset_ms), b"")
-        elif action == "stop":
-            self._push_to_talk = False
-            # The frames before the release belong to the turn, even a partial last one.
-            if self._pending:
-                padding = bytes(FRAME_BYTES - len(self._pending))
-                self._pending += padding
-                await self._on_frame(bytes(self._pending))
-                self._pending.clear()
-            await self._handle(self.detector.force_end(self._offset_ms), b"")
+            await self._handle(self.detector.force_start(at_ms), b"")
+            return
+        self._push_to_talk = False
+        # The frames before the release belong to the turn, even a partial last one.
+        if self._pending:
+            self._pending += bytes(FRAME_BYTES - len(self._pending))
+            await self._on_frame(bytes(self._pending))
+            self._pending.clear()
+        # The padding is not audio the user sent: the clock goes back to the release point,
+        # so later offsets (and the gateway's wall-clock mapping) do not drift.
+        self._next_sample = at_sample
+        await self._handle(self.detector.force_end(at_ms), b"")
+
+    def _sync_clock(self, offset: int | None) -> None:
+        if offset is None:
+            return  # the publisher keeps no clock: count on
+        expected = self._next_sample + len(self._pending) // 2
+        if offset != expected:
+            # A new worker's first message, frames lost, or push-to-talk padding: the
+            # gateway's clock wins; a partial frame from before the jump is dropped.
+            self._pending.clear()
+            self._next_sample = offset
 
     async def _on_audio(self, msg: Received) -> None:
-        action = msg.meta.extra.get(PUSH_TO_TALK)
-        if action is not None:
-            await self._push_to_talk_changed(action)
+        try:
+            meta = AudioInMeta.parse(msg.meta.extra)
+        except ValueError as exc:
+            log.warning("bad audio message dropped", extra={"error": str(exc)})
             return
+        if meta.push_to_talk is not None:
+            await self._push_to_talk_changed(meta)
+            return
+        self._sync_clock(meta.offset)
         self._pending += msg.data
         while len(self._pending) >= FRAME_BYTES:
             frame = bytes(self._pending[:FRAME_BYTES])
@@ -117,7 +155,7 @@ class SttSession:
 
     async def _on_frame(self, frame: bytes) -> None:
         offset = self._offset_ms
-        self._offset_ms += FRAME_MS
+        self._next_sample += FRAME_SAMPLES
         samples = np.frombuffer(frame, dtype=np.int16).astype(np.float32) / 32768.0
         probability = self.vad.probability(samples)
         if self._push_to_talk:
@@ -125,6 +163,17 @@ class SttSession:
         self._energy.push(offset, samples, speaking=probability >= self.detector.start_threshold)
         events = self.detector.push(offset, probability, self._energy.voiced_until_ms)
         await self._handle(events, frame)
+        if self._stream is not None and self._stream_ms >= MAX_TURN_MS:
+            await self._end_long_turn()
+
+    async def _end_long_turn(self) -> None:
+        await self._handle(self.detector.force_end(self._offset_ms), b"")
+        limit_s = MAX_TURN_MS // 1000
+        await self._error(
+            "turn_limit_reached",
+            f"you spoke for over {limit_s} s, so Parley is answering what it heard so far",
+            severity="warning",
+        )
 
     async def _handle(self, events: list[TurnEvent], frame: bytes) -> None:
         for event in events:
@@ -206,8 +255,12 @@ class SttSession:
                 await asyncio.gather(speculative, return_exceptions=True)
             result = await stream.finish()
         except Exception as exc:
-            log.exception("transcription failed")
-            await self._error("transcription_failed", str(exc))
+            if isinstance(exc, ParleyError):
+                log.warning("transcription failed", extra={"code": exc.code, "error": exc.message})
+            else:
+                log.exception("transcription failed")
+            code = exc.code if isinstance(exc, ParleyError) else "transcription_failed"
+            await self._error(code, safe_message(exc, "what you said could not be transcribed"))
             return
         finally:
             await stream.aclose()
@@ -235,7 +288,7 @@ class SttSession:
             quantity=audio_ms / 1000,
             unit="audio_seconds",
         )
-        await self.bus.js_publish(subjects.event("usage.recorded"), usage, self._meta())
+        self.reporter.report("usage.recorded", usage, self._meta())
 
     async def _publish_partial(self, stream: SttStream) -> None:
         try:
@@ -257,9 +310,19 @@ class SttSession:
     async def _publish_speech(self, event: SpeechStarted | SpeechStopped) -> None:
         await self.bus.publish(self._subject(SessionChannel.SPEECH), event, self._meta())
 
-    async def _error(self, code: str, message: str) -> None:
-        error = ServiceError(service="stt", code=code, message=message)
+    async def _error(
+        self, code: str, message: str, severity: Literal["error", "warning"] = "error"
+    ) -> None:
+        provider = self.config.stt_provider.value
+        error = ServiceError(
+            service="stt", code=code, message=message, severity=severity, provider=provider
+        )
         await self.bus.publish(self._subject(SessionChannel.STATUS), error, self._meta())
+        if severity == "error":
+            recorded = ErrorRecorded(
+                session_id=self.sid, at=datetime.now(UTC), service="stt", code=code, message=message
+            )
+            self.reporter.report("error.recorded", recorded, self._meta())
 
 
 def open_session(runtime: Runtime) -> SessionFactory:
@@ -267,6 +330,9 @@ def open_session(runtime: Runtime) -> SessionFactory:
 
     async def factory(assign: SessionAssign) -> SessionWork:
         provider = get_provider(assign.config.stt_provider)
-        return SttSession(runtime.bus, assign, provider, SileroVad())
+        # Off the loop: the first VAD of a process loads the model (the worker preloads it at
+        # start-up, so this is normally instant).
+        vad = await asyncio.to_thread(SileroVad)
+        return SttSession(runtime.bus, assign, provider, vad)
 
     return factory

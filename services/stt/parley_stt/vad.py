@@ -16,7 +16,15 @@ import numpy.typing as npt
 from parley_common.errors import ModelNotInstalledError
 from parley_stt.models import silero_vad_path
 
-__all__ = ["FRAME_MS", "FRAME_SAMPLES", "SAMPLE_RATE", "SileroVad", "VadFrame", "VadFrames"]
+__all__ = [
+    "FRAME_MS",
+    "FRAME_SAMPLES",
+    "SAMPLE_RATE",
+    "SileroVad",
+    "VadFrame",
+    "VadFrames",
+    "preload",
+]
 
 SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 512
@@ -70,6 +78,12 @@ def _shared_session() -> Any:
                 )
             _session = session
         return _session
+
+
+def preload() -> None:
+    """Load the model now (blocking: call it in a thread at worker start-up), so that no
+    session's first frame waits for it."""
+    _shared_session()
 
 
 class SileroVad:

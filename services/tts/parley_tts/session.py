@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from parley_common.bus import Bus, MessageMeta, Received
-from parley_common.bus.headers import AUDIO_END, AUDIO_RATE, TEXT_END, TEXT_START
+from parley_common.bus.audio import AudioOutMeta
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import (
     Interrupt,
+    LatencyStages,
     ReplyDelta,
     ReplyDone,
     ServiceError,
@@ -23,10 +24,11 @@ from parley_common.contracts.bus import (
     interrupt_adapter,
     reply_adapter,
 )
-from parley_common.contracts.events import LatencyRecorded, UsageRecorded
+from parley_common.contracts.events import ErrorRecorded, LatencyRecorded, UsageRecorded
 from parley_common.contracts.subjects import SessionChannel
+from parley_common.errors import ParleyError, ProviderUnavailableError, safe_message
 from parley_common.observability.metrics import latency_histogram
-from parley_common.errors import ProviderUnavailableError
+from parley_common.reporting import DurableReporter
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
 from parley_tts.providers.base import TtsProvider
@@ -39,6 +41,9 @@ log = logging.getLogger(__name__)
 MAX_CHUNK_MS = 500  # keeps bus messages small whatever a provider yields at once
 MIN_CHUNK_MS = 100
 MAX_AHEAD_MS = 5000
+# Turns older than this many behind the newest are forgotten: late messages about them
+# are dropped by turn id, and a call of any length keeps a bounded state.
+RECENT_TURNS = 4
 
 FIRST_BYTE_SECONDS = latency_histogram(
     "parley_tts_first_byte_seconds", "First answer delta received to first audio published"
@@ -68,8 +73,11 @@ class TtsSession:
         self.config = assign.config
         self.provider = provider
         self.rate = assign.config.output_sample_rate
+        self.reporter = DurableReporter(bus, "tts")
         self._turns: dict[int, _Turn] = {}
         self._cancelled: set[int] = set()
+        self._newest = 0
+        self.ready = asyncio.Event()  # set once the session listens to its subjects
         self._queue: asyncio.Queue[tuple[_Turn, Sentence | None]] = asyncio.Queue()
         self._speaking: tuple[int, asyncio.Task[None]] | None = None
         self._seq = 0
@@ -77,9 +85,27 @@ class TtsSession:
     def _subject(self, channel: SessionChannel) -> str:
         return subjects.session(self.sid, channel)
 
-    def _meta(self, turn_id: int, **extra: str) -> MessageMeta:
+    def _meta(self, turn_id: int, extra: dict[str, str] | None = None) -> MessageMeta:
         self._seq += 1
-        return MessageMeta(session_id=self.sid, turn_id=turn_id, seq=self._seq, extra=extra)
+        return MessageMeta(session_id=self.sid, turn_id=turn_id, seq=self._seq, extra=extra or {})
+
+    @property
+    def tracked_turns(self) -> int:
+        """Turns this session holds state for (bounded by RECENT_TURNS)."""
+        return len(self._turns) + len(self._cancelled)
+
+    def _seen(self, turn_id: int) -> None:
+        """A reply for ``turn_id`` arrived: forget what is older than the recent turns."""
+        if turn_id <= self._newest:
+            return
+        self._newest = turn_id
+        self._prune()
+
+    def _prune(self) -> None:
+        oldest = self._newest - RECENT_TURNS
+        self._cancelled = set(sorted(t for t in self._cancelled if t > oldest)[-RECENT_TURNS:])
+        for stale in [t for t in self._turns if t <= oldest]:
+            del self._turns[stale]
 
     async def run(self) -> None:
         """Serve the session until cancelled."""
@@ -87,6 +113,18 @@ class TtsSession:
             await self.bus.subscribe(self._subject(SessionChannel.REPLY), self._on_reply),
             await self.bus.subscribe(self._subject(SessionChannel.INTERRUPT), self._on_interrupt),
         ]
+        await self.bus.nc.flush()
+        self.ready.set()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.reporter.run())
+                tg.create_task(self._speak_forever())
+        finally:
+            for sub in subs:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+    async def _speak_forever(self) -> None:
         try:
             while True:
                 turn, sentence = await self._queue.get()
@@ -95,20 +133,20 @@ class TtsSession:
                 if sentence is _END:
                     await self._end_turn(turn)
                     continue
+                # A task of its own, so an interrupt can cancel this sentence and only it.
                 task = asyncio.create_task(self._speak(turn, sentence))
                 self._speaking = (turn.turn_id, task)
                 await asyncio.gather(task, return_exceptions=True)
                 self._speaking = None
         finally:
-            for sub in subs:
-                await sub.unsubscribe()
             if self._speaking is not None:
                 self._speaking[1].cancel()
 
     async def _on_reply(self, msg: Received) -> None:
         turn_id = msg.meta.turn_id
-        if turn_id in self._cancelled:
+        if turn_id in self._cancelled or turn_id <= self._newest - RECENT_TURNS:
             return
+        self._seen(turn_id)
         event = msg.decode(reply_adapter)
         if isinstance(event, ReplyDelta):
             turn = self._turns.setdefault(turn_id, _Turn(turn_id))
@@ -127,18 +165,15 @@ class TtsSession:
         event = msg.decode(interrupt_adapter)
         if not isinstance(event, Interrupt):
             return
-        self._cancelled.add(event.turn_id)
-        self._turns.pop(event.turn_id, None)
         if self._speaking is not None and self._speaking[0] == event.turn_id:
             self._speaking[1].cancel()
+        self._cancelled.add(event.turn_id)
+        self._turns.pop(event.turn_id, None)
+        self._prune()
 
     async def _speak(self, turn: _Turn, sentence: Sentence) -> None:
         resampler = Resampler(self.provider.sample_rate, self.rate)
-        span = {
-            TEXT_START: str(sentence.start),
-            TEXT_END: str(sentence.end),
-            AUDIO_RATE: str(self.rate),
-        }
+        span = AudioOutMeta(self.rate, sentence.start, sentence.end).headers()
         min_bytes = self.rate * 2 * MIN_CHUNK_MS // 1000
         pending = bytearray()
         try:
@@ -156,11 +191,7 @@ class TtsSession:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.exception("synthesis failed")
-            error = ServiceError(service="tts", code="synthesis_failed", message=str(exc))
-            await self.bus.publish(
-                self._subject(SessionChannel.STATUS), error, self._meta(turn.turn_id)
-            )
+            await self._report_failure(turn.turn_id, exc)
             return
         turn.characters += len(sentence.text)
 
@@ -169,7 +200,7 @@ class TtsSession:
         for i in range(0, len(pcm), chunk_bytes):
             chunk = pcm[i : i + chunk_bytes]
             await self.bus.publish(
-                self._subject(SessionChannel.AUDIO_OUT), chunk, self._meta(turn.turn_id, **span)
+                self._subject(SessionChannel.AUDIO_OUT), chunk, self._meta(turn.turn_id, span)
             )
             if not turn.first_audio_sent:
                 await self._first_audio(turn)
@@ -186,17 +217,16 @@ class TtsSession:
         assert turn.first_delta_at is not None
         first_byte_ms = (time.perf_counter() - turn.first_delta_at) * 1000
         FIRST_BYTE_SECONDS.observe(first_byte_ms / 1000)
-        latency = TurnLatency(turn_id=turn.turn_id, tts_first_byte_ms=first_byte_ms)
+        stages = LatencyStages(tts_first_byte_ms=first_byte_ms)
+        latency = TurnLatency(turn_id=turn.turn_id, stages=stages)
         await self.bus.publish(
             self._subject(SessionChannel.STATUS), latency, self._meta(turn.turn_id)
         )
-        await self.bus.js_publish(
-            subjects.event("latency.recorded"),
+        # Off the audio path: the JetStream ack must not delay the next chunk.
+        self.reporter.report(
+            "latency.recorded",
             LatencyRecorded(
-                session_id=self.sid,
-                at=datetime.now(UTC),
-                turn_id=turn.turn_id,
-                tts_first_byte_ms=first_byte_ms,
+                session_id=self.sid, at=datetime.now(UTC), turn_id=turn.turn_id, stages=stages
             ),
             self._meta(turn.turn_id),
         )
@@ -206,7 +236,7 @@ class TtsSession:
         await self.bus.publish(
             self._subject(SessionChannel.AUDIO_OUT),
             b"",
-            self._meta(turn.turn_id, **{AUDIO_END: "1", AUDIO_RATE: str(self.rate)}),
+            self._meta(turn.turn_id, AudioOutMeta(self.rate, end=True).headers()),
         )
         if turn.characters:
             usage = UsageRecorded(
@@ -217,9 +247,25 @@ class TtsSession:
                 quantity=turn.characters,
                 unit="characters",
             )
-            await self.bus.js_publish(
-                subjects.event("usage.recorded"), usage, self._meta(turn.turn_id)
-            )
+            self.reporter.report("usage.recorded", usage, self._meta(turn.turn_id))
+
+    async def _report_failure(self, turn_id: int, exc: Exception) -> None:
+        if isinstance(exc, ParleyError):
+            log.warning("synthesis failed", extra={"code": exc.code, "error": exc.message})
+        else:
+            log.exception("synthesis failed")
+        code = exc.code if isinstance(exc, ParleyError) else "synthesis_failed"
+        message = safe_message(exc, "the answer could not be spoken; please try again")
+        provider = self.config.tts_provider.value
+        error = ServiceError(service="tts", code=code, message=message, provider=provider)
+        await self.bus.publish(self._subject(SessionChannel.STATUS), error, self._meta(turn_id))
+        self.reporter.report(
+            "error.recorded",
+            ErrorRecorded(
+                session_id=self.sid, at=datetime.now(UTC), service="tts", code=code, message=message
+            ),
+            self._meta(turn_id),
+        )
 
 
 def open_session(runtime: Runtime) -> SessionFactory:

@@ -15,14 +15,6 @@ TURN = "Parley-Turn"
 SEQ = "Parley-Seq"
 ORIGIN_TS = "Parley-Ts"
 TRACEPARENT = "traceparent"
-# Audio out: sample rate, the reply text span [start, end) the chunk speaks, end of a turn.
-AUDIO_RATE = "Parley-Rate"
-TEXT_START = "Parley-Text-Start"
-TEXT_END = "Parley-Text-End"
-AUDIO_END = "Parley-Audio-End"
-# Audio in: push-to-talk start/stop travel in the audio stream (empty payload) so that they
-# stay in order with the frames around them.
-PUSH_TO_TALK = "Parley-Push-To-Talk"
 _KNOWN = frozenset({SESSION, TURN, SEQ, ORIGIN_TS, TRACEPARENT})
 
 

@@ -152,25 +152,41 @@ ControlMessage = Annotated[TextInput | SessionEnd, Field(discriminator="type")]
 
 
 # -- status: per-turn latency and service errors -----------------------------------------------
-class TurnLatency(_Msg):
-    """Latency of one turn's stages in milliseconds; each service fills in its own stage."""
+class LatencyStages(BaseModel):
+    """Latency of a turn's stages in milliseconds, declared once: the bus, the durable event
+    and the client's ``metrics`` event all carry these fields. Each service fills its own."""
 
-    type: Literal["turn.latency"] = "turn.latency"
-    turn_id: int
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     stt_final_ms: float | None = None
     llm_first_token_ms: float | None = None
     tts_first_byte_ms: float | None = None
     voice_to_voice_ms: float | None = None
     interrupt_ms: float | None = None
 
+    def merged(self, other: LatencyStages) -> LatencyStages:
+        """These stages with ``other``'s measured ones on top."""
+        return self.model_copy(update=other.model_dump(exclude_none=True))
+
+
+class TurnLatency(_Msg):
+    """Latency a worker measured for one turn, reported to the gateway."""
+
+    type: Literal["turn.latency"] = "turn.latency"
+    turn_id: int
+    stages: LatencyStages
+
 
 class ServiceError(_Msg):
-    """A failure the user should hear about (provider down, bad voice...)."""
+    """A failure the user should hear about (provider down, bad voice...). A ``warning`` is
+    news about a turn that still goes on (e.g. it was cut at the length limit)."""
 
     type: Literal["service.error"] = "service.error"
     service: str
     code: str
     message: str
+    severity: Literal["error", "warning"] = "error"
+    provider: str | None = None
 
 
 StatusMessage = Annotated[TurnLatency | ServiceError, Field(discriminator="type")]

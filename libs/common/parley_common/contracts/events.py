@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from parley_common.contracts.bus import LatencyStages
 from parley_common.contracts.session import SessionConfig
 
 
@@ -49,6 +50,7 @@ class UsageRecorded(_Event):
     provider: str
     quantity: float
     unit: Literal["audio_seconds", "characters", "input_tokens", "output_tokens"]
+    model: str | None = None
 
 
 class ErrorRecorded(_Event):
@@ -65,11 +67,7 @@ class LatencyRecorded(_Event):
 
     type: Literal["latency.recorded"] = "latency.recorded"
     turn_id: int
-    stt_final_ms: float | None = None
-    llm_first_token_ms: float | None = None
-    tts_first_byte_ms: float | None = None
-    voice_to_voice_ms: float | None = None
-    interrupt_ms: float | None = None
+    stages: LatencyStages
 
 
 DurableEvent = Annotated[

@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SerializeAsAny, TypeAdapter
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter
 
-from parley_common.contracts.bus import Role
+from parley_common.contracts.bus import LatencyStages, Role
 from parley_common.contracts.session import SessionConfig
 
 
@@ -62,9 +62,7 @@ ClientMessage = Annotated[
     Ping | AudioStartMsg | AudioStopMsg | TextMessage | InterruptMsg,
     Field(discriminator="type"),
 ]
-client_message_adapter: TypeAdapter[
-    Ping | AudioStartMsg | AudioStopMsg | TextMessage | InterruptMsg
-] = TypeAdapter(ClientMessage)
+client_message_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 
 
 # -- server -> client --------------------------------------------------------------------------
@@ -120,40 +118,93 @@ class InterruptedData(_Data):
     heard_text: str | None = None
 
 
-class MetricsData(_Data):
+class MetricsData(LatencyStages):
     turn_id: int
-    stt_final_ms: float | None = None
-    llm_first_token_ms: float | None = None
-    tts_first_byte_ms: float | None = None
-    voice_to_voice_ms: float | None = None
-    interrupt_ms: float | None = None
 
 
 class ErrorData(_Data):
     code: str
     message: str
+    # A warning is news about a turn that goes on (e.g. it was cut at the length limit).
+    severity: Literal["error", "warning"] = "error"
+    provider: str | None = None  # the provider that failed, when one did
 
 
-class ServerEvent(BaseModel):
-    """A native server event. ``type`` names it; ``data`` holds its fields."""
-
+class _Event(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    type: Literal[
-        "ready",
-        "pong",
-        "speech_started",
-        "speech_stopped",
-        "transcript",
-        "response",
-        "audio_start",
-        "audio_end",
-        "interrupted",
-        "metrics",
-        "error",
-    ]
-    # SerializeAsAny: serialise the concrete data model's fields, not the empty base's.
-    data: SerializeAsAny[_Data]
+
+class ReadyEvent(_Event):
+    type: Literal["ready"] = "ready"
+    data: ReadyData
+
+
+class PongEvent(_Event):
+    type: Literal["pong"] = "pong"
+    data: PongData
+
+
+class SpeechStartedEvent(_Event):
+    type: Literal["speech_started"] = "speech_started"
+    data: SpeechData
+
+
+class SpeechStoppedEvent(_Event):
+    type: Literal["speech_stopped"] = "speech_stopped"
+    data: SpeechData
+
+
+class TranscriptEvent(_Event):
+    type: Literal["transcript"] = "transcript"
+    data: TranscriptData
+
+
+class ResponseEvent(_Event):
+    type: Literal["response"] = "response"
+    data: ResponseData
+
+
+class AudioStartEvent(_Event):
+    type: Literal["audio_start"] = "audio_start"
+    data: AudioStartData
+
+
+class AudioEndEvent(_Event):
+    type: Literal["audio_end"] = "audio_end"
+    data: TurnData
+
+
+class InterruptedEvent(_Event):
+    type: Literal["interrupted"] = "interrupted"
+    data: InterruptedData
+
+
+class MetricsEvent(_Event):
+    type: Literal["metrics"] = "metrics"
+    data: MetricsData
+
+
+class ErrorEvent(_Event):
+    type: Literal["error"] = "error"
+    data: ErrorData
+
+
+# A native server event: ``type`` names it and decides the one model of its ``data``.
+ServerEvent = Annotated[
+    ReadyEvent
+    | PongEvent
+    | SpeechStartedEvent
+    | SpeechStoppedEvent
+    | TranscriptEvent
+    | ResponseEvent
+    | AudioStartEvent
+    | AudioEndEvent
+    | InterruptedEvent
+    | MetricsEvent
+    | ErrorEvent,
+    Field(discriminator="type"),
+]
+server_event_adapter: TypeAdapter[ServerEvent] = TypeAdapter(ServerEvent)
 
 
 class S2Event(BaseModel):

@@ -1,27 +1,26 @@
 """One client connection bridged to the bus: audio and intents up, events and audio down.
 
 The gateway is the one place that knows what the user has actually heard, so it decides
-barge-in (speech while the assistant is audible), tells everyone to cancel the turn, and
-reports how much of the answer reached the user.
+barge-in (``barge_in.py``), tells everyone to cancel the turn, and reports how much of the
+answer reached the user. The client protocol is in ``client.py``, pacing in ``playout.py``,
+latency in ``latency.py``; this module wires them to the session's subjects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from datetime import UTC, datetime
-from typing import Any
+from collections import OrderedDict
+from dataclasses import dataclass
 
 from fastapi import WebSocket, WebSocketDisconnect
 from nats.aio.subscription import Subscription
 from pydantic import ValidationError
-from starlette.websockets import WebSocketState
 
 from parley_common.bus import MessageMeta, Received
-from parley_common.bus.headers import AUDIO_END, AUDIO_RATE, PUSH_TO_TALK, TEXT_END, TEXT_START
+from parley_common.bus.audio import AudioInMeta, AudioOutMeta, PushToTalk
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import (
     Heard,
@@ -33,7 +32,6 @@ from parley_common.contracts.bus import (
     ServiceError,
     SpeechStarted,
     TextInput,
-    TurnLatency,
     UserText,
     interrupt_adapter,
     reply_adapter,
@@ -41,46 +39,54 @@ from parley_common.contracts.bus import (
     status_adapter,
     transcript_adapter,
 )
-from parley_common.contracts.events import LatencyRecorded
 from parley_common.contracts.subjects import SessionChannel
 from parley_common.contracts.ws import (
-    CLOSE_GOING_AWAY,
+    AudioEndEvent,
     AudioStartData,
+    AudioStartEvent,
     AudioStartMsg,
     AudioStopMsg,
-    ErrorData,
     InterruptedData,
+    InterruptedEvent,
     InterruptMsg,
-    MetricsData,
     Ping,
     PongData,
+    PongEvent,
     ReadyData,
+    ReadyEvent,
     ResponseData,
+    ResponseEvent,
     S2Event,
-    ServerEvent,
     SpeechData,
+    SpeechStartedEvent,
+    SpeechStoppedEvent,
     TextMessage,
     TranscriptData,
+    TranscriptEvent,
     TurnData,
-    client_message_adapter,
 )
 from parley_common.observability.logging import session_context
-from parley_common.observability.metrics import latency_histogram
+from parley_common.reporting import DurableReporter
 from parley_gateway.realtime.audio_clock import AudioClock
+from parley_gateway.realtime.barge_in import BargeInPolicy
+from parley_gateway.realtime.client import ClientConnection, describe
+from parley_gateway.realtime.latency import TurnLatencies
 from parley_gateway.realtime.playout import Playout, TurnAudio
 from parley_gateway.routes.deps import Gateway
 from parley_gateway.sessions.store import SessionRecord
 
 log = logging.getLogger(__name__)
 
-SEND_TIMEOUT_S = 5.0
+# Per-turn state is kept for the few most recent turns only: a call of any length holds a
+# bounded state, and messages about older turns are late and dropped.
+RECENT_TURNS = 8
 
-VOICE_TO_VOICE_SECONDS = latency_histogram(
-    "parley_voice_to_voice_seconds", "End of user speech to first answer audio sent"
-)
-INTERRUPT_SECONDS = latency_histogram(
-    "parley_interrupt_seconds", "User speech onset to the old turn's audio stopped"
-)
+
+@dataclass
+class _TurnState:
+    reply_text: str = ""
+    speech_end: float | None = None  # when the user's speech that started it ended
+    interrupted: bool = False
 
 
 class SessionBridge:
@@ -89,32 +95,32 @@ class SessionBridge:
     def __init__(self, gateway: Gateway, record: SessionRecord, websocket: WebSocket) -> None:
         self.gateway = gateway
         self.bus = gateway.bus
-        self.record = record
         self.config = record.config
-        self.ws = websocket
         self.sid = record.id
-        self.clock = AudioClock()
+        self.client = ClientConnection(websocket)
+        self.clock = AudioClock(gateway.audio_positions.get(record.id))
         self.playout = Playout(
-            self._send_audio,
+            self.client.audio,
             self._audio_started,
             self._first_audio_sent,
             self._audio_ended,
             lead_ms=gateway.settings.audio_lead_ms,
         )
-        self._send_lock = asyncio.Lock()
+        self.reporter = DurableReporter(self.bus, "gateway")
+        self.latency = TurnLatencies(self.sid, self.client.event, self.reporter)
+        self._audio_subject = subjects.session(self.sid, SessionChannel.AUDIO_IN)
         self._audio_seq = 0
         self._seq = 0
-        self._audio_subject = subjects.session(self.sid, SessionChannel.AUDIO_IN)
         # The assistant's current turn: from its first message until its audio has played.
         self._turn: int | None = None
-        self._reply_text: dict[int, str] = {}
-        self._interrupted: set[int] = set()
-        self._speech_onset: float | None = None
+        self._turns: OrderedDict[int, _TurnState] = OrderedDict()
         self._speech_end: float | None = None
-        self._turn_speech_end: dict[int, float] = {}
-        self._barge_in: asyncio.Task[None] | None = None
-        self._latency: dict[int, dict[str, float]] = {}
-        self._reports: asyncio.Queue[tuple[int, dict[str, float]]] = asyncio.Queue()
+        self._barge_in: BargeInPolicy | None = None
+
+    @property
+    def tracked_turns(self) -> int:
+        """Turns this bridge holds state for (bounded by RECENT_TURNS)."""
+        return len(self._turns)
 
     def _subject(self, channel: SessionChannel) -> str:
         return subjects.session(self.sid, channel)
@@ -123,37 +129,54 @@ class SessionBridge:
         self._seq += 1
         return MessageMeta(session_id=self.sid, turn_id=turn_id, seq=self._seq)
 
+    def _state(self, turn_id: int) -> _TurnState:
+        """The state of ``turn_id``, created when new; the oldest turns are forgotten."""
+        state = self._turns.get(turn_id)
+        if state is None:
+            state = self._turns[turn_id] = _TurnState()
+            while len(self._turns) > RECENT_TURNS:
+                self._turns.popitem(last=False)
+        return state
+
+    def _dropped(self, turn_id: int) -> bool:
+        """Whether messages about ``turn_id`` are to be ignored: it was interrupted here."""
+        state = self._turns.get(turn_id)
+        return state is not None and state.interrupted
+
     async def run(self) -> None:
         """Serve the connection until the client leaves."""
         with session_context(self.sid):
             subs = await self._subscribe()
-            await self._event(
-                "ready",
-                ReadyData(
-                    session_id=self.sid,
-                    config=self.config,
-                    output_sample_rate=self.config.output_sample_rate,
-                ),
+            ready = ReadyData(
+                session_id=self.sid,
+                config=self.config,
+                output_sample_rate=self.config.output_sample_rate,
             )
+            await self.client.event(ReadyEvent(data=ready))
             try:
                 async with asyncio.TaskGroup() as tg:
+                    self._barge_in = BargeInPolicy(
+                        self.config.interrupt_sensitivity, self._audible_turn, self._barge, tg
+                    )
                     playout = tg.create_task(self.playout.run())
-                    reporter = tg.create_task(self._report_forever())
+                    reporter = tg.create_task(self.reporter.run())
                     try:
                         await self._receive_forever()
                     finally:
+                        self._barge_in.cancel()
                         playout.cancel()
                         reporter.cancel()
-                        if self._barge_in is not None:
-                            self._barge_in.cancel()
             except* WebSocketDisconnect:
                 log.info("client disconnected")
             finally:
+                self.gateway.audio_positions.set(self.sid, self.clock.sample)
                 for sub in subs:
                     with contextlib.suppress(Exception):
                         await sub.unsubscribe()
 
     async def _subscribe(self) -> list[Subscription]:
+        # STATUS carries what the workers report; the gateway's own measurements go to the
+        # client and to JetStream directly, so it never hears its own echo.
         handlers = {
             SessionChannel.SPEECH: self._on_speech,
             SessionChannel.TRANSCRIPT: self._on_transcript,
@@ -169,80 +192,49 @@ class SessionBridge:
     # -- client -> bus ----------------------------------------------------------------------
     async def _receive_forever(self) -> None:
         while True:
-            message = await self.ws.receive()
-            if message["type"] == "websocket.disconnect":
-                raise WebSocketDisconnect(message.get("code", 1000))
-            if (data := message.get("bytes")) is not None:
-                self.clock.received(len(data))
-                self._audio_seq += 1
-                meta = MessageMeta(session_id=self.sid, seq=self._audio_seq)
-                await self.bus.publish(self._audio_subject, data, meta)
-            elif (text := message.get("text")) is not None:
-                await self._on_client_text(text)
+            message = await self.client.receive()
+            if isinstance(message, bytes):
+                await self._publish_audio(message, AudioInMeta(self.clock.received(len(message))))
+            elif isinstance(message, ValidationError):
+                # A bad message is answered, not fatal: the call goes on.
+                await self.client.error("invalid_message", describe(message))
+            else:
+                await self._on_client_message(message)
 
-    async def _on_client_text(self, text: str) -> None:
-        try:
-            msg = client_message_adapter.validate_json(text)
-        except ValidationError as exc:
-            # A bad message is answered, not fatal: the call goes on.
-            first = exc.errors()[0] if exc.errors() else {"msg": "invalid message"}
-            await self._error("invalid_message", f"{first.get('msg')} at {first.get('loc')}")
-            return
+    async def _publish_audio(self, data: bytes, audio: AudioInMeta) -> None:
+        self._audio_seq += 1
+        meta = MessageMeta(session_id=self.sid, seq=self._audio_seq, extra=audio.headers())
+        await self.bus.publish(self._audio_subject, data, meta)
+
+    async def _on_client_message(
+        self, msg: Ping | TextMessage | AudioStartMsg | AudioStopMsg | InterruptMsg
+    ) -> None:
         if isinstance(msg, Ping):
-            await self._event("pong", PongData(ts=msg.ts, server_ts=time.time()))
+            await self.client.event(PongEvent(data=PongData(ts=msg.ts, server_ts=time.time())))
         elif isinstance(msg, TextMessage):
             await self.bus.publish(
                 self._subject(SessionChannel.CONTROL), TextInput(text=msg.text), self._meta()
             )
         elif isinstance(msg, AudioStartMsg | AudioStopMsg):
             # In the audio stream itself, so that it stays in order with the frames.
-            action = "start" if isinstance(msg, AudioStartMsg) else "stop"
-            self._audio_seq += 1
-            marker = MessageMeta(self.sid, seq=self._audio_seq, extra={PUSH_TO_TALK: action})
-            await self.bus.publish(self._audio_subject, b"", marker)
-        elif isinstance(msg, InterruptMsg) and self._turn is not None:
+            action: PushToTalk = "start" if isinstance(msg, AudioStartMsg) else "stop"
+            await self._publish_audio(b"", AudioInMeta(self.clock.sample, action))
+        elif self._turn is not None:
             await self._interrupt(self._turn, InterruptReason.CLIENT, time.perf_counter())
 
-    # -- bus -> client ----------------------------------------------------------------------
-    async def _on_speech(self, msg: Received) -> None:
-        event = msg.decode(speech_adapter)
-        wall = self.clock.wall_time(event.at_ms) or time.perf_counter()
-        if isinstance(event, SpeechStarted):
-            self._speech_onset = wall
-            await self._event("speech_started", SpeechData(at_ms=event.at_ms))
-            self._maybe_barge_in(wall)
-        else:
-            self._speech_end = wall
-            if self._barge_in is not None:
-                self._barge_in.cancel()
-                self._barge_in = None
-            await self._event("speech_stopped", SpeechData(at_ms=event.at_ms))
-
-    def _assistant_audible(self) -> bool:
-        return self._turn is not None and (
-            self._turn not in self.playout.turns
-            or not self.playout.turns[self._turn].finished
-            or self.playout.is_playing()
-        )
-
-    def _maybe_barge_in(self, onset: float) -> None:
-        threshold = self.config.interrupt_sensitivity.barge_in_ms
-        if threshold is None or not self._assistant_audible():
-            return
-        if self._barge_in is not None:
-            self._barge_in.cancel()
+    # -- barge-in ---------------------------------------------------------------------------
+    def _audible_turn(self) -> int | None:
+        """The assistant's turn while any of it may still be heard."""
         turn_id = self._turn
-        assert turn_id is not None
+        if turn_id is None:
+            return None
+        audio = self.playout.turns.get(turn_id)
+        if audio is None or not audio.finished or self.playout.is_playing():
+            return turn_id
+        return None
 
-        async def confirm() -> None:
-            # Speech must last the sensitivity's minimum to count: a cough is not a turn.
-            remaining = threshold / 1000 - (time.perf_counter() - onset)
-            if remaining > 0:
-                await asyncio.sleep(remaining)
-            if self._turn == turn_id and self._assistant_audible():
-                await self._interrupt(turn_id, InterruptReason.BARGE_IN, onset)
-
-        self._barge_in = asyncio.create_task(confirm())
+    async def _barge(self, turn_id: int, onset: float) -> None:
+        await self._interrupt(turn_id, InterruptReason.BARGE_IN, onset)
 
     async def _interrupt(self, turn_id: int, reason: InterruptReason, onset: float) -> None:
         await self.bus.publish(
@@ -251,27 +243,41 @@ class SessionBridge:
             self._meta(turn_id),
         )
         await self._cut(turn_id)
-        interrupt_ms = (time.perf_counter() - onset) * 1000
-        INTERRUPT_SECONDS.observe(interrupt_ms / 1000)
-        await self._record_latency(turn_id, interrupt_ms=interrupt_ms)
+        await self.latency.interrupt(turn_id, (time.perf_counter() - onset) * 1000)
 
     async def _cut(self, turn_id: int) -> None:
         """Stop turn ``turn_id`` here: drop its audio, tell the client, report what it heard."""
-        if turn_id in self._interrupted:
+        state = self._state(turn_id)
+        if state.interrupted:
             return
-        self._interrupted.add(turn_id)
+        state.interrupted = True
         if self._turn == turn_id:
             self._turn = None
         audio = self.playout.drop(turn_id)
         heard_ms, heard_chars = audio.heard(self.playout.played_ms()) if audio else (0.0, 0.0)
-        text = self._reply_text.pop(turn_id, "")
-        heard_text = _cut_at_word(text, int(heard_chars))
-        await self._event("interrupted", InterruptedData(turn_id=turn_id, heard_text=heard_text))
+        heard_text = _cut_at_word(state.reply_text, int(heard_chars))
+        state.reply_text = ""
+        await self.client.event(
+            InterruptedEvent(data=InterruptedData(turn_id=turn_id, heard_text=heard_text))
+        )
         await self.bus.publish(
             self._subject(SessionChannel.INTERRUPT),
             Heard(turn_id=turn_id, audio_ms=int(heard_ms), chars=len(heard_text)),
             self._meta(turn_id),
         )
+
+    # -- bus -> client ----------------------------------------------------------------------
+    async def _on_speech(self, msg: Received) -> None:
+        event = msg.decode(speech_adapter)
+        wall = self.clock.wall_time(event.at_ms) or time.perf_counter()
+        assert self._barge_in is not None
+        if isinstance(event, SpeechStarted):
+            await self.client.event(SpeechStartedEvent(data=SpeechData(at_ms=event.at_ms)))
+            self._barge_in.speech_started(wall)
+        else:
+            self._speech_end = wall
+            self._barge_in.speech_stopped()
+            await self.client.event(SpeechStoppedEvent(data=SpeechData(at_ms=event.at_ms)))
 
     async def _on_interrupt(self, msg: Received) -> None:
         event = msg.decode(interrupt_adapter)
@@ -280,19 +286,17 @@ class SessionBridge:
 
     async def _on_transcript(self, msg: Received) -> None:
         t = msg.decode(transcript_adapter)
-        await self._event(
-            "transcript",
-            TranscriptData(
-                role=Role.USER,
-                text=t.text,
-                is_final=t.is_final,
-                partial=not t.is_final,
-                confidence=t.confidence,
-                language=t.language,
-            ),
+        data = TranscriptData(
+            role=Role.USER,
+            text=t.text,
+            is_final=t.is_final,
+            partial=not t.is_final,
+            confidence=t.confidence,
+            language=t.language,
         )
+        await self.client.event(TranscriptEvent(data=data))
         if t.is_final:
-            await self._s2(
+            await self.client.s2(
                 S2Event(type="transcription_complete", text=t.text, confidence=t.confidence)
             )
 
@@ -300,144 +304,89 @@ class SessionBridge:
         turn_id = msg.meta.turn_id
         event = msg.decode(reply_adapter)
         if isinstance(event, UserText):
-            self._turn = turn_id
-            self._reply_text[turn_id] = ""
-            if self._speech_end is not None and not event.typed:
-                self._turn_speech_end[turn_id] = self._speech_end
-            if event.typed:
-                await self._event(
-                    "transcript",
-                    TranscriptData(
-                        role=Role.USER,
-                        text=event.text,
-                        is_final=True,
-                        partial=False,
-                        turn_id=turn_id,
-                    ),
-                )
+            await self._turn_started(turn_id, event)
             return
-        if turn_id in self._interrupted:
+        state = self._state(turn_id)
+        if state.interrupted:
             return
         if isinstance(event, ReplyDelta):
-            self._reply_text[turn_id] = self._reply_text.get(turn_id, "") + event.text
-            await self._event("response", ResponseData(turn_id=turn_id, text=event.text))
-        elif isinstance(event, ReplyDone):
-            await self._event("response", ResponseData(turn_id=turn_id, text=event.text, done=True))
-            await self._event(
-                "transcript",
-                TranscriptData(
-                    role=Role.ASSISTANT,
-                    text=event.text,
-                    is_final=True,
-                    partial=False,
-                    turn_id=turn_id,
-                    interrupted=event.interrupted,
-                ),
+            state.reply_text += event.text
+            await self.client.event(
+                ResponseEvent(data=ResponseData(turn_id=turn_id, text=event.text))
             )
-            await self._s2(S2Event(type="response_generated", text=event.text))
-            if not event.text and self._turn == turn_id:
-                self._turn = None  # nothing to say: the turn is over
+        elif isinstance(event, ReplyDone):
+            await self._reply_done(turn_id, event)
+
+    async def _turn_started(self, turn_id: int, event: UserText) -> None:
+        state = self._state(turn_id)
+        self._turn = turn_id
+        if not event.typed:
+            state.speech_end = self._speech_end
+            return
+        data = TranscriptData(
+            role=Role.USER, text=event.text, is_final=True, partial=False, turn_id=turn_id
+        )
+        await self.client.event(TranscriptEvent(data=data))
+
+    async def _reply_done(self, turn_id: int, event: ReplyDone) -> None:
+        done = ResponseData(turn_id=turn_id, text=event.text, done=True)
+        await self.client.event(ResponseEvent(data=done))
+        transcript = TranscriptData(
+            role=Role.ASSISTANT,
+            text=event.text,
+            is_final=True,
+            partial=False,
+            turn_id=turn_id,
+            interrupted=event.interrupted,
+        )
+        await self.client.event(TranscriptEvent(data=transcript))
+        await self.client.s2(S2Event(type="response_generated", text=event.text))
+        if not event.text and self._turn == turn_id:
+            self._turn = None  # nothing to say: the turn is over
 
     async def _on_audio_out(self, msg: Received) -> None:
         turn_id = msg.meta.turn_id
-        if turn_id in self._interrupted:
+        if self._dropped(turn_id):
             return
-        extra = msg.meta.extra
-        rate = int(extra.get(AUDIO_RATE, self.config.output_sample_rate))
-        if extra.get(AUDIO_END):
-            self.playout.end(turn_id, rate)
+        try:
+            audio = AudioOutMeta.parse(msg.meta.extra)
+        except ValueError as exc:
+            log.warning("bad audio chunk dropped", extra={"error": str(exc)})
+            return
+        if audio.end:
+            self.playout.end(turn_id, audio.rate)
         elif msg.data:
-            self.playout.add(
-                turn_id, msg.data, rate, int(extra.get(TEXT_START, 0)), int(extra.get(TEXT_END, 0))
-            )
+            self.playout.add(turn_id, msg.data, audio.rate, audio.text_start, audio.text_end)
 
     async def _on_status(self, msg: Received) -> None:
         event = msg.decode(status_adapter)
         if isinstance(event, ServiceError):
-            await self._error(f"{event.service}_{event.code}", event.message, processing=True)
+            await self.client.error(
+                f"{event.service}_{event.code}",
+                event.message,
+                processing=True,
+                severity=event.severity,
+                provider=event.provider,
+            )
         else:
-            stages = event.model_dump(exclude_none=True, exclude={"type", "turn_id"})
-            await self._metrics(event.turn_id, stages)
+            await self.latency.reported(event.turn_id, event.stages)
 
     # -- playout callbacks ------------------------------------------------------------------
     async def _audio_started(self, turn: TurnAudio) -> None:
-        await self._event(
-            "audio_start", AudioStartData(turn_id=turn.turn_id, sample_rate=turn.rate)
-        )
+        data = AudioStartData(turn_id=turn.turn_id, sample_rate=turn.rate)
+        await self.client.event(AudioStartEvent(data=data))
 
     async def _first_audio_sent(self, turn: TurnAudio) -> None:
-        speech_end = self._turn_speech_end.pop(turn.turn_id, None)
-        if speech_end is not None and turn.first_sent_at is not None:
-            v2v_ms = (turn.first_sent_at - speech_end) * 1000
-            VOICE_TO_VOICE_SECONDS.observe(v2v_ms / 1000)
-            await self._record_latency(turn.turn_id, voice_to_voice_ms=v2v_ms)
-
-    async def _audio_ended(self, turn: TurnAudio) -> None:
-        await self._event("audio_end", TurnData(turn_id=turn.turn_id))
-        await self._s2(S2Event(type="voice_processing_complete"))
-
-    async def _send_audio(self, frame: bytes) -> None:
-        await self._send({"type": "websocket.send", "bytes": frame})
-
-    # -- helpers -----------------------------------------------------------------------------
-    async def _record_latency(self, turn_id: int, **stage: float) -> None:
-        # Reported from a task of its own: the JetStream ack must not delay audio.
-        self._reports.put_nowait((turn_id, stage))
-
-    async def _report_forever(self) -> None:
-        while True:
-            turn_id, stage = await self._reports.get()
-            await self._metrics(turn_id, stage)
-            fields = {"turn_id": turn_id, **stage}
-            await self.bus.publish(
-                self._subject(SessionChannel.STATUS),
-                TurnLatency.model_validate(fields),
-                self._meta(turn_id),
-            )
-            event = LatencyRecorded.model_validate(
-                {"session_id": self.sid, "at": datetime.now(UTC), **fields}
-            )
-            await self.bus.js_publish(
-                subjects.event("latency.recorded"), event, self._meta(turn_id)
-            )
-
-    async def _metrics(self, turn_id: int, stages: dict[str, float]) -> None:
-        merged = self._latency.setdefault(turn_id, {})
-        if all(merged.get(k) == v for k, v in stages.items()):
-            return  # our own latency coming back over the bus
-        merged.update(stages)
-        await self._event("metrics", MetricsData(turn_id=turn_id, **merged))
-
-    async def _error(self, code: str, message: str, processing: bool = False) -> None:
-        await self._event("error", ErrorData(code=code, message=message))
-        if not processing:
-            return  # S2's event is about failed voice processing, not about bad input
-        await self._s2(
-            S2Event(type="voice_processing_error", error=message, timestamp=datetime.now(UTC))
+        state = self._turns.get(turn.turn_id)
+        if state is None or state.speech_end is None or turn.first_sent_at is None:
+            return
+        await self.latency.voice_to_voice(
+            turn.turn_id, (turn.first_sent_at - state.speech_end) * 1000
         )
 
-    async def _event(self, kind: str, data: object) -> None:
-        event = ServerEvent.model_validate({"type": kind, "data": data})
-        await self._send({"type": "websocket.send", "text": event.model_dump_json()})
-
-    async def _s2(self, event: S2Event) -> None:
-        await self._send({"type": "websocket.send", "text": json.dumps(event.dump())})
-
-    async def _send(self, message: dict[str, Any]) -> None:
-        """One message to the client; bus events that race the client's departure are
-        dropped, since there is nobody left to tell."""
-        async with self._send_lock:
-            if self.ws.application_state is not WebSocketState.CONNECTED:
-                return
-            try:
-                # A client that stops reading must not stall the session: it is dropped.
-                await asyncio.wait_for(self.ws.send(message), SEND_TIMEOUT_S)
-            except (WebSocketDisconnect, RuntimeError, OSError):
-                log.debug("send after the client left")
-            except TimeoutError:
-                log.warning("client not reading; closing")
-                with contextlib.suppress(Exception):
-                    await self.ws.close(CLOSE_GOING_AWAY, "client too slow")
+    async def _audio_ended(self, turn: TurnAudio) -> None:
+        await self.client.event(AudioEndEvent(data=TurnData(turn_id=turn.turn_id)))
+        await self.client.s2(S2Event(type="voice_processing_complete"))
 
 
 def _cut_at_word(text: str, chars: int) -> str:

@@ -10,6 +10,7 @@ from fastapi import Depends, Request, WebSocket
 from starlette.requests import HTTPConnection
 
 from parley_common.bus import Bus
+from parley_gateway.realtime.audio_clock import SessionPositions
 from parley_gateway.sessions.lifecycle import SessionLifecycle
 from parley_gateway.sessions.store import SessionRecord, SessionStore
 from parley_gateway.settings import GatewaySettings
@@ -26,6 +27,8 @@ class Gateway:
     lifecycle: SessionLifecycle
     # The open WebSocket of each session on this gateway (a reconnect replaces it).
     connections: dict[str, WebSocket] = field(default_factory=dict)
+    # Each session's input-audio clock, continued across reconnects.
+    audio_positions: SessionPositions = field(default_factory=SessionPositions)
 
 
 def get_gateway(conn: HTTPConnection) -> Gateway:

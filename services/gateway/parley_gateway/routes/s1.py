@@ -63,6 +63,7 @@ async def transcript(gateway: GatewayDep, session_id: str) -> dict[str, Any]:
 async def end(gateway: GatewayDep, session_id: str) -> dict[str, Any]:
     """End the session and return its metrics."""
     record = await gateway.lifecycle.end(session_id)
+    gateway.audio_positions.forget(session_id)
     metrics = S1SessionMetrics(
         duration_seconds=record.duration_seconds or 0.0,
         total_turns=record.total_turns,

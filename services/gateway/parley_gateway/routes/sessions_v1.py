@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from parley_common.contracts.rest import SessionView, TranscriptView
 from parley_common.contracts.session import CreateSessionRequest
-from parley_gateway.errors import ApiError
+from parley_common.errors import NotFoundError
 from parley_gateway.routes.deps import GatewayDep, v1_ws_path, ws_url
 from parley_gateway.sessions.store import SessionRecord
 
@@ -34,7 +34,7 @@ async def load_session(gateway: GatewayDep, session_id: str) -> SessionRecord:
     """The session or a 404."""
     record = await gateway.store.get(session_id)
     if record is None:
-        raise ApiError(404, "session_not_found", f"session {session_id} does not exist")
+        raise NotFoundError(f"session {session_id} does not exist", code="session_not_found")
     return record
 
 
@@ -56,7 +56,9 @@ async def get_session(request: Request, gateway: GatewayDep, session_id: str) ->
 @router.post("/{session_id}/end", response_model=SessionView, response_model_by_alias=False)
 async def end_session(request: Request, gateway: GatewayDep, session_id: str) -> SessionView:
     """End a session. Ending an ended session returns it unchanged."""
-    return session_view(request, await gateway.lifecycle.end(session_id))
+    record = await gateway.lifecycle.end(session_id)
+    gateway.audio_positions.forget(session_id)
+    return session_view(request, record)
 
 
 @router.get("/{session_id}/transcript", response_model=TranscriptView)

@@ -21,8 +21,8 @@ from parley_common.contracts.bus import (
     VoicesRequest,
 )
 from parley_common.contracts.session import LlmProvider, SttProvider, TtsProvider
+from parley_common.errors import NotFoundError, ProviderUnavailableError, ServiceUnavailableError
 from parley_common.providers import test_providers_enabled
-from parley_gateway.errors import ApiError
 from parley_gateway.routes.deps import GatewayDep
 
 router = APIRouter(tags=["voices"])
@@ -48,7 +48,7 @@ async def _voices(gateway: GatewayDep, provider: str) -> VoicesView:
     try:
         TtsProvider(provider)
     except ValueError as exc:
-        raise ApiError(404, "unknown_provider", f"no TTS provider named '{provider}'") from exc
+        raise NotFoundError(f"no TTS provider named '{provider}'", code="unknown_provider") from exc
     try:
         reply = await gateway.bus.request(
             subjects.query("tts", "voices"),
@@ -57,10 +57,10 @@ async def _voices(gateway: GatewayDep, provider: str) -> VoicesView:
             timeout=gateway.settings.assign_timeout_s,
         )
     except (NoRespondersError, NatsTimeoutError) as exc:
-        raise ApiError(503, "service_unavailable", "no tts worker is available") from exc
+        raise ServiceUnavailableError("no tts worker is available") from exc
     answer = VoicesReply.model_validate_json(reply.data)
     if answer.error is not None:
-        raise ApiError(422, "provider_unavailable", answer.error)
+        raise ProviderUnavailableError(answer.error)
     return VoicesView(provider=provider, voices=list(answer.voices))
 
 

@@ -18,8 +18,8 @@ from parley_common.bus import Bus, Received
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import WorkerHeartbeat
 from parley_common.contracts.session import SessionStatus
+from parley_common.errors import ParleyError
 from parley_common.workers import HEARTBEAT_INTERVAL_S
-from parley_gateway.errors import ApiError
 from parley_gateway.sessions.lifecycle import STREAMING_SERVICES, SessionLifecycle
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class WorkerMonitor:
             return
         try:
             worker = await self.lifecycle.assign_service(service, record)
-        except ApiError as exc:
+        except ParleyError as exc:
             log.error(
                 "session could not be moved",
                 extra={"session_id": sid, "service": service, "error": exc.message},

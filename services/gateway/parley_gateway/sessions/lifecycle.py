@@ -15,7 +15,12 @@ from parley_common.contracts.bus import AssignAck, SessionAssign, SessionEnd
 from parley_common.contracts.events import SessionEnded, SessionStarted
 from parley_common.contracts.session import CreateSessionRequest
 from parley_common.contracts.subjects import SessionChannel
-from parley_gateway.errors import ApiError
+from parley_common.errors import (
+    NotFoundError,
+    ParleyError,
+    ProviderUnavailableError,
+    ServiceUnavailableError,
+)
 from parley_gateway.sessions.store import SessionRecord, SessionStore
 
 log = logging.getLogger(__name__)
@@ -38,7 +43,7 @@ class SessionLifecycle:
         record = await self.store.create(request.user_id, request.chatbot_id, config)
         try:
             await self.assign(record)
-        except ApiError:
+        except ParleyError:
             await self.store.end(record.id)
             await self._release(record.id)
             raise
@@ -57,7 +62,8 @@ class SessionLifecycle:
 
     async def assign(self, record: SessionRecord) -> dict[str, str]:
         """Ask each streaming service's queue group to take the session; returns the worker
-        id per service. Raises 503 when a service has no worker or refuses the session."""
+        id per service. Raises ServiceUnavailableError when a service has no worker,
+        ProviderUnavailableError when one refuses the session."""
         results = await asyncio.gather(
             *(self.assign_service(service, record) for service in STREAMING_SERVICES)
         )
@@ -72,19 +78,17 @@ class SessionLifecycle:
                 subjects.assign(service), request, meta, timeout=self.assign_timeout_s
             )
         except (NoRespondersError, NatsTimeoutError) as exc:
-            raise ApiError(503, "service_unavailable", f"no {service} worker is available") from exc
+            raise ServiceUnavailableError(f"no {service} worker is available") from exc
         ack = AssignAck.model_validate_json(reply.data)
         if not ack.ok:
-            raise ApiError(
-                422, "provider_unavailable", f"{service}: {ack.error or 'session refused'}"
-            )
+            raise ProviderUnavailableError(f"{service}: {ack.error or 'session refused'}")
         return ack.worker_id
 
     async def end(self, session_id: str) -> SessionRecord:
         """End the session (idempotent): record totals, release workers, emit the event."""
         ended = await self.store.end(session_id)
         if ended is None:
-            raise ApiError(404, "session_not_found", f"session {session_id} does not exist")
+            raise NotFoundError(f"session {session_id} does not exist", code="session_not_found")
         record, ended_now = ended
         if ended_now:
             await self._release(record.id)

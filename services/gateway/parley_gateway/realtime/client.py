@@ -1,0 +1,103 @@
+"""The client side of a session's WebSocket: what Parley sends (typed native events, S2's
+flat events, audio frames), each send bounded in time, and what it receives."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+from starlette.websockets import WebSocketState
+
+from parley_common.contracts.ws import (
+    CLOSE_GOING_AWAY,
+    ClientMessage,
+    ErrorData,
+    ErrorEvent,
+    S2Event,
+    ServerEvent,
+    client_message_adapter,
+)
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT_S = 5.0
+
+
+class ClientConnection:
+    """One WebSocket seen as Parley's protocol. Sends are serialised; a client that stops
+    reading for ``SEND_TIMEOUT_S`` is closed rather than allowed to stall the session."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.ws = websocket
+        self._send_lock = asyncio.Lock()
+
+    async def receive(self) -> bytes | ClientMessage | ValidationError:
+        """The next client message: audio bytes, a parsed control message, or why a text
+        message was invalid. Raises WebSocketDisconnect when the client leaves."""
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            if (data := message.get("bytes")) is not None:
+                return bytes(data)
+            if (text := message.get("text")) is not None:
+                try:
+                    return client_message_adapter.validate_json(text)
+                except ValidationError as exc:
+                    return exc
+
+    async def event(self, event: ServerEvent) -> None:
+        """Send one native event."""
+        await self._send({"type": "websocket.send", "text": event.model_dump_json()})
+
+    async def s2(self, event: S2Event) -> None:
+        """Send one of S2's flat events."""
+        await self._send({"type": "websocket.send", "text": json.dumps(event.dump())})
+
+    async def audio(self, frame: bytes) -> None:
+        """Send a frame of the assistant's audio."""
+        await self._send({"type": "websocket.send", "bytes": frame})
+
+    async def error(
+        self,
+        code: str,
+        message: str,
+        *,
+        processing: bool = False,
+        severity: Literal["error", "warning"] = "error",
+        provider: str | None = None,
+    ) -> None:
+        """An ``error`` event; for failed voice processing also S2's
+        ``voice_processing_error`` (not for bad input, nor for warnings)."""
+        data = ErrorData(code=code, message=message, severity=severity, provider=provider)
+        await self.event(ErrorEvent(data=data))
+        if processing and severity == "error":
+            await self.s2(
+                S2Event(type="voice_processing_error", error=message, timestamp=datetime.now(UTC))
+            )
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        # Bus events that race the client's departure are dropped: nobody is left to tell.
+        async with self._send_lock:
+            if self.ws.application_state is not WebSocketState.CONNECTED:
+                return
+            try:
+                await asyncio.wait_for(self.ws.send(message), SEND_TIMEOUT_S)
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                log.debug("send after the client left")
+            except TimeoutError:
+                log.warning("client not reading; closing")
+                with contextlib.suppress(Exception):
+                    await self.ws.close(CLOSE_GOING_AWAY, "client too slow")
+
+
+def describe(exc: ValidationError) -> str:
+    """A short reason why a client message was refused (never its content)."""
+    first = exc.errors()[0] if exc.errors() else {"msg": "invalid message"}
+    return f"{first.get('msg')} at {first.get('loc')}"

@@ -1,0 +1,232 @@
+"""The dialogue session on the real bus and database: one answer at a time, interrupts that
+never wait on PostgreSQL, memory as heard, and bounded state however long the call."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import asyncpg
+import pytest
+
+from parley_common.bus import Bus, MessageMeta, Received
+from parley_common.contracts import subjects
+from parley_common.contracts.bus import (
+    Heard,
+    Interrupt,
+    InterruptReason,
+    ReplyDelta,
+    ReplyDone,
+    SessionAssign,
+    TextInput,
+    Transcript,
+    UserText,
+    reply_adapter,
+)
+from parley_common.contracts.events import UsageRecorded
+from parley_common.contracts.session import LlmProvider as LlmName
+from parley_common.contracts.session import SessionConfig
+from parley_common.contracts.subjects import SessionChannel
+from parley_common.testing import eventually, session_row
+from parley_llm import memory as memory_module
+from parley_llm.memory import CONTEXT_MESSAGES, RECENT_TURNS, ConversationMemory
+from parley_llm.providers.base import LlmProvider
+from parley_llm.providers.scripted import ScriptedLlmProvider
+from parley_llm.session import DialogueSession
+
+CONFIG = SessionConfig(llm_provider=LlmName.SCRIPTED)
+LONG_REPLY = " ".join(f"word{i}" for i in range(200))
+
+
+@dataclass
+class Replies:
+    """Everything published on a session's reply subject, in order, with arrival times."""
+
+    items: list[tuple[int, ReplyDelta | ReplyDone | UserText, float]] = field(default_factory=list)
+
+    async def on_message(self, msg: Received) -> None:
+        self.items.append((msg.meta.turn_id, msg.decode(reply_adapter), time.perf_counter()))
+
+    def of(self, kind: type[Any], turn_id: int | None = None) -> list[Any]:
+        return [
+            (t, m, at)
+            for t, m, at in self.items
+            if isinstance(m, kind) and (turn_id is None or t == turn_id)
+        ]
+
+    def done(self, turn_id: int) -> ReplyDone | None:
+        found = self.of(ReplyDone, turn_id)
+        return cast(ReplyDone, found[0][1]) if found else None
+
+
+@dataclass
+class Running:
+    session: DialogueSession
+    replies: Replies
+    bus: Bus
+
+    async def publish(self, channel: SessionChannel, message: Any, turn_id: int = 0) -> None:
+        subject = subjects.session(self.session.sid, channel)
+        await self.bus.publish(subject, message, MessageMeta(self.session.sid, turn_id=turn_id))
+
+
+@pytest.fixture
+async def run_session(bus: Bus, pool: asyncpg.Pool) -> AsyncIterator[Any]:
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start(provider: LlmProvider, db: Any = None) -> Running:
+        sid = await session_row(pool, CONFIG)
+        memory = ConversationMemory(db if db is not None else pool, sid, None)
+        assign = SessionAssign(session_id=sid, user_id="test", config=CONFIG)
+        session = DialogueSession(bus, assign, provider, memory)
+        replies = Replies()
+        await bus.subscribe(subjects.session(sid, SessionChannel.REPLY), replies.on_message)
+        tasks.append(asyncio.create_task(session.run()))
+        await asyncio.wait_for(session.ready.wait(), 10)
+        return Running(session, replies, bus)
+
+    yield start
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class InterruptionWritesFail:
+    """A pool whose interruption counter cannot be written (a lock, a failover, a full
+    disk): everything else goes to the real database."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.failed = 0
+
+    async def fetch(self, *args: Any) -> Any:
+        return await self.pool.fetch(*args)
+
+    async def fetchval(self, *args: Any) -> Any:
+        return await self.pool.fetchval(*args)
+
+    async def execute(self, sql: str, *args: Any) -> Any:
+        if "interruptions_count" in sql:
+            self.failed += 1
+            raise asyncpg.exceptions.DeadlockDetectedError("deadlock detected")
+        return await self.pool.execute(sql, *args)
+
+
+async def test_an_interrupt_stops_the_answer_even_when_its_write_fails(
+    run_session: Any, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(memory_module, "WRITE_RETRY_DELAY_S", 0.0)
+    db = InterruptionWritesFail(pool)
+    running = await run_session(ScriptedLlmProvider(LONG_REPLY, delta_delay_s=0.02), db)
+    await running.publish(SessionChannel.CONTROL, TextInput(text="tell me a long story"))
+    await eventually(lambda: bool(running.replies.of(ReplyDelta)))
+    turn_id = running.replies.of(ReplyDelta)[0][0]
+
+    sent_at = time.perf_counter()
+    interrupt = Interrupt(turn_id=turn_id, reason=InterruptReason.BARGE_IN)
+    await running.publish(SessionChannel.INTERRUPT, interrupt, turn_id)
+    await eventually(lambda: running.replies.done(turn_id) is not None, 5)
+
+    late = [at for _, _, at in running.replies.of(ReplyDelta, turn_id) if at > sent_at]
+    assert len(late) <= 1  # at most the delta already on its way
+    done = running.replies.done(turn_id)
+    assert done is not None
+    assert done.interrupted
+    await eventually(lambda: db.failed >= memory_module.WRITE_RETRIES, 5)
+
+
+async def test_a_transcript_and_a_typed_message_together_yield_one_live_answer(
+    run_session: Any,
+) -> None:
+    running = await run_session(ScriptedLlmProvider(LONG_REPLY[:300], delta_delay_s=0.005))
+    final = Transcript(text="what time is it", is_final=True, confidence=0.9)
+    await asyncio.gather(
+        running.publish(SessionChannel.TRANSCRIPT, final),
+        running.publish(SessionChannel.CONTROL, TextInput(text="and the weather?")),
+    )
+    await eventually(lambda: len(running.replies.of(ReplyDone)) == 2, 10)
+
+    turns = [t for t, _, _ in running.replies.of(UserText)]
+    assert len(turns) == 2
+    live = [t for t in turns if not cast(ReplyDone, running.replies.done(t)).interrupted]
+    assert len(live) == 1, "exactly one answer streams to the end"
+    (cut,) = set(turns) - set(live)
+    first_live_delta = min(at for _, _, at in running.replies.of(ReplyDelta, live[0]))
+    cut_deltas = [at for _, _, at in running.replies.of(ReplyDelta, cut)]
+    # The superseded answer never streams alongside the live one.
+    assert all(at < first_live_delta for at in cut_deltas)
+
+
+async def test_memory_keeps_what_was_heard_and_a_new_worker_continues(
+    run_session: Any, pool: asyncpg.Pool
+) -> None:
+    running = await run_session(ScriptedLlmProvider("One two three four five six."))
+    await running.publish(SessionChannel.CONTROL, TextInput(text="count"))
+    await eventually(lambda: running.replies.done(1) is not None)
+    await running.publish(SessionChannel.INTERRUPT, Heard(turn_id=1, audio_ms=500, chars=7), 1)
+    memory = running.session.memory
+    await eventually(lambda: memory.pending_writes == 0)
+    await eventually(lambda: memory.turns[-1].text == "One two")
+
+    rows = await pool.fetch(
+        "SELECT role, text, interrupted FROM voice_transcripts WHERE session_id = $1"
+        " ORDER BY turn_id, role DESC",
+        memory.session_id,
+    )
+    assert [tuple(r) for r in rows] == [("user", "count", False), ("assistant", "One two", True)]
+    again = ConversationMemory(pool, str(memory.session_id), None)
+    await again.load()
+    assert again.last_turn_id == 1
+    assert [t.text for t in again.turns] == ["count", "One two"]
+
+
+async def test_five_hundred_turns_keep_the_session_state_bounded(
+    run_session: Any, pool: asyncpg.Pool
+) -> None:
+    running = await run_session(ScriptedLlmProvider("Sure, noted."))
+    memory = running.session.memory
+    for turn_id in range(1, 501):
+        await running.publish(SessionChannel.CONTROL, TextInput(text=f"note {turn_id}"))
+        await eventually(lambda t=turn_id: running.replies.done(t) is not None, 10)
+        if turn_id % 2:
+            await running.publish(
+                SessionChannel.INTERRUPT,
+                Interrupt(turn_id=turn_id, reason=InterruptReason.BARGE_IN),
+                turn_id,
+            )
+            heard = Heard(turn_id=turn_id, audio_ms=100, chars=4)
+            await running.publish(SessionChannel.INTERRUPT, heard, turn_id)
+        assert len(memory.turns) <= CONTEXT_MESSAGES
+        assert memory.tracked_turns <= 2 * (RECENT_TURNS + 1)
+    await eventually(lambda: memory.pending_writes == 0, 30)
+    stored = await pool.fetchval(
+        "SELECT count(*) FROM voice_transcripts WHERE session_id = $1", memory.session_id
+    )
+    assert stored == 1000  # nothing of the call is lost while memory stays bounded
+    totals = await pool.fetchrow(
+        "SELECT total_turns, interruptions_count FROM voice_sessions WHERE id = $1",
+        memory.session_id,
+    )
+    assert totals is not None
+    assert tuple(totals) == (500, 250)
+
+
+async def test_token_usage_of_each_answer_is_recorded_durably(run_session: Any, bus: Bus) -> None:
+    usage: list[UsageRecorded] = []
+
+    async def on_usage(msg: Received) -> None:
+        usage.append(UsageRecorded.model_validate_json(msg.data))
+
+    await bus.subscribe(subjects.event("usage.recorded"), on_usage)
+    running = await run_session(ScriptedLlmProvider("Three words here."))
+    await running.publish(SessionChannel.CONTROL, TextInput(text="say three words"))
+    await eventually(lambda: len([u for u in usage if u.session_id == running.session.sid]) == 2)
+
+    mine = {u.unit: u for u in usage if u.session_id == running.session.sid}
+    assert mine["output_tokens"].quantity == 3
+    assert mine["input_tokens"].quantity > 0
+    assert {u.service for u in mine.values()} == {"llm"}
+    assert {u.provider for u in mine.values()} == {"scripted"}

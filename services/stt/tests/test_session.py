@@ -1,0 +1,184 @@
+"""The STT session on the real bus: the gateway's audio clock is the session's clock (a new
+worker continues it, push-to-talk padding does not drift it), one turn is at most
+MAX_TURN_MS long, and the VAD model never loads on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from parley_common.bus import Bus, MessageMeta, Received
+from parley_common.bus.audio import INPUT_SAMPLE_RATE, AudioInMeta, PushToTalk
+from parley_common.contracts import subjects
+from parley_common.contracts.bus import (
+    ServiceError,
+    SessionAssign,
+    SpeechStarted,
+    SpeechStopped,
+    Transcript,
+    speech_adapter,
+    status_adapter,
+    transcript_adapter,
+)
+from parley_common.contracts.session import InterruptSensitivity, SessionConfig
+from parley_common.contracts.session import SttProvider as SttName
+from parley_common.contracts.subjects import SessionChannel
+from parley_common.providers import TEST_PROVIDERS_ENV
+from parley_common.runtime import Runtime
+from parley_common.settings import ServiceSettings
+from parley_common.testing import eventually
+from parley_stt import session as session_module
+from parley_stt import vad as vad_module
+from parley_stt.providers.scripted import ScriptedSttProvider
+from parley_stt.session import SttSession, open_session
+from parley_stt.vad import SileroVad
+
+CONFIG = SessionConfig(
+    stt_provider=SttName.SCRIPTED, interrupt_sensitivity=InterruptSensitivity.HIGH
+)
+FRAME = 640  # 20 ms of PCM16 at 16 kHz, as clients send it
+
+
+@dataclass
+class Heard:
+    speech: list[SpeechStarted | SpeechStopped] = field(default_factory=list)
+    finals: list[Transcript] = field(default_factory=list)
+    errors: list[ServiceError] = field(default_factory=list)
+
+    async def on_speech(self, msg: Received) -> None:
+        self.speech.append(msg.decode(speech_adapter))
+
+    async def on_transcript(self, msg: Received) -> None:
+        transcript = msg.decode(transcript_adapter)
+        if transcript.is_final:
+            self.finals.append(transcript)
+
+    async def on_status(self, msg: Received) -> None:
+        event = msg.decode(status_adapter)
+        if isinstance(event, ServiceError):
+            self.errors.append(event)
+
+    def started(self) -> list[int]:
+        return [e.at_ms for e in self.speech if isinstance(e, SpeechStarted)]
+
+
+@dataclass
+class Gateway:
+    """Publishes audio the way the gateway does: each message says where it starts."""
+
+    bus: Bus
+    sid: str
+    sample: int = 0
+
+    async def audio(self, pcm: bytes, frame: int = FRAME) -> None:
+        for i in range(0, len(pcm), frame):
+            chunk = pcm[i : i + frame]
+            await self._publish(chunk, AudioInMeta(self.sample))
+            self.sample += len(chunk) // 2
+
+    async def push_to_talk(self, action: PushToTalk) -> None:
+        await self._publish(b"", AudioInMeta(self.sample, action))
+
+    async def _publish(self, data: bytes, audio: AudioInMeta) -> None:
+        subject = subjects.session(self.sid, SessionChannel.AUDIO_IN)
+        await self.bus.publish(subject, data, MessageMeta(self.sid, extra=audio.headers()))
+
+
+@pytest.fixture
+async def start(bus: Bus) -> AsyncIterator[Callable[[str], Any]]:
+    tasks: list[asyncio.Task[None]] = []
+
+    async def run(sid: str) -> tuple[SttSession, Heard, Gateway]:
+        assign = SessionAssign(session_id=sid, user_id="test", config=CONFIG)
+        stt = SttSession(bus, assign, ScriptedSttProvider(["hello there"]), SileroVad())
+        heard = Heard()
+        for channel, handler in (
+            (SessionChannel.SPEECH, heard.on_speech),
+            (SessionChannel.TRANSCRIPT, heard.on_transcript),
+            (SessionChannel.STATUS, heard.on_status),
+        ):
+            await bus.subscribe(subjects.session(sid, channel), handler)
+        tasks.append(asyncio.create_task(stt.run()))
+        await asyncio.wait_for(stt.ready.wait(), 10)
+        return stt, heard, Gateway(bus, sid)
+
+    yield run
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def ms(samples: int) -> int:
+    return samples * 1000 // INPUT_SAMPLE_RATE
+
+
+async def test_a_new_worker_continues_the_gateway_clock(start: Any, say: Any) -> None:
+    _, heard, gateway = await start("stt-failover-clock")
+    gateway.sample = 10 * INPUT_SAMPLE_RATE  # the session ran 10 s on another worker
+    speech = say("Hello there, how are you today?")
+    await gateway.audio(bytes(FRAME * 15) + speech + bytes(FRAME * 50))
+    await eventually(lambda: bool(heard.finals), 10)
+
+    (onset,) = heard.started()[:1]
+    assert 10_000 + 250 <= onset <= 10_000 + 300 + 400  # within the speech, on the 10 s clock
+    stopped = next(e for e in heard.speech if isinstance(e, SpeechStopped))
+    assert stopped.at_ms <= ms(gateway.sample)
+
+
+async def test_push_to_talk_padding_does_not_drift_the_clock(start: Any) -> None:
+    _, heard, gateway = await start("stt-ptt-clock")
+    await gateway.push_to_talk("start")
+    await gateway.audio(bytes(FRAME) * 16 + bytes(FRAME // 2))  # 330 ms: a partial VAD frame
+    await gateway.push_to_talk("stop")
+    await eventually(lambda: bool(heard.finals), 10)
+    await gateway.audio(bytes(FRAME * 25))  # 500 ms of silence
+    await gateway.push_to_talk("start")
+    await eventually(lambda: len(heard.started()) == 2, 10)
+
+    assert heard.started() == [0, ms(gateway.sample)] == [0, 830]
+    stopped = [e for e in heard.speech if isinstance(e, SpeechStopped)]
+    assert stopped[0].at_ms == 330
+
+
+async def test_a_turn_longer_than_the_limit_is_ended_answered_and_told(
+    start: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(session_module, "MAX_TURN_MS", 3_000)
+    _, heard, gateway = await start("stt-long-turn")
+    await gateway.push_to_talk("start")  # held down: only the limit can end this turn
+    await gateway.audio(bytes(FRAME * 200))  # 4 s
+    await eventually(lambda: bool(heard.finals), 10)
+
+    assert heard.finals[0].text == "hello there"
+    assert 2_900 <= heard.finals[0].audio_ms <= 3_100
+    (warning,) = heard.errors
+    assert (warning.code, warning.severity) == ("turn_limit_reached", "warning")
+    assert "3 s" in warning.message
+
+
+async def test_the_vad_model_loads_off_the_event_loop(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded_in: list[threading.Thread] = []
+    real_load = vad_module._shared_session
+
+    def load() -> Any:
+        loaded_in.append(threading.current_thread())
+        return real_load()
+
+    monkeypatch.setattr(vad_module, "_shared_session", load)
+    monkeypatch.setenv(TEST_PROVIDERS_ENV, "1")
+    settings = ServiceSettings(database_url=SecretStr("postgresql://unused"))
+    runtime = Runtime("stt", "stt-test", settings, bus, None, asyncio.Event())
+    assign = SessionAssign(session_id="stt-vad-load", user_id="test", config=CONFIG)
+
+    await open_session(runtime)(assign)
+
+    assert loaded_in
+    assert threading.main_thread() not in loaded_in
