@@ -325,6 +325,8 @@ async def test_broken_streams_fail_the_utterance_clearly(
     await stream.aclose()
 
     assert caught.value.provider == "assemblyai"
+    socket = assemblyai.socket()
+    await eventually(lambda: socket.closed_at is not None, 1)  # nothing left open
 
 
 async def test_an_unanswered_forceendpoint_times_out(assemblyai: AssemblyAi) -> None:

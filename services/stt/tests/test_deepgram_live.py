@@ -335,6 +335,8 @@ async def test_broken_streams_fail_the_utterance_clearly(
     await stream.aclose()
 
     assert caught.value.provider == "deepgram"
+    socket = deepgram.socket()
+    await eventually(lambda: socket.closed_at is not None, 1)  # nothing left open
 
 
 async def test_an_unanswered_finalize_times_out(deepgram: Deepgram) -> None:

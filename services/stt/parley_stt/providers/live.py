@@ -99,6 +99,14 @@ class _State(StrEnum):
     CLOSED = "closed"
 
 
+_NEXT = {
+    _State.CONNECTING: frozenset({_State.OPEN, _State.FAILED, _State.CLOSED}),
+    _State.OPEN: frozenset({_State.FAILED, _State.CLOSED}),
+    _State.FAILED: frozenset({_State.CLOSED}),
+    _State.CLOSED: frozenset[_State](),
+}
+
+
 @dataclass(slots=True)
 class _Transcript:
     """The utterance as the provider has heard it so far, piece by piece."""
@@ -157,6 +165,7 @@ class LiveStream:
         self._on_partial = on_partial
         self._timing = timing
         self._state = _State.CONNECTING
+        self._connected = False  # the wire has a connection to close
         self._failure: ParleyError | None = None
         self._transcript = _Transcript()
         self._unsent = bytearray()  # audio not yet on the wire (connecting, or under a chunk)
@@ -203,13 +212,10 @@ class LiveStream:
 
     async def aclose(self) -> None:
         """Close the provider's stream now (CloseStream / Terminate, then the socket)."""
-        if self._state is _State.CLOSED:
+        if not self._move(_State.CLOSED):
             return
-        was_open = self._state is _State.OPEN
-        self._state = _State.CLOSED
-        self._notify()
         try:
-            if was_open:
+            if self._connected:
                 async with asyncio.timeout(self._timing.close_timeout_s):
                     await self._wire.close()
         except (ParleyError, TimeoutError, OSError):
@@ -223,11 +229,10 @@ class LiveStream:
     async def _run(self) -> None:
         try:
             await self._wire.connect()
+            self._connected = True
             async with self._send_lock:
-                if self._state is not _State.CONNECTING:
+                if not self._move(_State.OPEN):
                     return  # closed while connecting
-                self._state = _State.OPEN
-                self._notify()
             if len(self._unsent) >= self._timing.min_chunk_bytes:
                 await self._send_unsent(pad=False)
             keep_alive = asyncio.create_task(self._keep_alive())
@@ -313,11 +318,18 @@ class LiveStream:
             self._fail(self._wire.vendor.connection_lost())
 
     def _fail(self, error: ParleyError) -> None:
-        if self._state is _State.CLOSED:
-            return  # failures while closing are nobody's concern
-        self._state = _State.FAILED
-        self._failure = error
+        # Once closed (or already failed), a failure is nobody's concern: the first one stays.
+        if _State.FAILED in _NEXT[self._state]:
+            self._failure = error
+            self._move(_State.FAILED)
+
+    def _move(self, to: _State) -> bool:
+        """Change state if ``to`` may follow the current one; wakes every waiter."""
+        if to not in _NEXT[self._state]:
+            return False
+        self._state = to
         self._notify()
+        return True
 
     def _raise_if_failed(self) -> None:
         if self._failure is not None:
