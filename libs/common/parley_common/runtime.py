@@ -14,8 +14,8 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -44,6 +44,8 @@ class Runtime:
     # check it: on Python 3.11 asyncio.wait_for can swallow a cancellation that races a
     # timeout, and such a loop would then never end.
     stopping: asyncio.Event
+    # What ``/health`` reports: the bus, and the database when the service uses one.
+    checks: Mapping[str, HealthCheck] = field(default_factory=dict)
 
 
 ServiceMain = Callable[[Runtime], Coroutine[Any, Any, None]]
@@ -54,28 +56,46 @@ def default_worker_id(name: str) -> str:
     return f"{name}-{socket.gethostname()}-{os.getpid()}"
 
 
-async def serve(name: str, settings: ServiceSettings, main: ServiceMain, *, use_db: bool) -> None:
-    """Run ``main`` until it returns or the process is asked to stop."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-
+@contextlib.asynccontextmanager
+async def open_runtime(
+    name: str, settings: ServiceSettings, *, use_db: bool, stopping: asyncio.Event | None = None
+) -> AsyncIterator[Runtime]:
+    """Open what a service holds (bus, events stream, migrated database) and close it after:
+    the one lifespan of every service, the gateway's included."""
     worker_id = settings.worker_id or default_worker_id(name)
     bus = await Bus.connect(settings.nats_url, name=worker_id)
-    # Any service may publish durable events, so each makes sure their stream exists.
-    await bus.ensure_stream(EVENTS_STREAM, [EVENTS_SUBJECTS])
     pool: asyncpg.Pool | None = None
-    checks: dict[str, HealthCheck] = {"nats": _bus_check(bus)}
     try:
+        # Any service may publish durable events, so each makes sure their stream exists.
+        await bus.ensure_stream(EVENTS_STREAM, [EVENTS_SUBJECTS])
+        checks: dict[str, HealthCheck] = {"nats": _bus_check(bus)}
         if use_db:
             dsn = settings.database_url.get_secret_value()
             await migrate(dsn)
             pool = await create_pool(dsn)
             checks["postgres"] = _db_check(pool)
-        runtime = Runtime(name, worker_id, settings, bus, pool, stop)
-        server = http_server(health_app(name, checks), settings.http_host, settings.http_port)
-        log.info("service starting", extra={"worker_id": worker_id, "port": settings.http_port})
+        yield Runtime(name, worker_id, settings, bus, pool, stopping or asyncio.Event(), checks)
+    finally:
+        with contextlib.suppress(Exception):
+            await bus.close()
+        if pool is not None:
+            await pool.close()
+
+
+async def serve(name: str, settings: ServiceSettings, main: ServiceMain, *, use_db: bool) -> None:
+    """Run ``main`` next to the ``/health`` + ``/metrics`` server until it returns or the
+    process is asked to stop."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_runtime(name, settings, use_db=use_db, stopping=stop) as runtime:
+        server = http_server(
+            health_app(name, runtime.checks), settings.http_host, settings.http_port
+        )
+        log.info(
+            "service starting", extra={"worker_id": runtime.worker_id, "port": settings.http_port}
+        )
         async with asyncio.TaskGroup() as tg:
             tg.create_task(server.serve())
             main_task = tg.create_task(main(runtime))
@@ -85,11 +105,6 @@ async def serve(name: str, settings: ServiceSettings, main: ServiceMain, *, use_
             main_task.cancel()
             stopper.cancel()
         log.info("service stopped")
-    finally:
-        with contextlib.suppress(Exception):
-            await bus.close()
-        if pool is not None:
-            await pool.close()
 
 
 def run(name: str, settings: ServiceSettings, main: ServiceMain, *, use_db: bool = False) -> None:

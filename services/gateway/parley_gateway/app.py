@@ -9,10 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from parley_common.bus import Bus
-from parley_common.contracts.subjects import EVENTS_STREAM, EVENTS_SUBJECTS
-from parley_common.db.migrate import migrate
-from parley_common.db.pool import create_pool
+from parley_common.runtime import open_runtime
 from parley_gateway.body_limit import BodyLimitMiddleware
 from parley_gateway.errors import install_error_handlers
 from parley_gateway.realtime.endpoint import router as realtime_router
@@ -25,30 +22,22 @@ from parley_gateway.settings import GatewaySettings
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
-    """Build the app; the bus and the pool open in its lifespan."""
+    """Build the app; the bus and the pool open in its lifespan, the same one every
+    service uses (``parley_common.runtime.open_runtime``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        dsn = settings.database_url.get_secret_value()
-        await migrate(dsn)
-        bus = await Bus.connect(settings.nats_url, name=settings.worker_id or "gateway")
-        pool = await create_pool(dsn)
-        try:
-            await bus.ensure_stream(EVENTS_STREAM, [EVENTS_SUBJECTS])
-            store = SessionStore(pool)
-            lifecycle = SessionLifecycle(store, bus, settings.assign_timeout_s)
-            gateway = Gateway(
-                settings=settings, bus=bus, pool=pool, store=store, lifecycle=lifecycle
-            )
+        async with open_runtime("gateway", settings, use_db=True) as runtime:
+            assert runtime.pool is not None
+            store = SessionStore(runtime.pool)
+            lifecycle = SessionLifecycle(store, runtime.bus, settings.assign_timeout_s)
+            gateway = Gateway(settings=settings, runtime=runtime, store=store, lifecycle=lifecycle)
             app.state.gateway = gateway
-            monitor = WorkerMonitor(bus, lifecycle, gateway.connections)
+            monitor = WorkerMonitor(runtime.bus, lifecycle, gateway.connections)
             async with asyncio.TaskGroup() as tg:
                 watching = tg.create_task(monitor.run())
                 yield
                 watching.cancel()
-        finally:
-            await bus.close()
-            await pool.close()
 
     app = FastAPI(
         title="Parley",

@@ -30,6 +30,7 @@ from parley_common.contracts.bus import (
 )
 from parley_common.contracts.session import SessionConfig
 from parley_common.contracts.subjects import SessionChannel
+from parley_common.runtime import Runtime
 from parley_common.testing import eventually
 from parley_gateway.realtime.bridge import RECENT_TURNS, SessionBridge
 from parley_gateway.realtime.latency import RECENT_TURNS as LATENCY_TURNS
@@ -75,8 +76,9 @@ class FakeSocket:
 @pytest.fixture
 async def gateway(bus: Bus, pool: asyncpg.Pool, database_url: str) -> Gateway:
     settings = GatewaySettings(database_url=SecretStr(database_url), audio_lead_ms=250)
+    runtime = Runtime("gateway", "gateway-test", settings, bus, pool, asyncio.Event())
     store = SessionStore(pool)
-    return Gateway(settings, bus, pool, store, SessionLifecycle(store, bus, 2.0))
+    return Gateway(settings, runtime, store, SessionLifecycle(store, bus, 2.0))
 
 
 @pytest.fixture

@@ -29,17 +29,27 @@ async def run_checks(checks: Mapping[str, HealthCheck]) -> tuple[bool, dict[str,
     return all(v == "ok" for v in results.values()), results
 
 
+async def health_response(service: str, checks: Mapping[str, HealthCheck]) -> JSONResponse:
+    """``/health`` of any service: 200 when every check passes, 503 naming the failing one."""
+    ok, results = await run_checks(checks)
+    body = {"status": "ok" if ok else "degraded", "service": service, "checks": results}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def metrics_response() -> Response:
+    """``/metrics`` of any service: this process's Prometheus metrics."""
+    payload, content_type = render_metrics()
+    return Response(payload, media_type=content_type)
+
+
 def health_app(service: str, checks: Mapping[str, HealthCheck]) -> Starlette:
-    """An ASGI app answering ``/health`` (200 or 503 with each check) and ``/metrics``."""
+    """An ASGI app answering ``/health`` and ``/metrics``, for services without an HTTP API."""
 
     async def health(_: Request) -> JSONResponse:
-        ok, results = await run_checks(checks)
-        body = {"status": "ok" if ok else "degraded", "service": service, "checks": results}
-        return JSONResponse(body, status_code=200 if ok else 503)
+        return await health_response(service, checks)
 
     async def metrics(_: Request) -> Response:
-        payload, content_type = render_metrics()
-        return Response(payload, media_type=content_type)
+        return metrics_response()
 
     return Starlette(routes=[Route("/health", health), Route("/metrics", metrics)])
 

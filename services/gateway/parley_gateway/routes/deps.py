@@ -10,6 +10,7 @@ from fastapi import Depends, Request, WebSocket
 from starlette.requests import HTTPConnection
 
 from parley_common.bus import Bus
+from parley_common.runtime import Runtime
 from parley_gateway.realtime.audio_clock import SessionPositions
 from parley_gateway.sessions.lifecycle import SessionLifecycle
 from parley_gateway.sessions.store import SessionRecord, SessionStore
@@ -21,14 +22,24 @@ class Gateway:
     """The gateway's open resources."""
 
     settings: GatewaySettings
-    bus: Bus
-    pool: asyncpg.Pool
+    runtime: Runtime
     store: SessionStore
     lifecycle: SessionLifecycle
     # The open WebSocket of each session on this gateway (a reconnect replaces it).
     connections: dict[str, WebSocket] = field(default_factory=dict)
     # Each session's input-audio clock, continued across reconnects.
     audio_positions: SessionPositions = field(default_factory=SessionPositions)
+
+    @property
+    def bus(self) -> Bus:
+        """The gateway's bus connection."""
+        return self.runtime.bus
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The gateway's database pool (the gateway always has one)."""
+        assert self.runtime.pool is not None
+        return self.runtime.pool
 
 
 def get_gateway(conn: HTTPConnection) -> Gateway:
