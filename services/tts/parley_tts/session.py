@@ -31,10 +31,11 @@ from parley_common.observability.metrics import latency_histogram
 from parley_common.reporting import DurableReporter
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
-from parley_tts.providers.base import TtsProvider
+from parley_tts.providers.base import StreamingTtsProvider, TtsProvider
 from parley_tts.providers.registry import get_provider
 from parley_tts.resample import Resampler
 from parley_tts.sentences import Sentence, SentenceSplitter
+from parley_tts.streamed import StreamedText
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,11 @@ class _Turn:
     first_audio_at: float = 0.0
     audio_ms: float = 0.0  # published so far
     characters: int = 0
+    streamed: StreamedText | None = None  # the text side, for input-streaming providers
 
 
 _END = None  # queued after a turn's last sentence
+_STREAM = Sentence("", 0, 0)  # queued once per turn spoken through an input stream
 
 
 class TtsSession:
@@ -72,6 +75,8 @@ class TtsSession:
         self.sid = assign.session_id
         self.config = assign.config
         self.provider = provider
+        # Providers that take text as it is written are fed the deltas, not sentences.
+        self.streaming = isinstance(provider, StreamingTtsProvider)
         self.rate = assign.config.output_sample_rate
         self.reporter = DurableReporter(bus, "tts")
         self._turns: dict[int, _Turn] = {}
@@ -134,7 +139,8 @@ class TtsSession:
                     await self._end_turn(turn)
                     continue
                 # A task of its own, so an interrupt can cancel this sentence and only it.
-                task = asyncio.create_task(self._speak(turn, sentence))
+                speak = self._speak_streamed(turn) if sentence is _STREAM else None
+                task = asyncio.create_task(speak or self._speak(turn, sentence))
                 self._speaking = (turn.turn_id, task)
                 await asyncio.gather(task, return_exceptions=True)
                 self._speaking = None
@@ -148,18 +154,42 @@ class TtsSession:
             return
         self._seen(turn_id)
         event = msg.decode(reply_adapter)
-        if isinstance(event, ReplyDelta):
+        if isinstance(event, ReplyDelta | ReplyDone):
             turn = self._turns.setdefault(turn_id, _Turn(turn_id))
+            if self.streaming:
+                await self._stream_reply(turn, event)
+            else:
+                self._sentence_reply(turn, event)
+
+    def _sentence_reply(self, turn: _Turn, event: ReplyDelta | ReplyDone) -> None:
+        if isinstance(event, ReplyDelta):
             if turn.first_delta_at is None:
                 turn.first_delta_at = time.perf_counter()
             for sentence in turn.splitter.feed(event.text):
                 self._queue.put_nowait((turn, sentence))
-        elif isinstance(event, ReplyDone):
-            turn = self._turns.setdefault(turn_id, _Turn(turn_id))
-            rest = turn.splitter.flush()
-            if rest is not None and not event.interrupted:
-                self._queue.put_nowait((turn, rest))
-            self._queue.put_nowait((turn, _END))
+            return
+        rest = turn.splitter.flush()
+        if rest is not None and not event.interrupted:
+            self._queue.put_nowait((turn, rest))
+        self._queue.put_nowait((turn, _END))
+
+    async def _stream_reply(self, turn: _Turn, event: ReplyDelta | ReplyDone) -> None:
+        if turn.streamed is None:
+            if isinstance(event, ReplyDone):
+                self._queue.put_nowait((turn, _END))  # an empty answer: nothing to say
+                return
+            turn.first_delta_at = time.perf_counter()
+            turn.streamed = StreamedText()
+            self._queue.put_nowait((turn, _STREAM))
+        try:
+            if isinstance(event, ReplyDelta):
+                await turn.streamed.add(event.text)
+            else:
+                await turn.streamed.finish()
+                self._queue.put_nowait((turn, _END))
+        except Exception as exc:
+            if turn.turn_id not in self._cancelled:  # else: the stream was closed by the cut
+                await self._report_failure(turn.turn_id, exc)
 
     async def _on_interrupt(self, msg: Received) -> None:
         event = msg.decode(interrupt_adapter)
@@ -177,7 +207,9 @@ class TtsSession:
         min_bytes = self.rate * 2 * MIN_CHUNK_MS // 1000
         pending = bytearray()
         try:
-            stream = self.provider.synthesize(sentence.text, self.config.voice)
+            stream = self.provider.synthesize(
+                sentence.text, self.config.voice, model=self.config.tts_model
+            )
             async with contextlib.aclosing(stream):
                 async for raw in stream:
                     pending += resampler.process(raw)
@@ -194,6 +226,36 @@ class TtsSession:
             await self._report_failure(turn.turn_id, exc)
             return
         turn.characters += len(sentence.text)
+
+    async def _speak_streamed(self, turn: _Turn) -> None:
+        assert isinstance(self.provider, StreamingTtsProvider)
+        assert turn.streamed is not None
+        try:
+            stream = await self.provider.open_stream(
+                self.config.voice, model=self.config.tts_model, sample_rate=self.rate
+            )
+        except Exception as exc:
+            await self._report_failure(turn.turn_id, exc)
+            return
+        resampler = Resampler(stream.sample_rate, self.rate)
+        span = AudioOutMeta(self.rate).headers()
+        try:
+            await turn.streamed.attach(stream)
+            async for chunk in stream:
+                span = AudioOutMeta(self.rate, chunk.text_start, chunk.text_end).headers()
+                await self._send_audio(turn, resampler.process(chunk.pcm), span)
+            await self._send_audio(turn, resampler.flush(), span)
+        except asyncio.CancelledError:
+            # Interrupted: the provider drops what it has not spoken (bounded in time).
+            with contextlib.suppress(Exception):
+                await stream.clear()
+            raise
+        except Exception as exc:
+            await self._report_failure(turn.turn_id, exc)
+        finally:
+            turn.characters = turn.streamed.characters
+            turn.streamed.stream = None
+            await stream.aclose()
 
     async def _send_audio(self, turn: _Turn, pcm: bytes, span: dict[str, str]) -> None:
         chunk_bytes = self.rate * 2 * MAX_CHUNK_MS // 1000

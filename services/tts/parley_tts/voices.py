@@ -6,7 +6,7 @@ from parley_common.bus import Bus, Received
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import VoiceEntry, VoicesReply, VoicesRequest
 from parley_common.contracts.session import TtsProvider as TtsName
-from parley_common.errors import ProviderUnavailableError
+from parley_common.errors import ParleyError
 from parley_tts.providers.registry import get_provider
 
 SUBJECT = subjects.query("tts", "voices")
@@ -30,8 +30,10 @@ async def serve_voices(bus: Bus) -> None:
                 for v in await provider.voices()
             )
             reply = VoicesReply(provider=request.provider, voices=voices)
-        except (ValueError, ProviderUnavailableError) as exc:
-            reply = VoicesReply(provider=request.provider, error=str(exc))
+        except ValueError:
+            reply = VoicesReply(provider=request.provider, error="unknown TTS provider")
+        except ParleyError as exc:
+            reply = VoicesReply(provider=request.provider, error=exc.message)
         await bus.respond(msg, reply, msg.meta)
 
     await bus.subscribe(SUBJECT, answer, queue="tts")
