@@ -1,0 +1,168 @@
+"""What `parley up` shows while it runs, driven by real service processes: a ready line per
+service, the URL last, one line per death, and one line for a whole crash loop."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from parley_common.testing import eventually
+from parley_launcher import health
+from parley_launcher.console import Console
+from parley_launcher.embedded.process import free_port
+from parley_launcher.logfile import LogWriter
+from parley_launcher.report import UpReport, crash_line
+from parley_launcher.state import LauncherState
+from parley_launcher.supervisor import ServiceExit, ServiceSpec, Supervisor
+
+# A service that answers GET /health with 200 on $PORT, as Parley's services do.
+HEALTHY = """
+import http.server, os
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/health" else 404)
+        self.end_headers()
+        self.wfile.write(b'{"status": "ok"}')
+    def log_message(self, *args):
+        pass
+print('{"level": "info", "msg": "service starting"}', flush=True)
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Health).serve_forever()
+"""
+CRASHER = "raise RuntimeError('no model file at /models/x')\n"
+SILENT = "import time\ntime.sleep(600)\n"
+
+
+@dataclass
+class Up:
+    out: io.StringIO
+    report: UpReport
+    supervisor: Supervisor
+    state_file: Path
+
+    def lines(self) -> list[str]:
+        return self.out.getvalue().splitlines()
+
+
+def _spec(tmp_path: Path, name: str, body: str) -> ServiceSpec:
+    (tmp_path / f"svc_{name}.py").write_text(body)
+    port = free_port()
+    return ServiceSpec(name, f"svc_{name}", {"PORT": str(port)}, port)
+
+
+@pytest.fixture
+def specs(tmp_path: Path, request: pytest.FixtureRequest) -> list[ServiceSpec]:
+    bodies: dict[str, str] = request.param
+    return [_spec(tmp_path, name, body) for name, body in bodies.items()]
+
+
+@pytest.fixture
+async def up(tmp_path: Path, specs: list[ServiceSpec]) -> AsyncIterator[Up]:
+    out = io.StringIO()
+    writer = LogWriter(tmp_path / "logs")
+    state_file = tmp_path / "state.json"
+    state = LauncherState(os.getpid(), str(tmp_path))
+    report = UpReport(Console(out), specs, state, state_file, tmp_path / "logs")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    supervisor = Supervisor(specs, env, sink=writer, events=report)
+    for process in supervisor.processes:
+        process.backoff_start_s = 0.05
+    stop = asyncio.Event()
+
+    async def run() -> None:
+        async with httpx.AsyncClient() as client, asyncio.TaskGroup() as tg:
+            for process in supervisor.processes:
+                tg.create_task(health.watch(process, client, report.healthy, stop))
+            tg.create_task(report.announce(stop, grace_s=1.0))
+            await supervisor.run(stop)
+
+    task = asyncio.create_task(run())
+    try:
+        yield Up(out, report, supervisor, state_file)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+    writer.close()
+
+
+@pytest.mark.parametrize("specs", [{"stt": HEALTHY, "gateway": HEALTHY}], indirect=True)
+async def test_one_ready_line_per_service_then_the_url_last(up: Up) -> None:
+    await eventually(lambda: any("Parley is up" in line for line in up.lines()), 20)
+    lines = [line for line in up.lines() if line]
+    gateway = up.supervisor.processes[1].spec
+    assert sorted(line.split()[0] for line in lines[:2]) == ["gateway", "stt"]
+    assert all(line.split()[1] == "ready" for line in lines[:2])
+    assert f"port {gateway.port}" in next(line for line in lines if "gateway" in line)
+    assert lines[2].startswith("Logs: ")
+    assert "<service>.log" in lines[2]
+    assert lines[-1] == (
+        f"Parley is up: http://127.0.0.1:{gateway.port}/   "
+        f"(API docs: http://127.0.0.1:{gateway.port}/docs)"
+    )
+    state = LauncherState.load(up.state_file)
+    assert state is not None
+    assert {name: s.pid for name, s in state.services.items()} == {
+        p.spec.name: p.pid for p in up.supervisor.processes
+    }
+
+
+@pytest.mark.parametrize("specs", [{"stt": HEALTHY, "gateway": HEALTHY}], indirect=True)
+async def test_a_killed_service_gets_one_line_then_one_when_it_is_back(up: Up) -> None:
+    await eventually(lambda: any("Parley is up" in line for line in up.lines()), 20)
+    stt = up.supervisor.processes[0]
+    os.kill(stt.pid or 0, signal.SIGKILL)
+    await eventually(lambda: any("ready again" in line for line in up.lines()), 20)
+    after = up.lines()[up.lines().index(next(x for x in up.lines() if "Parley is up" in x)) + 1 :]
+    after = [line for line in after if line]
+    assert len(after) == 2, after
+    assert after[0].split()[:2] == ["stt", "stopped"]
+    assert "killed by SIGKILL — restarting in 0.05s; log: " in after[0]
+    assert after[1].split()[:3] == ["stt", "ready", "again"]
+
+
+@pytest.mark.parametrize("specs", [{"stt": CRASHER, "gateway": HEALTHY}], indirect=True)
+async def test_a_crash_loop_is_one_line_with_its_last_error(up: Up) -> None:
+    stt = up.supervisor.processes[0]
+    await eventually(lambda: stt.restarts >= 5, 30)
+    about_stt = [line for line in up.lines() if line.split()[:1] == ["stt"]]
+    assert len(about_stt) == 2, about_stt  # the first death, then the loop: not one per restart
+    assert about_stt[0].split()[1] == "stopped"
+    loop = about_stt[1]
+    assert loop.split()[1:3] == ["crash", "loop"]
+    assert "RuntimeError: no model file at /models/x" in loop
+    assert "stt.log" in loop
+    assert "{" not in loop
+    # The URL does not wait forever for a service that cannot start; it names it.
+    await eventually(lambda: any("Parley is up" in line for line in up.lines()), 20)
+    assert any(line.split()[:4] == ["stt", "not", "ready", "yet"] for line in up.lines())
+    state = LauncherState.load(up.state_file)
+    assert state is not None
+    assert state.services["stt"].restarts >= 5
+
+
+@pytest.mark.parametrize("specs", [{"llm": SILENT, "gateway": HEALTHY}], indirect=True)
+async def test_the_url_waits_for_every_service_until_the_grace_period(up: Up) -> None:
+    await eventually(lambda: any("gateway" in line for line in up.lines()), 20)
+    await asyncio.sleep(0.3)
+    assert not any("Parley is up" in line for line in up.lines())
+    await eventually(lambda: any("Parley is up" in line for line in up.lines()), 5)
+    assert any(line.split()[:2] == ["llm", "not"] for line in up.lines())
+
+
+def test_crash_line_says_why_what_and_where() -> None:
+    first = ServiceExit("exited with status 1", "ValueError: bad", 1, 1, 0.5)
+    assert crash_line(first, ".parley/logs/stt.log") == (
+        "exited with status 1: ValueError: bad — restarting in 0.5s; log: .parley/logs/stt.log"
+    )
+    loop = ServiceExit("exited with status 1", None, 4, 4, 4.0)
+    assert crash_line(loop, "x.log") == (
+        "keeps crashing (4 restarts, exited with status 1) — retrying with backoff up to 30s; "
+        "log: x.log"
+    )
