@@ -113,6 +113,7 @@ if ! "$VENV/bin/pip" install --progress-bar off \
   -e libs/common \
   -e libs/launcher \
   -e libs/emulators \
+  -e clients \
   -e services/gateway \
   -e "services/stt[local]" \
   -e "services/llm[local]" \

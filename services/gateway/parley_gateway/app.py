@@ -55,6 +55,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(web.router)
     lib_dir = settings.client_lib_dir or web.DEFAULT_CLIENT_LIB_DIR
     # Mounted first: /static/lib is more specific than /static.
-    app.mount("/static/lib", StaticFiles(directory=lib_dir, check_dir=False), name="client-lib")
+    app.mount("/static/lib", StaticFiles(directory=lib_dir), name="client-lib")
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     return app

@@ -26,6 +26,6 @@ class GatewaySettings(ServiceSettings):
     audio_lead_ms: int = 250
     # Largest WebSocket message accepted from a client (a binary audio frame or a JSON text).
     max_ws_message_bytes: int = 64 * 1024
-    # Where the JS client library is (the call page loads it); None = clients/js in the
-    # checkout or image.
+    # Where the JS client library the call page loads is served from; None = the copy
+    # installed with parley-web (clients/js in a checkout).
     client_lib_dir: Path | None = None

@@ -1,7 +1,7 @@
 // Parley call page: settings, the call (mic -> server -> voice), live transcript, indicators.
-// Uses the client library copied into ./lib (see clients/js; `npm run sync-static` there).
+// Loads the client library from ./lib, which the gateway serves from clients/js as it is.
 
-import { ParleyClient, ParleyApi, ConversationLog, PROVIDERS, DEFAULT_CONFIG } from './lib/parley-client.js';
+import { ParleyClient, ParleyApi, ConversationLog, DEFAULT_CONFIG } from './lib/parley-client.js';
 import { MicCapture, AudioPlayer, createAudioContext, requestMicrophone, describeMicError } from './lib/audio.js';
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -71,6 +71,9 @@ const el = {
   stt: /** @type {HTMLSelectElement} */ ($('settings-stt')),
   llm: /** @type {HTMLSelectElement} */ ($('settings-llm')),
   tts: /** @type {HTMLSelectElement} */ ($('settings-tts')),
+  sttNote: $('stt-note'),
+  llmNote: $('llm-note'),
+  ttsNote: $('tts-note'),
   voice: /** @type {HTMLSelectElement} */ ($('settings-voice')),
   voiceStatus: $('voice-status'),
   language: /** @type {HTMLSelectElement} */ ($('settings-language')),
@@ -164,47 +167,62 @@ function sessionConfig() {
 }
 
 // -- settings form -----------------------------------------------------------------------------
-/** @param {any} list */
-function providerItems(list) {
-  return (Array.isArray(list) ? list : [])
-    .map((x) => (typeof x === 'string'
-      ? { name: x, available: true }
-      : { name: x && (x.name || x.id), available: x && (x.available ?? x.configured ?? true), label: x && x.label }))
-    .filter((x) => x.name);
+const PROVIDER_KINDS = /** @type {const} */ ({
+  stt: 'speech recognition',
+  llm: 'assistant model',
+  tts: 'voice provider',
+});
+/** Why a kind has no usable provider (null when it has one), so that a call is not started. */
+const providerProblems = { stt: /** @type {string|null} */ (null), llm: /** @type {string|null} */ (null), tts: /** @type {string|null} */ (null) };
+
+/** @param {string} name */
+function providerLabel(name) {
+  return PROVIDER_LABELS[/** @type {keyof PROVIDER_LABELS} */ (name)] || name;
 }
 
 /**
- * @param {HTMLSelectElement} select
- * @param {{name: string, available?: boolean, label?: string}[]} items
+ * Offer the usable providers; the others are listed disabled, with the server's reason.
+ * @param {keyof typeof PROVIDER_KINDS} kind
+ * @param {import('./lib/parley-client.js').ProviderStatus[]} items
  * @param {string} selected
  */
-function fillProviderSelect(select, items, selected) {
-  select.replaceChildren();
-  for (const it of items) {
-    const opt = document.createElement('option');
-    opt.value = it.name;
-    const label = it.label || PROVIDER_LABELS[/** @type {keyof PROVIDER_LABELS} */ (it.name)] || it.name;
-    opt.textContent = it.available === false ? `${label} — not configured` : label;
-    if (it.available === false) opt.disabled = true;
-    select.append(opt);
+function fillProviderSelect(kind, items, selected) {
+  const select = el[kind];
+  const note = el[`${kind}Note`];
+  const usable = items.filter((i) => i.available);
+  const unusable = items.filter((i) => !i.available);
+  select.replaceChildren(...usable.map((it) => new Option(providerLabel(it.name), it.name)));
+  if (unusable.length) {
+    const group = document.createElement('optgroup');
+    group.label = 'Not available on this server';
+    for (const it of unusable) {
+      const opt = new Option(`${providerLabel(it.name)} — ${it.reason || 'unavailable'}`, it.name);
+      opt.disabled = true;
+      opt.title = it.reason || 'Not available on this server';
+      group.append(opt);
+    }
+    select.append(group);
   }
-  const usable = items.filter((i) => i.available !== false).map((i) => i.name);
-  select.value = usable.includes(selected) ? selected : usable[0] || items[0]?.name || 'local';
+  const names = usable.map((i) => i.name);
+  select.value = names.includes(selected) ? selected : names[0] || '';
+  const reasons = [...new Set(unusable.map((i) => i.reason).filter(Boolean))];
+  providerProblems[kind] = usable.length
+    ? null
+    : `No ${PROVIDER_KINDS[kind]} is available${reasons.length ? `: ${reasons.join('; ')}` : ''}.`;
+  note.textContent = providerProblems[kind] || '';
 }
 
 async function loadProviders() {
-  let lists = { stt: PROVIDERS.stt.map((n) => ({ name: n })), llm: PROVIDERS.llm.map((n) => ({ name: n })), tts: PROVIDERS.tts.map((n) => ({ name: n })) };
+  /** @type {import('./lib/parley-client.js').ProvidersView} */
+  let lists;
   let reachable = true;
   try {
-    const res = await api.listProviders();
-    const got = { stt: providerItems(res && res.stt), llm: providerItems(res && res.llm), tts: providerItems(res && res.tts) };
-    if (got.stt.length) lists.stt = got.stt;
-    if (got.llm.length) lists.llm = got.llm;
-    if (got.tts.length) lists.tts = got.tts;
+    lists = await api.listProviders();
   } catch (err) {
     reachable = false;
     // Offer the local providers only; the server is not there to say what else works.
-    lists = { stt: [{ name: 'local' }], llm: [{ name: 'local' }], tts: [{ name: 'local' }] };
+    const local = [{ name: 'local', available: true, reason: null }];
+    lists = { stt: local, llm: local, tts: local };
     if (/** @type {any} */ (err).code === 'server_unreachable') {
       showBanner({
         kind: 'warning',
@@ -214,16 +232,21 @@ async function loadProviders() {
       });
     }
   }
-  fillProviderSelect(el.stt, lists.stt, settings.stt_provider);
-  fillProviderSelect(el.llm, lists.llm, settings.llm_provider);
-  fillProviderSelect(el.tts, lists.tts, settings.tts_provider);
+  fillProviderSelect('stt', lists.stt, settings.stt_provider);
+  fillProviderSelect('llm', lists.llm, settings.llm_provider);
+  fillProviderSelect('tts', lists.tts, settings.tts_provider);
   readForm();
   if (reachable) await loadVoices();
 }
 
 async function loadVoices() {
-  const provider = el.tts.value || 'local';
+  const provider = el.tts.value;
   const token = (loadVoices.seq = (loadVoices.seq || 0) + 1);
+  if (!provider) {
+    el.voice.replaceChildren(new Option('Default voice', ''));
+    el.voiceStatus.textContent = '';
+    return; // no voice provider to ask: its note says why
+  }
   el.voiceStatus.textContent = 'Loading voices…';
   el.voice.setAttribute('aria-busy', 'true');
   let voices = voicesCache.get(provider);
@@ -278,9 +301,10 @@ function writeForm() {
 }
 
 function readForm() {
-  settings.stt_provider = el.stt.value || 'local';
-  settings.llm_provider = el.llm.value || 'local';
-  settings.tts_provider = el.tts.value || 'local';
+  // An empty picker (nothing usable) keeps the saved choice for when the server offers it again.
+  settings.stt_provider = el.stt.value || settings.stt_provider;
+  settings.llm_provider = el.llm.value || settings.llm_provider;
+  settings.tts_provider = el.tts.value || settings.tts_provider;
   settings.voice = el.voice.value;
   settings.language = el.language.value;
   settings.system_prompt = el.prompt.value;
@@ -308,7 +332,10 @@ el.reset.addEventListener('click', () => {
     stt_provider: 'local', llm_provider: 'local', tts_provider: 'local', voice: '', language: 'en',
     response_style: 'conversational', interrupt_sensitivity: 'medium', system_prompt: '',
   });
-  for (const s of [el.stt, el.llm, el.tts]) if ([...s.options].some((o) => o.value === 'local')) s.value = 'local';
+  for (const s of [el.stt, el.llm, el.tts]) {
+    const usable = [...s.options].filter((o) => !o.disabled).map((o) => o.value);
+    s.value = usable.includes('local') ? 'local' : usable[0] || '';
+  }
   writeForm();
   readForm();
   loadVoices();
@@ -317,11 +344,13 @@ el.reset.addEventListener('click', () => {
 // -- banner ------------------------------------------------------------------------------------
 let bannerTimer = /** @type {any} */ (null);
 /**
- * @param {{kind?: 'error'|'warning'|'info', title: string, message?: string, action?: {label: string, run: () => void}, autoHideMs?: number}} b
+ * `sticky`: the banner says why the call ended, so it stays when the call is wound up.
+ * @param {{kind?: 'error'|'warning'|'info', title: string, message?: string, action?: {label: string, run: () => void}, autoHideMs?: number, sticky?: boolean}} b
  */
 function showBanner(b) {
   clearTimeout(bannerTimer);
   el.banner.dataset.kind = b.kind || 'error';
+  el.banner.dataset.sticky = String(!!b.sticky);
   el.bannerTitle.textContent = b.title;
   el.bannerMessage.textContent = b.message || '';
   if (b.action) {
@@ -354,6 +383,8 @@ function explain(err) {
     case 'validation_error':
     case 'http_422':
       return { title: 'Some settings weren’t accepted', message: msg || 'Check the call settings and try again.' };
+    case 'session_replaced':
+      return { title: 'This call continues in another window', message: 'It was opened in another tab or window, which now has it. Start a new call here to talk in this window.' };
     case 'session_not_found':
     case 'session_ended':
     case 'session_closed':
@@ -685,6 +716,11 @@ async function startCall() {
   if (call || callState === 'starting') return;
   hideBanner();
   readForm();
+  const problem = Object.values(providerProblems).find(Boolean);
+  if (problem) {
+    showBanner({ kind: 'error', title: 'This server can’t take calls yet', message: problem });
+    return;
+  }
   setCallState('starting');
   try {
     if (!audioCtx || audioCtx.state === 'closed') audioCtx = createAudioContext();
@@ -739,7 +775,7 @@ async function startCall() {
       call = null;
       const e = /** @type {any} */ (err);
       // Connection-level failures were already shown by the error handler.
-      if (!['reconnect_failed', 'session_not_found', 'session_ended', 'session_closed'].includes(e.code)) failStart(e);
+      if (!['reconnect_failed', 'session_not_found', 'session_replaced', 'session_ended', 'session_closed'].includes(e.code)) failStart(e);
       else setCallState('idle');
     }
     return;
@@ -793,7 +829,8 @@ function wireClient(client, thisCall, detachLog) {
   client.on('error', (e) => {
     if (call !== thisCall) return;
     if (e.source === 'http') return; // shown where the request was made
-    showBanner({ kind: 'error', ...explain(e) });
+    // Replaced is not a failure: the same call goes on in the other window.
+    showBanner({ kind: e.code === 'session_replaced' ? 'warning' : 'error', sticky: e.fatal, ...explain(e) });
   });
   client.on('speechStarted', () => {
     if (callState === 'live' && !assistantSpeaking) setHint('Listening…');
@@ -833,7 +870,7 @@ function finishCall(c) {
   const turns = log.entries.filter((e) => e.role === 'user').length;
   lastSummary = `Call ended · ${el.timer.textContent}${turns ? ` · ${turns} turn${turns === 1 ? '' : 's'}` : ''}`;
   el.network.dataset.quality = 'unknown';
-  if (el.banner.dataset.kind !== 'error') hideBanner();
+  if (el.banner.dataset.kind !== 'error' && el.banner.dataset.sticky !== 'true') hideBanner();
   setCallState('ended');
   el.start.focus({ preventScroll: true });
 }
