@@ -1,4 +1,4 @@
-"""Durable events published from a task of their own.
+"""Durable events published from a task of their own, and failures told to the user.
 
 A JetStream publish waits for the stream's ack; on the audio or control path that wait would
 delay what the user hears. A session hands its durable facts (usage, latency, errors) to a
@@ -11,12 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
 
 from prometheus_client import Counter
 from pydantic import BaseModel
 
 from parley_common.bus import Bus, MessageMeta
+from parley_common.cancellation import raise_if_cancelling
 from parley_common.contracts import subjects
+from parley_common.contracts.bus import ServiceError
+from parley_common.contracts.events import ErrorRecorded
+from parley_common.contracts.subjects import SessionChannel
+from parley_common.errors import ParleyError, safe_message
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +70,7 @@ class DurableReporter:
                 self._inflight = await self._queue.get()
                 await self._publish(self._inflight)
                 self._inflight = None
+                raise_if_cancelling()
         finally:
             await self._flush()
 
@@ -92,3 +100,60 @@ class DurableReporter:
                     log.error("durable event lost", extra={"event": item.name, "error": repr(exc)})
                     return
                 await asyncio.sleep(RETRY_DELAY_S * (attempt + 1))
+
+
+class FailureReporter:
+    """Tells the user and the records about a failure in one session's service: a
+    ``ServiceError`` on the session's status subject (the gateway shows it) and, for errors,
+    a durable ``error.recorded``. A ParleyError's own message is what the user reads; any
+    other exception is logged with its traceback and shown as ``fallback`` only."""
+
+    def __init__(self, bus: Bus, reporter: DurableReporter, session_id: str, service: str) -> None:
+        self.bus = bus
+        self.reporter = reporter
+        self.session_id = session_id
+        self.service = service
+
+    async def failed(
+        self,
+        what: str,
+        exc: BaseException,
+        *,
+        code: str,
+        fallback: str,
+        provider: str,
+        meta: MessageMeta,
+    ) -> None:
+        """``what`` (e.g. "synthesis") failed with ``exc``; ``code``/``fallback`` are used
+        when ``exc`` is not a ParleyError."""
+        if isinstance(exc, ParleyError):
+            log.warning(f"{what} failed", extra={"code": exc.code, "error": exc.message})
+            code = exc.code
+        else:
+            log.error(f"{what} failed", exc_info=exc)
+        await self.tell(code, safe_message(exc, fallback), provider=provider, meta=meta)
+
+    async def tell(
+        self,
+        code: str,
+        message: str,
+        *,
+        provider: str,
+        meta: MessageMeta,
+        severity: Literal["error", "warning"] = "error",
+    ) -> None:
+        """Publish a ``ServiceError`` (and record it durably unless it is a warning)."""
+        error = ServiceError(
+            service=self.service, code=code, message=message, severity=severity, provider=provider
+        )
+        status = subjects.session(self.session_id, SessionChannel.STATUS)
+        await self.bus.publish(status, error, meta)
+        if severity == "error":
+            recorded = ErrorRecorded(
+                session_id=self.session_id,
+                at=datetime.now(UTC),
+                service=self.service,
+                code=code,
+                message=message,
+            )
+            self.reporter.report("error.recorded", recorded, meta)

@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter
 
+from parley_common.cancellation import raise_if_cancelling
 from parley_common.contracts.bus import Role, Word
 from parley_llm.providers.base import ChatMessage
 
@@ -187,6 +188,7 @@ class ConversationMemory:
                 self._inflight = await self._writes.get()
                 await self._execute(*self._inflight)
                 self._inflight = None
+                raise_if_cancelling()
         finally:
             await self._flush()
 

@@ -25,7 +25,6 @@ from parley_common.contracts.bus import (
     LatencyStages,
     ReplyDelta,
     ReplyDone,
-    ServiceError,
     SessionAssign,
     TextInput,
     Transcript,
@@ -35,12 +34,11 @@ from parley_common.contracts.bus import (
     interrupt_adapter,
     transcript_adapter,
 )
-from parley_common.contracts.events import ErrorRecorded, LatencyRecorded, UsageRecorded
+from parley_common.contracts.events import LatencyRecorded, UsageRecorded
 from parley_common.contracts.session import InterruptSensitivity
 from parley_common.contracts.subjects import SessionChannel
-from parley_common.errors import ParleyError, safe_message
 from parley_common.observability.metrics import latency_histogram
-from parley_common.reporting import DurableReporter
+from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
 from parley_llm.memory import ConversationMemory
@@ -81,6 +79,7 @@ class DialogueSession:
         self.provider = provider
         self.memory = memory
         self.reporter = DurableReporter(bus, "llm")
+        self.failures = FailureReporter(bus, self.reporter, self.sid, "llm")
         self._requests: asyncio.Queue[_TurnRequest] = asyncio.Queue()
         self._answer: _Answer | None = None
         self._tg: asyncio.TaskGroup | None = None
@@ -225,7 +224,14 @@ class DialogueSession:
             raise
         except Exception as exc:
             finish_reason = "error"
-            await self._report_failure(turn_id, exc)
+            await self.failures.failed(
+                "generation",
+                exc,
+                code="generation_failed",
+                fallback="the assistant could not answer; please try again",
+                provider=self.config.llm_provider.value,
+                meta=self._meta(turn_id),
+            )
         finally:
             self._report_usage(turn_id, usage)
             text = "".join(parts).strip()
@@ -252,28 +258,6 @@ class DialogueSession:
                 unit=unit,  # type: ignore[arg-type]  # one of the two literals above
             )
             self.reporter.report("usage.recorded", event, self._meta(turn_id))
-
-    async def _report_failure(self, turn_id: int, exc: Exception) -> None:
-        if isinstance(exc, ParleyError):
-            log.warning("generation failed", extra={"code": exc.code, "error": exc.message})
-        else:
-            log.exception("generation failed")
-        code = exc.code if isinstance(exc, ParleyError) else "generation_failed"
-        message = safe_message(exc, "the assistant could not answer; please try again")
-        provider = self.config.llm_provider.value
-        error = ServiceError(service="llm", code=code, message=message, provider=provider)
-        await self.bus.publish(self._subject(SessionChannel.STATUS), error, self._meta(turn_id))
-        self.reporter.report(
-            "error.recorded",
-            ErrorRecorded(
-                session_id=self.sid,
-                at=datetime.now(UTC),
-                service="llm",
-                code=code,
-                message=message,
-            ),
-            self._meta(turn_id),
-        )
 
     async def _finish(
         self,

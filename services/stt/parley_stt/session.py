@@ -8,7 +8,6 @@ import logging
 import time
 from collections import deque
 from datetime import UTC, datetime
-from typing import Literal
 
 import numpy as np
 
@@ -16,17 +15,15 @@ from parley_common.bus import Bus, MessageMeta, Received
 from parley_common.bus.audio import INPUT_SAMPLE_RATE, AudioInMeta
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import (
-    ServiceError,
     SessionAssign,
     SpeechStarted,
     SpeechStopped,
     Transcript,
 )
-from parley_common.contracts.events import ErrorRecorded, UsageRecorded
+from parley_common.contracts.events import UsageRecorded
 from parley_common.contracts.subjects import SessionChannel
-from parley_common.errors import ParleyError, safe_message
 from parley_common.observability.metrics import latency_histogram
-from parley_common.reporting import DurableReporter
+from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
 from parley_stt.providers.base import SttProvider, SttStream
@@ -64,6 +61,7 @@ class SttSession:
         self.detector = TurnDetector(assign.config.interrupt_sensitivity.silence_ms)
         self._energy = EnergyEdge()
         self.reporter = DurableReporter(bus, "stt")
+        self.failures = FailureReporter(bus, self.reporter, self.sid, "stt")
         self.ready = asyncio.Event()  # set once the session listens to its audio
         self._pending = bytearray()
         # Position of the next VAD frame in the session's input audio, in samples. The
@@ -169,9 +167,11 @@ class SttSession:
     async def _end_long_turn(self) -> None:
         await self._handle(self.detector.force_end(self._offset_ms), b"")
         limit_s = MAX_TURN_MS // 1000
-        await self._error(
+        await self.failures.tell(
             "turn_limit_reached",
             f"you spoke for over {limit_s} s, so Parley is answering what it heard so far",
+            provider=self.config.stt_provider.value,
+            meta=self._meta(),
             severity="warning",
         )
 
@@ -255,12 +255,14 @@ class SttSession:
                 await asyncio.gather(speculative, return_exceptions=True)
             result = await stream.finish()
         except Exception as exc:
-            if isinstance(exc, ParleyError):
-                log.warning("transcription failed", extra={"code": exc.code, "error": exc.message})
-            else:
-                log.exception("transcription failed")
-            code = exc.code if isinstance(exc, ParleyError) else "transcription_failed"
-            await self._error(code, safe_message(exc, "what you said could not be transcribed"))
+            await self.failures.failed(
+                "transcription",
+                exc,
+                code="transcription_failed",
+                fallback="what you said could not be transcribed",
+                provider=self.config.stt_provider.value,
+                meta=self._meta(),
+            )
             return
         finally:
             await stream.aclose()
@@ -309,20 +311,6 @@ class SttSession:
 
     async def _publish_speech(self, event: SpeechStarted | SpeechStopped) -> None:
         await self.bus.publish(self._subject(SessionChannel.SPEECH), event, self._meta())
-
-    async def _error(
-        self, code: str, message: str, severity: Literal["error", "warning"] = "error"
-    ) -> None:
-        provider = self.config.stt_provider.value
-        error = ServiceError(
-            service="stt", code=code, message=message, severity=severity, provider=provider
-        )
-        await self.bus.publish(self._subject(SessionChannel.STATUS), error, self._meta())
-        if severity == "error":
-            recorded = ErrorRecorded(
-                session_id=self.sid, at=datetime.now(UTC), service="stt", code=code, message=message
-            )
-            self.reporter.report("error.recorded", recorded, self._meta())
 
 
 def open_session(runtime: Runtime) -> SessionFactory:

@@ -18,17 +18,16 @@ from parley_common.contracts.bus import (
     LatencyStages,
     ReplyDelta,
     ReplyDone,
-    ServiceError,
     SessionAssign,
     TurnLatency,
     interrupt_adapter,
     reply_adapter,
 )
-from parley_common.contracts.events import ErrorRecorded, LatencyRecorded, UsageRecorded
+from parley_common.contracts.events import LatencyRecorded, UsageRecorded
 from parley_common.contracts.subjects import SessionChannel
-from parley_common.errors import ParleyError, ProviderUnavailableError, safe_message
+from parley_common.errors import ProviderUnavailableError
 from parley_common.observability.metrics import latency_histogram
-from parley_common.reporting import DurableReporter
+from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
 from parley_tts.providers.base import StreamingTtsProvider, TtsProvider
@@ -79,6 +78,7 @@ class TtsSession:
         self.streaming = isinstance(provider, StreamingTtsProvider)
         self.rate = assign.config.output_sample_rate
         self.reporter = DurableReporter(bus, "tts")
+        self.failures = FailureReporter(bus, self.reporter, self.sid, "tts")
         self._turns: dict[int, _Turn] = {}
         self._cancelled: set[int] = set()
         self._newest = 0
@@ -311,22 +311,14 @@ class TtsSession:
             )
             self.reporter.report("usage.recorded", usage, self._meta(turn.turn_id))
 
-    async def _report_failure(self, turn_id: int, exc: Exception) -> None:
-        if isinstance(exc, ParleyError):
-            log.warning("synthesis failed", extra={"code": exc.code, "error": exc.message})
-        else:
-            log.exception("synthesis failed")
-        code = exc.code if isinstance(exc, ParleyError) else "synthesis_failed"
-        message = safe_message(exc, "the answer could not be spoken; please try again")
-        provider = self.config.tts_provider.value
-        error = ServiceError(service="tts", code=code, message=message, provider=provider)
-        await self.bus.publish(self._subject(SessionChannel.STATUS), error, self._meta(turn_id))
-        self.reporter.report(
-            "error.recorded",
-            ErrorRecorded(
-                session_id=self.sid, at=datetime.now(UTC), service="tts", code=code, message=message
-            ),
-            self._meta(turn_id),
+    async def _report_failure(self, turn_id: int, exc: BaseException) -> None:
+        await self.failures.failed(
+            "synthesis",
+            exc,
+            code="synthesis_failed",
+            fallback="the answer could not be spoken; please try again",
+            provider=self.config.tts_provider.value,
+            meta=self._meta(turn_id),
         )
 
 

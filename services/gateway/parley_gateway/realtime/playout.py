@@ -10,6 +10,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from parley_common.cancellation import raise_if_cancelling
+
 FRAME_MS = 40  # pacing granularity of outgoing audio
 KEEP_FINISHED_TURNS = 4
 
@@ -124,6 +126,7 @@ class Playout:
     async def run(self) -> None:
         """Send frames as the timeline allows, until cancelled."""
         while True:
+            raise_if_cancelling()  # a wait_for below (or the client's send) may swallow one
             await self._finish_ended_turns()
             if not self._frames:
                 self._wake.clear()
