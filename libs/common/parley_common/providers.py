@@ -107,6 +107,17 @@ class ProviderRegistry(Generic[P]):
         self._built[key] = provider
         return provider
 
+    async def aclose(self) -> None:
+        """Close the adapters built so far that hold connections (worker shutdown)."""
+        built, self._built = list(self._built.values()), {}
+        for provider in built:
+            close = getattr(provider, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:
+                    log.exception("provider did not close cleanly")
+
     def status(self, name: str) -> ProviderStatus:
         """Whether a session may choose ``name`` here, and if not, why."""
         try:

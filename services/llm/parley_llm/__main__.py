@@ -17,9 +17,12 @@ from parley_llm.settings import LlmSettings
 async def _main(runtime: Runtime) -> None:
     await serve_provider_statuses(runtime.bus, "llm", REGISTRY)
     worker = SessionWorker("llm", runtime.worker_id, runtime.bus, open_session(runtime))
-    async with asyncio.TaskGroup() as tg:
-        tg.create_task(warm_up("local", lambda: get_provider(LlmName.LOCAL)))
-        tg.create_task(worker.run())
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(warm_up("local", lambda: get_provider(LlmName.LOCAL)))
+            tg.create_task(worker.run())
+    finally:
+        await REGISTRY.aclose()
 
 
 def main() -> None:

@@ -20,9 +20,12 @@ async def _main(runtime: Runtime) -> None:
     # The VAD runs on every session's every frame: load it before taking sessions.
     await asyncio.to_thread(vad.preload)
     worker = SessionWorker("stt", runtime.worker_id, runtime.bus, open_session(runtime))
-    async with asyncio.TaskGroup() as tg:
-        tg.create_task(warm_up("local", lambda: get_provider(SttName.LOCAL)))
-        tg.create_task(worker.run())
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(warm_up("local", lambda: get_provider(SttName.LOCAL)))
+            tg.create_task(worker.run())
+    finally:
+        await REGISTRY.aclose()
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from parley_common.observability.metrics import latency_histogram
 from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
-from parley_stt.providers.base import SttProvider, SttStream
+from parley_stt.providers.base import PartialSink, SttProvider, SttResult, SttStream
 from parley_stt.providers.registry import get_provider
 from parley_stt.turns import FRAME_MS, EnergyEdge, Phase, TurnDetector, TurnEvent
 from parley_stt.vad import FRAME_SAMPLES, SileroVad
@@ -77,6 +77,7 @@ class SttSession:
         self._speculative: asyncio.Task[object] | None = None
         self._finals: asyncio.Task[None] | None = None  # chained so finals stay in order
         self._push_to_talk = False
+        self._utterance = 0  # counts the utterances, so late partials of old ones are dropped
         self._seq = 0
 
     def _meta(self) -> MessageMeta:
@@ -200,7 +201,11 @@ class SttSession:
         await self._publish_speech(SpeechStarted(at_ms=event.at_ms))
         if self._stream is None:
             self._energy.new_utterance()
-            self._stream = await self.provider.open(self.config.language)
+            self._utterance += 1
+            pushed = self._partial_sink(self._utterance) if self.provider.pushes_partials else None
+            self._stream = await self.provider.open(
+                self.config.language, model=self.config.stt_model, on_partial=pushed
+            )
             self._stream_ms = 0
             self._partial_at_ms = 0
             backlog, self._held = list(self._preroll), []
@@ -217,6 +222,8 @@ class SttSession:
         assert self._stream is not None
         await self._stream.feed(frame)
         self._stream_ms += FRAME_MS
+        if self.provider.pushes_partials:
+            return  # partials arrive through the sink, as the provider makes them
         due = self._stream_ms - self._partial_at_ms >= PARTIAL_EVERY_MS
         if due and (self._partial is None or self._partial.done()):
             self._partial_at_ms = self._stream_ms
@@ -287,6 +294,7 @@ class SttSession:
             at=datetime.now(UTC),
             service="stt",
             provider=self.config.stt_provider.value,
+            model=self.config.stt_model,
             quantity=audio_ms / 1000,
             unit="audio_seconds",
         )
@@ -298,13 +306,26 @@ class SttSession:
         except Exception:
             log.exception("partial transcription failed")
             return
-        if result is None or not result.text.strip() or stream is not self._stream:
+        if result is not None and stream is self._stream:
+            await self._partial_result(result)
+
+    def _partial_sink(self, utterance: int) -> PartialSink:
+        async def publish(result: SttResult) -> None:
+            # Only partials of the utterance being spoken: a late one of an ended turn is old.
+            if utterance == self._utterance and self._stream is not None:
+                await self._partial_result(result)
+
+        return publish
+
+    async def _partial_result(self, result: SttResult) -> None:
+        if not result.text.strip():
             return
         partial = Transcript(
             text=result.text.strip(),
             is_final=False,
             confidence=result.confidence,
             language=result.language,
+            words=result.words,
             audio_ms=self._stream_ms,
         )
         await self.bus.publish(self._subject(SessionChannel.TRANSCRIPT), partial, self._meta())

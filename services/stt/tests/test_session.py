@@ -33,10 +33,15 @@ from parley_common.providers import TEST_PROVIDERS_ENV
 from parley_common.runtime import Runtime
 from parley_common.settings import ServiceSettings
 from parley_common.testing import eventually
+from parley_emulators.base import running
+from parley_emulators.deepgram_listen import ListenState
+from parley_emulators.deepgram_listen import app as listen_app
 from parley_stt import session as session_module
 from parley_stt import vad as vad_module
+from parley_stt.providers.deepgram_live import DeepgramLiveProvider
 from parley_stt.providers.scripted import ScriptedSttProvider
 from parley_stt.session import SttSession, open_session
+from parley_stt.settings import CloudSttSettings
 from parley_stt.vad import SileroVad
 
 CONFIG = SessionConfig(
@@ -182,3 +187,39 @@ async def test_the_vad_model_loads_off_the_event_loop(
 
     assert loaded_in
     assert threading.main_thread() not in loaded_in
+
+
+async def test_a_streaming_provider_pushes_partials_and_gets_the_session_model(bus: Bus) -> None:
+    state = ListenState(api_key="dg-key", transcript="Hello there, how are you today?")
+    async with running(listen_app(state)) as url:
+        settings = CloudSttSettings.model_validate({"stt_finalize_timeout_s": 2.0})
+        provider = DeepgramLiveProvider(SecretStr("dg-key"), url, settings)
+        config = CONFIG.model_copy(
+            update={"stt_provider": SttName.DEEPGRAM, "stt_model": "nova-2-phonecall"}
+        )
+        assign = SessionAssign(session_id="stt-pushed", user_id="test", config=config)
+        stt = SttSession(bus, assign, provider, SileroVad())
+        partials: list[Transcript] = []
+
+        async def on_transcript(msg: Received) -> None:
+            partials.append(msg.decode(transcript_adapter))
+
+        await bus.subscribe(subjects.session(stt.sid, SessionChannel.TRANSCRIPT), on_transcript)
+        task = asyncio.create_task(stt.run())
+        await asyncio.wait_for(stt.ready.wait(), 10)
+        gateway = Gateway(bus, stt.sid)
+        await gateway.push_to_talk("start")
+        for _ in range(40):  # 2 s, paced so the provider answers as the audio arrives
+            await gateway.audio(bytes(FRAME * 2), frame=FRAME * 2)
+            await asyncio.sleep(0.02)
+        await eventually(lambda: any(not t.is_final for t in partials), 5)
+        await gateway.push_to_talk("stop")
+        await eventually(lambda: any(t.is_final for t in partials), 5)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    socket = state.last("/v1/listen")
+    assert socket.query["model"] == "nova-2-phonecall"
+    final = next(t for t in partials if t.is_final)
+    assert final.text.startswith("Hello there")
+    assert next(t.text for t in partials if not t.is_final) in final.text

@@ -19,9 +19,12 @@ async def _main(runtime: Runtime) -> None:
     await serve_provider_statuses(runtime.bus, "tts", REGISTRY)
     await serve_voices(runtime.bus)
     worker = SessionWorker("tts", runtime.worker_id, runtime.bus, open_session(runtime))
-    async with asyncio.TaskGroup() as tg:
-        tg.create_task(warm_up("local", lambda: get_provider(TtsName.LOCAL)))
-        tg.create_task(worker.run())
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(warm_up("local", lambda: get_provider(TtsName.LOCAL)))
+            tg.create_task(worker.run())
+    finally:
+        await REGISTRY.aclose()
 
 
 def main() -> None:
