@@ -1,5 +1,6 @@
 """The call page in real headless Chromium (Debian's), with a fake microphone that plays a
-spoken question from a WAV file: a whole call, and a barge-in."""
+spoken question from a WAV file: a whole call, a barge-in, the provider pickers, and a call
+taken over by another window."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 from playwright.async_api import Browser, Page, async_playwright
 
 from bench.audio import INPUT_RATE, silence, speak, word_error_rate
@@ -178,3 +180,93 @@ async def test_barge_in_in_the_browser(platform_url: str, artifacts: Path) -> No
                 await page.get_by_test_id("end-call").click()
     finally:
         llm.reply = saved
+
+
+async def _options(page: Page, kind: str) -> list[dict[str, Any]]:
+    options: list[dict[str, Any]] = await page.eval_on_selector_all(
+        f"[data-testid=settings-{kind}] option",
+        "os => os.map(o => ({name: o.value, disabled: o.disabled, text: o.textContent}))",
+    )
+    return options
+
+
+async def _providers_once_up(url: str) -> dict[str, Any]:
+    """The providers answer once every service's workers reply (they may still be starting)."""
+    async with httpx.AsyncClient(base_url=url) as client:
+        for _ in range(30):
+            listing: dict[str, Any] = (await client.get("/api/v1/providers")).json()
+            if all(any(p["available"] for p in listing[k]) for k in ("stt", "llm", "tts")):
+                return listing
+            await asyncio.sleep(1)
+    raise AssertionError(f"no usable providers: {listing}")
+
+
+async def test_the_pickers_offer_only_usable_providers(platform_url: str) -> None:
+    listing = await _providers_once_up(platform_url)
+    # The page gets this very answer (the server's), then one where no model is up yet.
+    answer = {"body": listing}
+    filled = "['stt', 'llm', 'tts'].every(k => document.getElementById(`settings-${k}`).length)"
+    with tempfile.TemporaryDirectory() as tmp:
+        async with _browser(_wav(silence(500), Path(tmp) / "quiet.wav"), loop=True) as browser:
+            page = await _open(browser, platform_url, {"llm_provider": "local"})
+            await page.route("**/api/v1/providers", lambda r: r.fulfill(json=answer["body"]))
+            await page.reload()
+            await _until(page, filled, 30)
+            for kind in ("stt", "llm", "tts"):
+                options = await _options(page, kind)
+                usable = [p["name"] for p in listing[kind] if p["available"]]
+                assert [o["name"] for o in options if not o["disabled"]] == usable
+                shown = {o["name"]: o["text"] for o in options if o["disabled"]}
+                for p in listing[kind]:
+                    if not p["available"]:
+                        assert p["reason"] in shown.pop(p["name"]), (kind, p)
+                assert not shown, f"{kind}: disabled options the server did not list"
+                picked = await page.get_by_test_id(f"settings-{kind}").input_value()
+                assert picked in usable
+
+            # No assistant model is up yet: the picker offers none and says why, and the page
+            # asks again until one is.
+            nothing = {"name": "local", "available": False, "reason": "no llm worker is running"}
+            answer["body"] = {**listing, "llm": [nothing]}
+            await page.reload()
+            await _until(page, filled, 30)
+            assert not [o for o in await _options(page, "llm") if not o["disabled"]]
+            note = page.get_by_test_id("settings-llm-note")
+            assert "no llm worker is running" in await note.inner_text()
+            answer["body"] = listing
+            await _until(page, "document.getElementById('llm-note').textContent === ''", 20)
+            usable_llm = [p["name"] for p in listing["llm"] if p["available"]]
+            offered = [o["name"] for o in await _options(page, "llm") if not o["disabled"]]
+            assert offered == usable_llm
+            if "local" in usable_llm:
+                assert await page.get_by_test_id("settings-llm").input_value() == "local"
+
+
+async def test_a_call_opened_in_another_window_is_given_up(
+    platform_url: str, artifacts: Path
+) -> None:
+    settings = {"stt_provider": "scripted", "llm_provider": "scripted", "tts_provider": "scripted"}
+    with tempfile.TemporaryDirectory() as tmp:
+        async with _browser(_wav(silence(1000), Path(tmp) / "quiet.wav"), loop=True) as browser:
+            page = await _open(browser, platform_url, settings)
+            await page.get_by_test_id("start-call").click()
+            await _until(page, "window.parleyDebug.callState === 'live'", 30)
+            sid = await page.evaluate("window.parleyDebug.sessionId")
+            ws_url = platform_url.replace("http://", "ws://") + f"/api/v1/sessions/{sid}/ws"
+            async with websockets.connect(ws_url) as other_window:
+                assert json.loads(await other_window.recv())["type"] == "ready"
+                await _until(page, "window.parleyDebug.callState === 'ended'", 15)
+                banner = page.get_by_test_id("error-banner")
+                assert "continues in another window" in await banner.inner_text()
+                await page.screenshot(path=artifacts / "call-page-phone-replaced.png")
+                # The page does not come back for the session: the other window keeps it.
+                loop = asyncio.get_running_loop()
+                until = loop.time() + 3
+                while (left := until - loop.time()) > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(other_window.recv(), left)
+                await other_window.send(json.dumps({"type": "ping", "ts": 1.0}))
+                assert json.loads(await other_window.recv())["type"] == "pong"
+            async with httpx.AsyncClient(base_url=platform_url) as client:
+                session = (await client.get(f"/api/v1/sessions/{sid}")).json()
+            assert session["status"] == "active"

@@ -172,8 +172,11 @@ const PROVIDER_KINDS = /** @type {const} */ ({
   llm: 'assistant model',
   tts: 'voice provider',
 });
-/** Why a kind has no usable provider (null when it has one), so that a call is not started. */
+/** Why a kind has no usable provider (null when it has one); shown under its picker. */
 const providerProblems = { stt: /** @type {string|null} */ (null), llm: /** @type {string|null} */ (null), tts: /** @type {string|null} */ (null) };
+/** Workers that are still starting answer later: the pickers are asked again meanwhile. */
+const PROVIDERS_RETRY_MS = 5000;
+let providersRetry = /** @type {any} */ (null);
 
 /** @param {string} name */
 function providerLabel(name) {
@@ -236,6 +239,8 @@ async function loadProviders() {
   fillProviderSelect('llm', lists.llm, settings.llm_provider);
   fillProviderSelect('tts', lists.tts, settings.tts_provider);
   readForm();
+  clearTimeout(providersRetry);
+  if (reachable && Object.values(providerProblems).some(Boolean)) providersRetry = setTimeout(loadProviders, PROVIDERS_RETRY_MS);
   if (reachable) await loadVoices();
 }
 
@@ -301,7 +306,8 @@ function writeForm() {
 }
 
 function readForm() {
-  // An empty picker (nothing usable) keeps the saved choice for when the server offers it again.
+  // An empty picker (nothing usable yet) keeps the saved choice: a call started meanwhile asks
+  // for it, and the server says what is wrong if it still is.
   settings.stt_provider = el.stt.value || settings.stt_provider;
   settings.llm_provider = el.llm.value || settings.llm_provider;
   settings.tts_provider = el.tts.value || settings.tts_provider;
@@ -716,11 +722,6 @@ async function startCall() {
   if (call || callState === 'starting') return;
   hideBanner();
   readForm();
-  const problem = Object.values(providerProblems).find(Boolean);
-  if (problem) {
-    showBanner({ kind: 'error', title: 'This server can’t take calls yet', message: problem });
-    return;
-  }
   setCallState('starting');
   try {
     if (!audioCtx || audioCtx.state === 'closed') audioCtx = createAudioContext();
