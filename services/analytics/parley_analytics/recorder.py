@@ -9,14 +9,14 @@ import asyncpg
 
 from parley_analytics.pricing import estimate_cost
 from parley_common.contracts.events import (
+    DurableEvent,
     ErrorRecorded,
     LatencyRecorded,
+    ProviderSwitched,
     SessionEnded,
     SessionStarted,
     UsageRecorded,
 )
-
-Event = SessionStarted | SessionEnded | UsageRecorded | ErrorRecorded | LatencyRecorded
 
 
 class Recorder:
@@ -25,13 +25,23 @@ class Recorder:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def record(self, event: Event, event_id: str) -> None:
+    async def record(self, event: DurableEvent, event_id: str) -> None:
         """Store ``event``; ``event_id`` (the stream sequence) makes redelivery harmless."""
         match event:
             case UsageRecorded():
                 await self._usage(event, event_id)
             case ErrorRecorded():
                 await self._error(event, event_id)
+            case ProviderSwitched():
+                # Kept with the errors: a switch is a provider failing a user, answered.
+                switched = ErrorRecorded(
+                    session_id=event.session_id,
+                    at=event.at,
+                    service=event.service,
+                    code="provider_fallback",
+                    message=f"{event.provider} -> {event.fallback}: {event.reason}",
+                )
+                await self._error(switched, event_id)
             case LatencyRecorded():
                 await self._latency(event)
             case SessionEnded():

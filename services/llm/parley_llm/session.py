@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -36,7 +37,9 @@ from parley_common.contracts.bus import (
 )
 from parley_common.contracts.events import LatencyRecorded, UsageRecorded
 from parley_common.contracts.session import InterruptSensitivity
+from parley_common.contracts.session import LlmProvider as LlmName
 from parley_common.contracts.subjects import SessionChannel
+from parley_common.fallback import FallbackChain, Link, deadline_env, fallback_env
 from parley_common.observability.metrics import latency_histogram
 from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
@@ -50,6 +53,21 @@ log = logging.getLogger(__name__)
 FIRST_TOKEN_SECONDS = latency_histogram(
     "parley_llm_first_token_seconds", "User turn received to first answer delta published"
 )
+
+
+# How long a provider may take to its first token when a fallback could answer instead.
+FIRST_TOKEN_DEADLINE_S = deadline_env("LLM_FIRST_TOKEN_DEADLINE_S", 5.0)
+
+
+@dataclass(slots=True)
+class _FirstToken:
+    received: float  # when the user's turn reached this worker
+    ms: float | None = None
+
+    def seen(self) -> None:
+        if self.ms is None:
+            self.ms = (time.perf_counter() - self.received) * 1000
+            FIRST_TOKEN_SECONDS.observe(self.ms / 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +89,12 @@ class DialogueSession:
     """Holds the conversation and at most one answer being generated."""
 
     def __init__(
-        self, bus: Bus, assign: SessionAssign, provider: LlmProvider, memory: ConversationMemory
+        self,
+        bus: Bus,
+        assign: SessionAssign,
+        provider: LlmProvider,
+        memory: ConversationMemory,
+        fallbacks: Sequence[str] = (),
     ) -> None:
         self.bus = bus
         self.sid = assign.session_id
@@ -79,6 +102,14 @@ class DialogueSession:
         self.provider = provider
         self.memory = memory
         self.reporter = DurableReporter(bus, "llm")
+        self.chain = FallbackChain(
+            "llm",
+            Link(assign.config.llm_provider.value, provider),
+            fallbacks,
+            lambda name: get_provider(LlmName(name)),
+            self.reporter,
+            self.sid,
+        )
         self.failures = FailureReporter(bus, self.reporter, self.sid, "llm")
         self._requests: asyncio.Queue[_TurnRequest] = asyncio.Queue()
         self._answer: _Answer | None = None
@@ -197,28 +228,23 @@ class DialogueSession:
     async def _generate(self, answer: _Answer, received: float) -> None:
         answer.started = True
         turn_id, stt_ms = answer.turn_id, answer.stt_ms
-        reply = self._subject(SessionChannel.REPLY)
         parts: list[str] = []
-        first_token_ms: float | None = None
+        timing = _FirstToken(received)
         finish_reason, interrupted = "stop", False
-        usage = LlmUsage()
+        link: Link[LlmProvider] | None = self.chain.primary
         try:
-            stream = self.provider.stream(
-                self.memory.messages(),
-                self.config.response_style.max_tokens,
-                model=self.config.llm_model,
-                usage=usage,
-            )
-            # aclosing: a cancelled answer stops the model now, not when garbage is collected.
-            async with contextlib.aclosing(stream):
-                async for delta in stream:
-                    if not delta:
-                        continue
-                    if first_token_ms is None:
-                        first_token_ms = (time.perf_counter() - received) * 1000
-                        FIRST_TOKEN_SECONDS.observe(first_token_ms / 1000)
-                    parts.append(delta)
-                    await self.bus.publish(reply, ReplyDelta(text=delta), self._meta(turn_id))
+            while link is not None:
+                try:
+                    await self._stream_from(link, turn_id, parts, timing)
+                    break
+                except Exception as exc:
+                    # Before the first token another provider can still give the whole
+                    # answer; after it, the user has seen part of this one.
+                    following = self.chain.after(link.name) if not parts else None
+                    if following is None:
+                        raise
+                    self.chain.switched(link.name, following.name, exc, self._meta(turn_id))
+                    link = following
         except asyncio.CancelledError:
             finish_reason, interrupted = "interrupted", True
             raise
@@ -229,19 +255,49 @@ class DialogueSession:
                 exc,
                 code="generation_failed",
                 fallback="the assistant could not answer; please try again",
-                provider=self.config.llm_provider.value,
+                provider=link.name if link is not None else self.config.llm_provider.value,
                 meta=self._meta(turn_id),
             )
         finally:
-            self._report_usage(turn_id, usage)
             text = "".join(parts).strip()
             # Shielded: the record of the answer must survive the cancellation that cut it.
             await asyncio.shield(
-                self._finish(turn_id, text, interrupted, finish_reason, stt_ms, first_token_ms)
+                self._finish(turn_id, text, interrupted, finish_reason, stt_ms, timing.ms)
             )
 
-    def _report_usage(self, turn_id: int, usage: LlmUsage) -> None:
-        # A cancelled answer is billed for what was generated before it stopped.
+    async def _stream_from(
+        self, link: Link[LlmProvider], turn_id: int, parts: list[str], timing: _FirstToken
+    ) -> None:
+        """Stream the answer from one provider; its first token must come within the
+        deadline when another provider could take over."""
+        reply = self._subject(SessionChannel.REPLY)
+        usage = LlmUsage()
+        deadline = FIRST_TOKEN_DEADLINE_S if self.chain.has_next(link.name) else None
+        stream = link.provider.stream(
+            self.memory.messages(),
+            self.config.response_style.max_tokens,
+            model=self.config.llm_model if link is self.chain.primary else None,
+            usage=usage,
+        )
+        try:
+            # aclosing: a cancelled answer stops the model now, not when garbage is collected.
+            async with contextlib.aclosing(stream):
+                deltas = aiter(stream)
+                while True:
+                    async with asyncio.timeout(deadline if not parts else None):
+                        delta = await anext(deltas, None)
+                    if delta is None:
+                        return
+                    if not delta:
+                        continue
+                    timing.seen()
+                    parts.append(delta)
+                    await self.bus.publish(reply, ReplyDelta(text=delta), self._meta(turn_id))
+        finally:
+            # A cancelled answer is billed for what was generated before it stopped.
+            self._report_usage(turn_id, link.name, usage)
+
+    def _report_usage(self, turn_id: int, provider: str, usage: LlmUsage) -> None:
         for unit, quantity in (
             ("input_tokens", usage.input_tokens),
             ("output_tokens", usage.output_tokens),
@@ -252,8 +308,8 @@ class DialogueSession:
                 session_id=self.sid,
                 at=datetime.now(UTC),
                 service="llm",
-                provider=self.config.llm_provider.value,
-                model=usage.model or self.config.llm_model,
+                provider=provider,
+                model=usage.model,
                 quantity=quantity,
                 unit=unit,  # type: ignore[arg-type]  # one of the two literals above
             )
@@ -294,6 +350,7 @@ def open_session(runtime: Runtime) -> SessionFactory:
         assert runtime.pool is not None
         provider = get_provider(assign.config.llm_provider)
         memory = ConversationMemory(runtime.pool, assign.session_id, assign.config.system_prompt)
-        return DialogueSession(runtime.bus, assign, provider, memory)
+        fallbacks = [p.value for p in assign.config.llm_fallback] or fallback_env("llm")
+        return DialogueSession(runtime.bus, assign, provider, memory, fallbacks)
 
     return factory

@@ -26,15 +26,20 @@ from parley_common.contracts.bus import (
     UserText,
     reply_adapter,
 )
-from parley_common.contracts.events import UsageRecorded
+from parley_common.contracts.events import ProviderSwitched, UsageRecorded
 from parley_common.contracts.session import LlmProvider as LlmName
 from parley_common.contracts.session import SessionConfig
 from parley_common.contracts.subjects import SessionChannel
+from parley_common.providers import TEST_PROVIDERS_ENV
 from parley_common.testing import eventually, session_row
+from parley_emulators import openai_chat
+from parley_emulators.base import EmulatorState, Fault, running
 from parley_llm import memory as memory_module
+from parley_llm import session as session_module
 from parley_llm.memory import CONTEXT_MESSAGES, RECENT_TURNS, ConversationMemory
 from parley_llm.providers.base import LlmProvider
-from parley_llm.providers.scripted import ScriptedLlmProvider
+from parley_llm.providers.openai_chat import OPENAI, OpenAIChatProvider
+from parley_llm.providers.scripted import DEFAULT_REPLY, ScriptedLlmProvider
 from parley_llm.session import DialogueSession
 
 CONFIG = SessionConfig(llm_provider=LlmName.SCRIPTED)
@@ -77,11 +82,16 @@ class Running:
 async def run_session(bus: Bus, pool: asyncpg.Pool) -> AsyncIterator[Any]:
     tasks: list[asyncio.Task[None]] = []
 
-    async def start(provider: LlmProvider, db: Any = None) -> Running:
-        sid = await session_row(pool, CONFIG)
+    async def start(
+        provider: LlmProvider,
+        db: Any = None,
+        config: SessionConfig = CONFIG,
+        fallbacks: tuple[str, ...] = (),
+    ) -> Running:
+        sid = await session_row(pool, config)
         memory = ConversationMemory(db if db is not None else pool, sid, None)
-        assign = SessionAssign(session_id=sid, user_id="test", config=CONFIG)
-        session = DialogueSession(bus, assign, provider, memory)
+        assign = SessionAssign(session_id=sid, user_id="test", config=config)
+        session = DialogueSession(bus, assign, provider, memory, fallbacks)
         replies = Replies()
         await bus.subscribe(subjects.session(sid, SessionChannel.REPLY), replies.on_message)
         tasks.append(asyncio.create_task(session.run()))
@@ -230,3 +240,70 @@ async def test_token_usage_of_each_answer_is_recorded_durably(run_session: Any, 
     assert mine["input_tokens"].quantity > 0
     assert {u.service for u in mine.values()} == {"llm"}
     assert {u.provider for u in mine.values()} == {"scripted"}
+
+
+@pytest.fixture
+async def failing_openai() -> AsyncIterator[tuple[EmulatorState, OpenAIChatProvider]]:
+    state = EmulatorState(api_key="sk-test")
+    async with running(openai_chat.app(state)) as url:
+        provider = OpenAIChatProvider(
+            name="openai",
+            vendor=OPENAI,
+            api_key="sk-test",
+            base_url=f"{url}/v1",
+            model="gpt-test",
+            timeout_s=5.0,
+            max_retries=0,
+        )
+        yield state, provider
+        await provider.aclose()
+
+
+async def test_a_failing_provider_hands_the_turn_to_the_fallback(
+    run_session: Any,
+    bus: Bus,
+    failing_openai: tuple[EmulatorState, OpenAIChatProvider],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(TEST_PROVIDERS_ENV, "1")
+    state, primary = failing_openai
+    state.fail_next(Fault(status=503, body={"error": {"message": "overloaded", "type": "x"}}))
+    switched: list[ProviderSwitched] = []
+
+    async def on_switch(msg: Received) -> None:
+        switched.append(ProviderSwitched.model_validate_json(msg.data))
+
+    await bus.subscribe(subjects.event("provider.switched"), on_switch)
+    config = SessionConfig(llm_provider=LlmName.OPENAI)
+    running_ = await run_session(primary, config=config, fallbacks=("scripted",))
+    await running_.publish(SessionChannel.CONTROL, TextInput(text="hello?"))
+    await eventually(lambda: running_.replies.done(1) is not None, 10)
+
+    done = running_.replies.done(1)
+    assert done is not None
+    assert (done.interrupted, done.finish_reason) == (False, "stop")
+    assert done.text == DEFAULT_REPLY  # the scripted fallback answered the whole turn
+    await eventually(lambda: bool(switched), 5)
+    assert (switched[0].provider, switched[0].fallback) == ("openai", "scripted")
+    assert switched[0].reason == "provider_failed"
+
+
+async def test_a_provider_late_to_its_first_token_is_replaced(
+    run_session: Any,
+    failing_openai: tuple[EmulatorState, OpenAIChatProvider],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(TEST_PROVIDERS_ENV, "1")
+    monkeypatch.setattr(session_module, "FIRST_TOKEN_DEADLINE_S", 0.3)
+    state, primary = failing_openai
+    state.stream_delay_s = 2.0  # the emulator takes 2 s per event
+    config = SessionConfig(llm_provider=LlmName.OPENAI)
+    running_ = await run_session(primary, config=config, fallbacks=("scripted",))
+    await running_.publish(SessionChannel.CONTROL, TextInput(text="hello?"))
+    await eventually(lambda: running_.replies.done(1) is not None, 10)
+
+    done = running_.replies.done(1)
+    assert done is not None
+    assert done.text == DEFAULT_REPLY
+    # The slow provider's stream was closed, not left running.
+    await eventually(lambda: state.last("/chat/completions").closed_at is not None, 3)

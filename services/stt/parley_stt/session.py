@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -21,7 +22,9 @@ from parley_common.contracts.bus import (
     Transcript,
 )
 from parley_common.contracts.events import UsageRecorded
+from parley_common.contracts.session import SttProvider as SttName
 from parley_common.contracts.subjects import SessionChannel
+from parley_common.fallback import FallbackChain, Link, deadline_env, fallback_env
 from parley_common.observability.metrics import latency_histogram
 from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
@@ -41,6 +44,8 @@ PARTIAL_EVERY_MS = 1000
 # One user turn is at most this long: then it is ended and answered, and the user is told.
 # It bounds the utterance a batch provider buffers and re-transcribes for partials.
 MAX_TURN_MS = 30_000
+# How long after the end of a turn its final may take when a fallback could take over.
+FINAL_DEADLINE_S = deadline_env("STT_FINAL_DEADLINE_S", 3.0)
 
 FINALIZE_SECONDS = latency_histogram(
     "parley_stt_final_seconds", "End of turn to final transcript published"
@@ -51,7 +56,12 @@ class SttSession:
     """Turns a session's audio into speech events and transcripts."""
 
     def __init__(
-        self, bus: Bus, assign: SessionAssign, provider: SttProvider, vad: SileroVad
+        self,
+        bus: Bus,
+        assign: SessionAssign,
+        provider: SttProvider,
+        vad: SileroVad,
+        fallbacks: Sequence[str] = (),
     ) -> None:
         self.bus = bus
         self.sid = assign.session_id
@@ -62,6 +72,14 @@ class SttSession:
         self._energy = EnergyEdge()
         self.reporter = DurableReporter(bus, "stt")
         self.failures = FailureReporter(bus, self.reporter, self.sid, "stt")
+        self.chain = FallbackChain(
+            "stt",
+            Link(assign.config.stt_provider.value, provider),
+            fallbacks,
+            lambda name: get_provider(SttName(name)),
+            self.reporter,
+            self.sid,
+        )
         self.ready = asyncio.Event()  # set once the session listens to its audio
         self._pending = bytearray()
         # Position of the next VAD frame in the session's input audio, in samples. The
@@ -72,6 +90,7 @@ class SttSession:
         self._held: list[bytes] = []  # trailing silence, fed only if speech resumes
         self._stream: SttStream | None = None
         self._stream_ms = 0
+        self._audio = bytearray()  # the utterance so far, for a fallback provider
         self._partial_at_ms = 0
         self._partial: asyncio.Task[None] | None = None
         self._speculative: asyncio.Task[object] | None = None
@@ -207,6 +226,7 @@ class SttSession:
                 self.config.language, model=self.config.stt_model, on_partial=pushed
             )
             self._stream_ms = 0
+            self._audio = bytearray()
             self._partial_at_ms = 0
             backlog, self._held = list(self._preroll), []
             self._preroll.clear()
@@ -221,6 +241,7 @@ class SttSession:
     async def _feed(self, frame: bytes) -> None:
         assert self._stream is not None
         await self._stream.feed(frame)
+        self._audio += frame  # kept for a fallback provider, bounded by MAX_TURN_MS
         self._stream_ms += FRAME_MS
         if self.provider.pushes_partials:
             return  # partials arrive through the sink, as the provider makes them
@@ -244,9 +265,9 @@ class SttSession:
             return
         previous = self._finals
         ended_at = time.perf_counter()
-        audio_ms = self._stream_ms
+        audio, self._audio = bytes(self._audio), bytearray()
         self._finals = asyncio.create_task(
-            self._publish_final(stream, speculative, previous, ended_at, audio_ms)
+            self._publish_final(stream, speculative, previous, ended_at, audio)
         )
 
     async def _publish_final(
@@ -255,24 +276,40 @@ class SttSession:
         speculative: asyncio.Task[object] | None,
         previous: asyncio.Task[None] | None,
         ended_at: float,
-        audio_ms: int,
+        audio: bytes,
     ) -> None:
+        audio_ms = len(audio) * 1000 // (2 * INPUT_SAMPLE_RATE)
+        link = self.chain.primary
+        result: SttResult | None = None
         try:
-            if speculative is not None:
-                await asyncio.gather(speculative, return_exceptions=True)
-            result = await stream.finish()
+            async with asyncio.timeout(self._deadline(link.name)):
+                if speculative is not None:
+                    await asyncio.gather(speculative, return_exceptions=True)
+                result = await stream.finish()
         except Exception as exc:
-            await self.failures.failed(
-                "transcription",
-                exc,
-                code="transcription_failed",
-                fallback="what you said could not be transcribed",
-                provider=self.config.stt_provider.value,
-                meta=self._meta(),
-            )
-            return
+            error: Exception = exc
         finally:
             await stream.aclose()
+        while result is None:
+            following = self.chain.after(link.name)
+            if following is None:
+                await self.failures.failed(
+                    "transcription",
+                    error,
+                    code="transcription_failed",
+                    fallback="what you said could not be transcribed",
+                    provider=link.name,
+                    meta=self._meta(),
+                )
+                return
+            # The rest of the turn goes to the next provider, with the utterance's audio.
+            self.chain.switched(link.name, following.name, error, self._meta())
+            link = following
+            try:
+                async with asyncio.timeout(self._deadline(link.name)):
+                    result = await self._transcribe(link.provider, audio)
+            except Exception as exc:
+                error = exc
         if previous is not None:
             await asyncio.gather(previous, return_exceptions=True)
         finalize_s = time.perf_counter() - ended_at
@@ -293,12 +330,27 @@ class SttSession:
             session_id=self.sid,
             at=datetime.now(UTC),
             service="stt",
-            provider=self.config.stt_provider.value,
-            model=self.config.stt_model,
+            provider=link.name,
+            model=self.config.stt_model if link is self.chain.primary else None,
             quantity=audio_ms / 1000,
             unit="audio_seconds",
         )
         self.reporter.report("usage.recorded", usage, self._meta())
+
+    def _deadline(self, provider: str) -> float | None:
+        """A final must come this soon after the turn ends when a fallback could take over."""
+        return FINAL_DEADLINE_S if self.chain.has_next(provider) else None
+
+    async def _transcribe(self, provider: SttProvider, audio: bytes) -> SttResult:
+        """The final transcript of a whole utterance by ``provider`` (a fallback)."""
+        stream = await provider.open(self.config.language)
+        try:
+            second = 2 * INPUT_SAMPLE_RATE
+            for start in range(0, len(audio), second):
+                await stream.feed(audio[start : start + second])
+            return await stream.finish()
+        finally:
+            await stream.aclose()
 
     async def _publish_partial(self, stream: SttStream) -> None:
         try:
@@ -342,6 +394,7 @@ def open_session(runtime: Runtime) -> SessionFactory:
         # Off the loop: the first VAD of a process loads the model (the worker preloads it at
         # start-up, so this is normally instant).
         vad = await asyncio.to_thread(SileroVad)
-        return SttSession(runtime.bus, assign, provider, vad)
+        fallbacks = [p.value for p in assign.config.stt_fallback] or fallback_env("stt")
+        return SttSession(runtime.bus, assign, provider, vad, fallbacks)
 
     return factory

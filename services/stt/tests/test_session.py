@@ -26,6 +26,7 @@ from parley_common.contracts.bus import (
     status_adapter,
     transcript_adapter,
 )
+from parley_common.contracts.events import ProviderSwitched
 from parley_common.contracts.session import InterruptSensitivity, SessionConfig
 from parley_common.contracts.session import SttProvider as SttName
 from parley_common.contracts.subjects import SessionChannel
@@ -33,12 +34,15 @@ from parley_common.providers import TEST_PROVIDERS_ENV
 from parley_common.runtime import Runtime
 from parley_common.settings import ServiceSettings
 from parley_common.testing import eventually
-from parley_emulators.base import running
+from parley_emulators.base import Fault, running
 from parley_emulators.deepgram_listen import ListenState
 from parley_emulators.deepgram_listen import app as listen_app
+from parley_emulators.openai_transcribe import app as transcribe_app
+from parley_emulators.spoken import SttEmulatorState
 from parley_stt import session as session_module
 from parley_stt import vad as vad_module
 from parley_stt.providers.deepgram_live import DeepgramLiveProvider
+from parley_stt.providers.openai_stt import OpenAiSttProvider
 from parley_stt.providers.scripted import ScriptedSttProvider
 from parley_stt.session import SttSession, open_session
 from parley_stt.settings import CloudSttSettings
@@ -223,3 +227,46 @@ async def test_a_streaming_provider_pushes_partials_and_gets_the_session_model(b
     final = next(t for t in partials if t.is_final)
     assert final.text.startswith("Hello there")
     assert next(t.text for t in partials if not t.is_final) in final.text
+
+
+async def test_a_failing_provider_hands_the_turn_to_the_fallback(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TEST_PROVIDERS_ENV, "1")
+    state = SttEmulatorState(api_key="sk-test", transcript="never heard")
+    state.fail_next(*[Fault(status=503, body={"error": {"message": "down", "type": "x"}})] * 3)
+    switched: list[ProviderSwitched] = []
+
+    async def on_switch(msg: Received) -> None:
+        switched.append(ProviderSwitched.model_validate_json(msg.data))
+
+    await bus.subscribe(subjects.event("provider.switched"), on_switch)
+    async with running(transcribe_app(state)) as url:
+        settings = CloudSttSettings.model_validate({"stt_cloud_retries": 0})
+        primary = OpenAiSttProvider("whisper", SecretStr("sk-test"), f"{url}/v1", settings)
+        config = CONFIG.model_copy(update={"stt_provider": SttName.WHISPER})
+        assign = SessionAssign(session_id="stt-fallback", user_id="test", config=config)
+        stt = SttSession(bus, assign, primary, SileroVad(), fallbacks=["scripted"])
+        heard = Heard()
+        await bus.subscribe(
+            subjects.session(stt.sid, SessionChannel.TRANSCRIPT), heard.on_transcript
+        )
+        task = asyncio.create_task(stt.run())
+        await asyncio.wait_for(stt.ready.wait(), 10)
+        gateway = Gateway(bus, stt.sid)
+        await gateway.push_to_talk("start")
+        await gateway.audio(bytes(FRAME * 50))
+        await gateway.push_to_talk("stop")
+        await eventually(lambda: bool(heard.finals), 10)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await primary.aclose()
+
+    assert heard.finals[0].text == "hello there"  # the scripted fallback's line
+    assert state.last("/audio/transcriptions")  # the primary was asked first
+    await eventually(lambda: bool(switched), 5)
+    assert (switched[0].service, switched[0].provider, switched[0].fallback) == (
+        "stt",
+        "whisper",
+        "scripted",
+    )

@@ -62,6 +62,16 @@ class ErrorRecorded(_Event):
     message: str
 
 
+class ProviderSwitched(_Event):
+    """The rest of a turn moved to the next provider of the stage's fallback chain."""
+
+    type: Literal["provider.switched"] = "provider.switched"
+    service: str
+    provider: str
+    fallback: str
+    reason: str  # the error code, or deadline_exceeded
+
+
 class LatencyRecorded(_Event):
     """Latency of one turn's stages in milliseconds."""
 
@@ -71,9 +81,12 @@ class LatencyRecorded(_Event):
 
 
 DurableEvent = Annotated[
-    SessionStarted | SessionEnded | UsageRecorded | ErrorRecorded | LatencyRecorded,
+    SessionStarted
+    | SessionEnded
+    | UsageRecorded
+    | ErrorRecorded
+    | LatencyRecorded
+    | ProviderSwitched,
     Field(discriminator="type"),
 ]
-event_adapter: TypeAdapter[
-    SessionStarted | SessionEnded | UsageRecorded | ErrorRecorded | LatencyRecorded
-] = TypeAdapter(DurableEvent)
+event_adapter: TypeAdapter[DurableEvent] = TypeAdapter(DurableEvent)

@@ -111,6 +111,11 @@ class SessionConfig(BaseModel):
     stt_model: str | None = Field(default=None, min_length=1, max_length=200)
     llm_model: str | None = Field(default=None, min_length=1, max_length=200)
     tts_model: str | None = Field(default=None, min_length=1, max_length=200)
+    # Tried in order when the stage's provider fails or misses its first-result deadline;
+    # empty = the service's <STAGE>_FALLBACK default.
+    stt_fallback: tuple[SttProvider, ...] = Field(default=(), max_length=4)
+    llm_fallback: tuple[LlmProvider, ...] = Field(default=(), max_length=4)
+    tts_fallback: tuple[TtsProvider, ...] = Field(default=(), max_length=4)
     voice: str | None = Field(default=None, max_length=200)
     # None asks the STT provider to detect the language.
     language: str | None = Field(default="en", min_length=2, max_length=16)
