@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import signal
+import subprocess
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -169,6 +170,13 @@ def _start_infra(
     console.ready("PostgreSQL", f"{where} · {schema}")
 
 
+def _failed(console: Console, name: str, exc: Exception, what: str = "") -> None:
+    # Said to the person, and logged, so that --log-format json reports it as well.
+    detail = f"{what}{exc}" if str(exc) else f"{what}{type(exc).__name__}"
+    log.error(f"{name} failed to start", extra={"error": detail})
+    console.problem(name, "failed", detail)
+
+
 def _run(specs: list[ServiceSpec], data_dir: Path, console: Console, writer: LogWriter) -> int:
     state = LauncherState(os.getpid(), str(data_dir))
     state_file = state_path(data_dir)
@@ -181,13 +189,13 @@ def _run(specs: list[ServiceSpec], data_dir: Path, console: Console, writer: Log
         try:
             _start_infra(infra, data_dir, env, state, console)
         except EmbeddedNatsError as exc:
-            console.problem("NATS", "failed", str(exc))
+            _failed(console, "NATS", exc)
             return 1
-        except EmbeddedPostgresError as exc:
-            console.problem("PostgreSQL", "failed", str(exc))
+        except (EmbeddedPostgresError, subprocess.SubprocessError) as exc:  # initdb, psql
+            _failed(console, "PostgreSQL", exc)
             return 1
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            console.problem("PostgreSQL", "failed", f"migrations: {type(exc).__name__}: {exc}")
+            _failed(console, "PostgreSQL", exc, "migrations: ")
             return 1
         state.save(state_file)
         report = UpReport(console, specs, state, state_file, log_dir(data_dir))

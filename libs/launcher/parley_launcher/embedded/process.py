@@ -15,10 +15,14 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
     """A ``preexec_fn`` asking Linux to signal the child when its parent dies, so that even a
     SIGKILLed launcher leaves no process behind."""
 
+    if not sys.platform.startswith("linux"):
+        return lambda: None
+    # Loaded here, in the parent: the child between fork and exec must do as little as it
+    # can, because the launcher has threads (its log writer) whose locks it inherits.
+    prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+
     def _preexec() -> None:
-        if sys.platform.startswith("linux"):
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
     return _preexec
 
