@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -24,8 +25,10 @@ from parley_common.contracts.bus import (
     reply_adapter,
 )
 from parley_common.contracts.events import LatencyRecorded, UsageRecorded
+from parley_common.contracts.session import TtsProvider as TtsName
 from parley_common.contracts.subjects import SessionChannel
 from parley_common.errors import ProviderUnavailableError
+from parley_common.fallback import FallbackChain, Link, deadline_env, fallback_env
 from parley_common.observability.metrics import latency_histogram
 from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
@@ -41,6 +44,8 @@ log = logging.getLogger(__name__)
 MAX_CHUNK_MS = 500  # keeps bus messages small whatever a provider yields at once
 MIN_CHUNK_MS = 100
 MAX_AHEAD_MS = 5000
+# How long a provider may take to first audio when a fallback could speak instead.
+FIRST_AUDIO_DEADLINE_S = deadline_env("TTS_FIRST_AUDIO_DEADLINE_S", 3.0)
 # Turns older than this many behind the newest are forgotten: late messages about them
 # are dropped by turn id, and a call of any length keeps a bounded state.
 RECENT_TURNS = 4
@@ -60,6 +65,7 @@ class _Turn:
     audio_ms: float = 0.0  # published so far
     characters: int = 0
     streamed: StreamedText | None = None  # the text side, for input-streaming providers
+    link: Link[TtsProvider] | None = None  # a fallback that took the rest of the turn over
 
 
 _END = None  # queued after a turn's last sentence
@@ -69,7 +75,13 @@ _STREAM = Sentence("", 0, 0)  # queued once per turn spoken through an input str
 class TtsSession:
     """Speaks the answers of one session, one sentence at a time, in order."""
 
-    def __init__(self, bus: Bus, assign: SessionAssign, provider: TtsProvider) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        assign: SessionAssign,
+        provider: TtsProvider,
+        fallbacks: Sequence[str] = (),
+    ) -> None:
         self.bus = bus
         self.sid = assign.session_id
         self.config = assign.config
@@ -79,6 +91,14 @@ class TtsSession:
         self.rate = assign.config.output_sample_rate
         self.reporter = DurableReporter(bus, "tts")
         self.failures = FailureReporter(bus, self.reporter, self.sid, "tts")
+        self.chain = FallbackChain(
+            "tts",
+            Link(assign.config.tts_provider.value, provider),
+            fallbacks,
+            lambda name: get_provider(TtsName(name)),
+            self.reporter,
+            self.sid,
+        )
         self._turns: dict[int, _Turn] = {}
         self._cancelled: set[int] = set()
         self._newest = 0
@@ -174,6 +194,9 @@ class TtsSession:
         self._queue.put_nowait((turn, _END))
 
     async def _stream_reply(self, turn: _Turn, event: ReplyDelta | ReplyDone) -> None:
+        if turn.streamed is not None and turn.streamed.fallen_back:
+            self._sentence_reply(turn, event)
+            return
         if turn.streamed is None:
             if isinstance(event, ReplyDone):
                 self._queue.put_nowait((turn, _END))  # an empty answer: nothing to say
@@ -202,40 +225,65 @@ class TtsSession:
         self._prune()
 
     async def _speak(self, turn: _Turn, sentence: Sentence) -> None:
-        resampler = Resampler(self.provider.sample_rate, self.rate)
+        link = turn.link or self.chain.primary
+        while True:
+            audio_before = turn.audio_ms
+            try:
+                await self._synthesize(turn, link, sentence)
+                turn.characters += len(sentence.text)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Before this sentence was heard another provider can still say it; the rest
+                # of the turn then stays with that provider.
+                following = self.chain.after(link.name) if turn.audio_ms == audio_before else None
+                if following is None:
+                    await self._report_failure(turn.turn_id, exc)
+                    return
+                self.chain.switched(link.name, following.name, exc, self._meta(turn.turn_id))
+                link = turn.link = following
+
+    async def _synthesize(self, turn: _Turn, link: Link[TtsProvider], sentence: Sentence) -> None:
+        resampler = Resampler(link.provider.sample_rate, self.rate)
         span = AudioOutMeta(self.rate, sentence.start, sentence.end).headers()
         min_bytes = self.rate * 2 * MIN_CHUNK_MS // 1000
         pending = bytearray()
-        try:
-            stream = self.provider.synthesize(
-                sentence.text, self.config.voice, model=self.config.tts_model
-            )
-            async with contextlib.aclosing(stream):
-                async for raw in stream:
-                    pending += resampler.process(raw)
-                    # A turn's first audio goes out at once; after that, providers that
-                    # yield tiny chunks are batched so the bus carries fewer messages.
-                    if len(pending) >= min_bytes or not turn.first_audio_sent:
-                        await self._send_audio(turn, bytes(pending), span)
-                        pending.clear()
-            pending += resampler.flush()
-            await self._send_audio(turn, bytes(pending), span)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            await self._report_failure(turn.turn_id, exc)
-            return
-        turn.characters += len(sentence.text)
+        primary = link is self.chain.primary
+        stream = link.provider.synthesize(
+            sentence.text,
+            self.config.voice if primary else None,
+            model=self.config.tts_model if primary else None,
+        )
+        async with contextlib.aclosing(stream):
+            chunks = aiter(stream)
+            async with asyncio.timeout(self._deadline(link.name)):
+                raw = await anext(chunks, b"")  # the first audio, within the deadline
+            while raw:
+                pending += resampler.process(raw)
+                # A turn's first audio goes out at once; after that, providers that yield
+                # tiny chunks are batched so the bus carries fewer messages.
+                if len(pending) >= min_bytes or not turn.first_audio_sent:
+                    await self._send_audio(turn, bytes(pending), span)
+                    pending.clear()
+                raw = await anext(chunks, b"")
+        pending += resampler.flush()
+        await self._send_audio(turn, bytes(pending), span)
+
+    def _deadline(self, provider: str) -> float | None:
+        """First audio must come this soon when a fallback could say it instead."""
+        return FIRST_AUDIO_DEADLINE_S if self.chain.has_next(provider) else None
 
     async def _speak_streamed(self, turn: _Turn) -> None:
         assert isinstance(self.provider, StreamingTtsProvider)
         assert turn.streamed is not None
         try:
-            stream = await self.provider.open_stream(
-                self.config.voice, model=self.config.tts_model, sample_rate=self.rate
-            )
+            async with asyncio.timeout(self._deadline(self.chain.primary.name)):
+                stream = await self.provider.open_stream(
+                    self.config.voice, model=self.config.tts_model, sample_rate=self.rate
+                )
         except Exception as exc:
-            await self._report_failure(turn.turn_id, exc)
+            await self._stream_failed(turn, exc)
             return
         resampler = Resampler(stream.sample_rate, self.rate)
         span = AudioOutMeta(self.rate).headers()
@@ -251,11 +299,29 @@ class TtsSession:
                 await stream.clear()
             raise
         except Exception as exc:
-            await self._report_failure(turn.turn_id, exc)
+            await self._stream_failed(turn, exc)
         finally:
-            turn.characters = turn.streamed.characters
+            turn.characters += turn.streamed.characters
             turn.streamed.stream = None
             await stream.aclose()
+
+    async def _stream_failed(self, turn: _Turn, exc: Exception) -> None:
+        """The input stream failed: if nothing was heard yet and a fallback exists, the turn
+        is said sentence by sentence by it, from the first word."""
+        assert turn.streamed is not None
+        following = self.chain.after(self.chain.primary.name) if not turn.audio_ms else None
+        if following is None:
+            await self._report_failure(turn.turn_id, exc)
+            return
+        self.chain.switched(self.chain.primary.name, following.name, exc, self._meta(turn.turn_id))
+        turn.link = following
+        turn.streamed.fallen_back = True  # later deltas take the sentence path
+        sentences = turn.splitter.feed(turn.streamed.text)
+        if turn.streamed.finished and (rest := turn.splitter.flush()) is not None:
+            sentences.append(rest)
+        turn.streamed.characters = 0
+        for sentence in sentences:
+            await self._speak(turn, sentence)
 
     async def _send_audio(self, turn: _Turn, pcm: bytes, span: dict[str, str]) -> None:
         chunk_bytes = self.rate * 2 * MAX_CHUNK_MS // 1000
@@ -332,6 +398,7 @@ def open_session(runtime: Runtime) -> SessionFactory:
             raise ProviderUnavailableError(
                 f"voice '{voice}' is not offered by the {provider.name} TTS"
             )
-        return TtsSession(runtime.bus, assign, provider)
+        fallbacks = [p.value for p in assign.config.tts_fallback] or fallback_env("tts")
+        return TtsSession(runtime.bus, assign, provider, fallbacks)
 
     return factory

@@ -25,9 +25,12 @@ class StreamedText:
     flush_wanted: bool = False
     finished: bool = False  # the answer is complete
     characters: int = 0  # sent to the provider
+    text: str = ""  # the answer so far, to say it again through a fallback provider
+    fallen_back: bool = False  # the provider failed; a fallback says the turn by sentence
 
     async def add(self, text: str) -> None:
         """A delta of the answer: to the provider now if its stream is open."""
+        self.text += text
         ends_sentence = bool(self.splitter.feed(text))
         if self.stream is None:
             self.pending.append(text)
