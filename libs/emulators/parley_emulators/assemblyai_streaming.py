@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from parley_emulators.base import Fault, Recorded, starlette_app
+from parley_emulators.base import Fault, Moment, Recorded, starlette_app
 from parley_emulators.spoken import (
     BYTES_PER_SECOND,
     ClosedHere,
@@ -99,6 +99,7 @@ class _StreamingSocket:
             self.recorded.messages.append(command)
             kind = command.get("type") if isinstance(command, dict) else None
             if kind == "ForceEndpoint":
+                self.recorded.mark(Moment.FLUSH_IN)
                 # Answered by its own task, so a slow answer does not stop the reading.
                 self.answers.append(asyncio.create_task(self._force_endpoint()))
             elif kind == "Terminate":
@@ -115,9 +116,11 @@ class _StreamingSocket:
 
     async def _force_endpoint(self) -> None:
         await asyncio.sleep(self.state.stream_delay_s)
-        await self._end_turn()
+        if await self._end_turn():
+            self.recorded.mark(Moment.FINAL)
 
     async def _audio(self, chunk: bytes) -> None:
+        self.recorded.mark(Moment.AUDIO_IN)
         self.recorded.messages.append(chunk)
         seconds = len(chunk) / BYTES_PER_SECOND
         if not _MIN_CHUNK_S <= seconds <= _MAX_CHUNK_S:
@@ -131,17 +134,20 @@ class _StreamingSocket:
         if len(heard) > self.turn_words:
             self.turn_words = len(heard)
             await self._send(self._turn(heard, end_of_turn=False, formatted=False))
+            self.recorded.mark(Moment.PARTIAL)
 
-    async def _end_turn(self) -> None:
+    async def _end_turn(self) -> bool:
+        """End the turn in progress; False when there is none (nothing is sent)."""
         words = self.state.started_before(self.audio_s, after_s=self.turn_start_s)
         if not words:
-            return  # no turn in progress
+            return False
         await self._send(self._turn(words, end_of_turn=True, formatted=False))
         if self.format_turns:
             await self._send(self._turn(words, end_of_turn=True, formatted=True))
         self.turn_order += 1
         self.turn_start_s = self.audio_s
         self.turn_words = 0
+        return True
 
     def _turn(
         self, words: list[SpokenWord], *, end_of_turn: bool, formatted: bool

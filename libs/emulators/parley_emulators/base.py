@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,7 +23,7 @@ from starlette.routing import BaseRoute
 from parley_common.testing import serving
 from parley_launcher.embedded.process import free_port
 
-__all__ = ["EmulatorState", "Fault", "Recorded", "running", "starlette_app"]
+__all__ = ["EmulatorState", "Fault", "Moment", "Recorded", "running", "starlette_app"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,18 @@ class Fault:
     kind: str = "http"
 
 
+class Moment(StrEnum):
+    """Moments of the emulator's own work, noted on :attr:`Recorded.marks` so a benchmark can
+    subtract the emulator's time from what a client measured (nothing else reads them)."""
+
+    FIRST_BYTE = "first_byte"  # the answer's first body bytes or first audio frame handed over
+    LAST_BYTE = "last_byte"  # an HTTP answer's last body bytes handed over
+    AUDIO_IN = "audio_in"  # a live STT socket received its first audio
+    PARTIAL = "partial"  # ... and sent its first interim transcript
+    FLUSH_IN = "flush_in"  # a flush command arrived (Finalize, ForceEndpoint, Flush, flush: true)
+    FINAL = "final"  # the final transcript answering that flush went out
+
+
 @dataclass
 class Recorded:
     """One request or WebSocket session the emulator served."""
@@ -54,6 +67,12 @@ class Recorded:
     messages: list[Any] = field(default_factory=list)
     opened_at: float = field(default_factory=time.perf_counter)
     closed_at: float | None = None  # when the client's connection went away
+    # time.perf_counter() of each Moment, the first time it happened (see ``mark``).
+    marks: dict[Moment, float] = field(default_factory=dict)
+
+    def mark(self, moment: Moment) -> None:
+        """Note that ``moment`` happened now, unless it already did."""
+        self.marks.setdefault(moment, time.perf_counter())
 
 
 @dataclass

@@ -40,7 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from parley_emulators.base import Fault, Recorded, starlette_app
+from parley_emulators.base import Fault, Moment, Recorded, starlette_app
 from parley_emulators.spoken import (
     SpokenWord,
     SttEmulatorState,
@@ -153,6 +153,7 @@ class _ListenSocket:
             self.recorded.messages.append(command)
             kind = command.get("type") if isinstance(command, dict) else None
             if kind == "Finalize":
+                self.recorded.mark(Moment.FLUSH_IN)
                 # Answered by its own task, so a slow answer does not stop the reading.
                 self.answers.append(asyncio.create_task(self._finalize()))
             elif kind == "CloseStream":
@@ -175,6 +176,7 @@ class _ListenSocket:
         await self._final(from_finalize=True)
 
     async def _audio(self, chunk: bytes) -> None:
+        self.recorded.mark(Moment.AUDIO_IN)
         self.recorded.messages.append(chunk)
         self.received += len(chunk)
         fault, self.fault = self.fault, None
@@ -189,12 +191,15 @@ class _ListenSocket:
         if len(heard) != self.interim_words:
             self.interim_words = len(heard)
             await self._send(self._results(heard, is_final=False, from_finalize=False))
+            self.recorded.mark(Moment.PARTIAL)
 
     async def _final(self, *, from_finalize: bool) -> None:
         if self.audio_s <= self.final_s:
             return  # nothing buffered: Deepgram sends no answer
         words = self.state.started_before(self.audio_s, after_s=self.final_s)
         await self._send(self._results(words, is_final=True, from_finalize=from_finalize))
+        if from_finalize:
+            self.recorded.mark(Moment.FINAL)
         self.final_s = self.audio_s
         self.interim_words = 0
 

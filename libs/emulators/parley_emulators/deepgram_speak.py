@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from parley_emulators.base import EmulatorState, Fault, Recorded, starlette_app
+from parley_emulators.base import EmulatorState, Fault, Moment, Recorded, starlette_app
 from parley_emulators.speech import chunks, paced, record_json, tone
 from parley_emulators.spoken import record
 
@@ -156,6 +156,7 @@ class _SpeakSocket:
                 if kind == "Speak":
                     self.text += str(message.get("text", ""))
                 elif kind == "Flush":
+                    recorded.mark(Moment.FLUSH_IN)
                     self.flushes.put_nowait((self.sequence, self.text))
                     self.sequence += 1
                     self.text = ""
@@ -194,6 +195,7 @@ class _SpeakSocket:
                 if fault is not None and fault.kind == "malformed":
                     await self.ws.send_text("{not json")
                 await self.ws.send_bytes(piece)
+                self.recorded.mark(Moment.FIRST_BYTE)
                 if fault is not None and fault.kind == "drop":
                     await self.ws.close(1011, "internal error")
                     return

@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from parley_emulators.base import EmulatorState, Fault, Recorded, starlette_app
+from parley_emulators.base import EmulatorState, Fault, Moment, Recorded, starlette_app
 from parley_emulators.speech import MS_PER_CHAR, chunks, paced, record_json, tone
 from parley_emulators.spoken import record
 
@@ -244,6 +244,8 @@ class _InputStream:
                 return True
             if text.strip() or not message.get("flush"):
                 self.buffer += text  # a lone space only carries the flush
+            if message.get("flush"):
+                self.recorded.mark(Moment.FLUSH_IN)
             if message.get("flush") or len(self.buffer) >= CHUNK_CHARS:
                 self._generate(self.buffer)
 
@@ -269,6 +271,7 @@ class _InputStream:
                 share = len(text) * index // len(pieces), len(text) * (index + 1) // len(pieces)
                 chars = text[share[0] : share[1]]
                 await self.ws.send_text(json.dumps(self._audio_message(piece, chars)))
+                self.recorded.mark(Moment.FIRST_BYTE)
                 if fault is not None and fault.kind == "drop":
                     await self.ws.close(1011, "internal error")
                     return

@@ -36,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from parley_emulators.base import Fault, Recorded, starlette_app
+from parley_emulators.base import Fault, Moment, Recorded, starlette_app
 from parley_emulators.spoken import SpokenWord, SttEmulatorState, record
 from parley_emulators.sse import CUT, Frame, SseResponse, event_frame
 
@@ -239,17 +239,24 @@ def routes(state: SttEmulatorState) -> list[BaseRoute]:
         if fault is not None and fault.kind == "malformed":
             return Response(b'{"text": "unfinished', media_type="application/json")
         if kind == "verbose_json":
-            return JSONResponse(answer.verbose(form.granularities))
+            return _answered(recorded, JSONResponse(answer.verbose(form.granularities)))
         if kind == "json":
-            return JSONResponse(answer.json(include_logprobs))
+            return _answered(recorded, JSONResponse(answer.json(include_logprobs)))
         if kind == "text":
-            return PlainTextResponse(answer.text)
-        return PlainTextResponse(_captions(answer.words, duration, kind))
+            return _answered(recorded, PlainTextResponse(answer.text))
+        return _answered(recorded, PlainTextResponse(_captions(answer.words, duration, kind)))
 
     return [
         Route("/v1/audio/transcriptions", transcribe, methods=["POST"]),
         Route("/openai/v1/audio/transcriptions", transcribe, methods=["POST"]),
     ]
+
+
+def _answered(recorded: Recorded, response: Response) -> Response:
+    """``response``, its whole body ready now: noted as the answer's first and last bytes."""
+    recorded.mark(Moment.FIRST_BYTE)
+    recorded.mark(Moment.LAST_BYTE)
+    return response
 
 
 def _problem(form: _Form) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from parley_emulators.base import EmulatorState, Recorded
+from parley_emulators.base import EmulatorState, Moment, Recorded
 from parley_emulators.spoken import record
 
 __all__ = [
@@ -78,6 +78,7 @@ async def paced(
             if drop_after is not None and index == drop_after:
                 raise Dropped("connection dropped by a test fault")
             yield piece
+            recorded.mark(Moment.FIRST_BYTE)
             await asyncio.sleep(state.stream_delay_s)
     except (asyncio.CancelledError, GeneratorExit):
         state.mark_closed(recorded)  # the client went away mid-stream

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from parley_emulators.base import EmulatorState, Recorded
+from parley_emulators.base import EmulatorState, Moment, Recorded
 
 __all__ = ["CUT", "Frame", "SseResponse", "event_frame"]
 
@@ -76,7 +76,9 @@ class SseResponse(Response):
                     # Returning before the body is complete makes the server drop the line.
                     return
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
+                self._recorded.mark(Moment.FIRST_BYTE)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+            self._recorded.mark(Moment.LAST_BYTE)
         finally:
             gone.cancel()
 
