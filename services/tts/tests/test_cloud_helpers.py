@@ -1,5 +1,4 @@
-"""What the cloud TTS adapters share: error mapping, the retry policy, the text ledger, the
-voices cache."""
+"""What the cloud TTS adapters share: the retry policy, the text ledger, the voices cache."""
 
 from __future__ import annotations
 
@@ -7,69 +6,24 @@ from collections.abc import AsyncGenerator
 
 import pytest
 
-from parley_common.errors import (
-    BadInputError,
-    ParleyTimeoutError,
-    ProviderAuthError,
-    ProviderFailedError,
-    ProviderRateLimitedError,
-)
-from parley_tts.providers import _errors
+from parley_common.errors import ProviderFailedError
+from parley_common.vendor_errors import Vendor
 from parley_tts.providers._cache import TtlCache
 from parley_tts.providers._input_stream import TextLedger, closest_rate, http_to_ws
 from parley_tts.providers._retry import RetryPolicy, retry_before_first_audio
 
-
-@pytest.mark.parametrize(
-    ("status", "reason", "expected"),
-    [
-        (401, None, ProviderAuthError),
-        (403, None, ProviderAuthError),
-        (401, "quota_exceeded", ProviderRateLimitedError),
-        (400, "invalid_api_key", ProviderAuthError),
-        (404, None, BadInputError),
-        (400, "voice_not_found", BadInputError),
-        (422, None, BadInputError),
-        (429, None, ProviderRateLimitedError),
-        (408, None, ParleyTimeoutError),
-        (500, None, ProviderFailedError),
-        (529, None, ProviderFailedError),
-    ],
-)
-def test_status_mapping(status: int, reason: str | None, expected: type[Exception]) -> None:
-    error = _errors.from_status("acme", status, reason=reason)
-    assert type(error) is expected
-    assert error.provider == "acme"
-    assert "acme" in error.message
-
-
-def test_retry_after_seconds_milliseconds_and_dates() -> None:
-    assert _errors.retry_after_s({"Retry-After": "3"}) == 3
-    assert _errors.retry_after_s({"retry-after-ms": "250"}) == 0.25
-    assert _errors.retry_after_s({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0
-    assert _errors.retry_after_s({"retry-after": "soon"}) is None
-    assert _errors.retry_after_s(None) is None
-    error = _errors.from_status("acme", 429, headers={"retry-after": "2"})
-    assert isinstance(error, ProviderRateLimitedError)
-    assert error.retry_after_s == 2
+# The mapping itself is tested in libs/common/tests/test_vendor_errors.py.
+ACME = Vendor("acme", "Acme", "ACME_API_KEY", "TTS")
 
 
 def test_retry_policy() -> None:
     policy = RetryPolicy(retries=1, max_wait_s=2, backoff_s=0.1)
-    assert (
-        policy.wait_before_retry(_errors.from_status("a", 429, headers={"retry-after": "1"}), 0)
-        == 1
-    )
-    assert (
-        policy.wait_before_retry(_errors.from_status("a", 429, headers={"retry-after": "9"}), 0)
-        is None
-    )
-    assert policy.wait_before_retry(_errors.from_status("a", 503), 0) == 0.1
-    assert policy.wait_before_retry(_errors.from_status("a", 503), 1) is None
-    assert policy.wait_before_retry(_errors.from_status("a", 401), 0) is None
-    assert (
-        policy.wait_before_retry(_errors.from_status("a", 401, reason="quota_exceeded"), 0) is None
-    )
+    assert policy.wait_before_retry(ACME.from_status(429, {"retry-after": "1"}), 0) == 1
+    assert policy.wait_before_retry(ACME.from_status(429, {"retry-after": "9"}), 0) is None
+    assert policy.wait_before_retry(ACME.from_status(503), 0) == 0.1
+    assert policy.wait_before_retry(ACME.from_status(503), 1) is None
+    assert policy.wait_before_retry(ACME.from_status(401), 0) is None
+    assert policy.wait_before_retry(ACME.from_status(401, kind="quota_exceeded"), 0) is None
 
 
 async def test_no_retry_once_audio_has_gone_out() -> None:
@@ -79,7 +33,7 @@ async def test_no_retry_once_audio_has_gone_out() -> None:
         nonlocal attempts
         attempts += 1
         yield b"\x00\x00"
-        raise _errors.connection_lost("acme")
+        raise ACME.connection_lost()
 
     policy = RetryPolicy(retries=3, backoff_s=0)
     with pytest.raises(ProviderFailedError):
@@ -95,7 +49,7 @@ async def test_retry_before_first_audio_then_success() -> None:
         nonlocal attempts
         attempts += 1
         if attempts == 1:
-            raise _errors.from_status("acme", 503)
+            raise ACME.from_status(503)
         yield b"\x01\x00"
 
     chunks = [c async for c in retry_before_first_audio(flaky, RetryPolicy(backoff_s=0))]
@@ -133,7 +87,7 @@ async def test_cache_fetches_once_per_ttl_and_not_failures() -> None:
     async def fetch() -> list[str]:
         calls.append(now[0])
         if len(calls) == 2:
-            raise _errors.connection_lost("acme")
+            raise ACME.connection_lost()
         return ["v"]
 
     cache: TtlCache[list[str]] = TtlCache(fetch, 10, clock=lambda: now[0])

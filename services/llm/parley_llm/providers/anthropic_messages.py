@@ -27,16 +27,11 @@ from anthropic.types import (
     UserMessageParam,
 )
 
+from parley_common.vendor_errors import SdkErrors, Vendor
 from parley_llm.providers.base import ChatMessage, LlmUsage
-from parley_llm.providers.cloud_errors import SdkErrors, Vendor
 
-VENDOR = Vendor("anthropic", "Anthropic", "ANTHROPIC_API_KEY")
-SDK_ERRORS = SdkErrors(
-    status=anthropic.APIStatusError,
-    stream_error=anthropic.APIError,
-    timeouts=(anthropic.APITimeoutError, httpx2.TimeoutException),
-    connection=(anthropic.APIConnectionError, httpx2.TransportError),
-)
+VENDOR = Vendor("anthropic", "Anthropic", "ANTHROPIC_API_KEY", "LLM")
+SDK_ERRORS = SdkErrors.stainless(anthropic, httpx2)
 _CONNECT_TIMEOUT_S = 5.0
 _CACHE: CacheControlEphemeralParam = {"type": "ephemeral"}
 # Anthropic's stop reasons in the words LlmUsage uses.
@@ -146,7 +141,7 @@ class AnthropicProvider:
         if usage is not None:
             usage.model = chosen
         system, turns = request_parts(messages)
-        try:
+        with SDK_ERRORS.translated(VENDOR, model=chosen, timeout_s=self._timeout_s):
             events = await self._client.messages.create(
                 model=chosen,
                 max_tokens=max_tokens,
@@ -169,7 +164,3 @@ class AnthropicProvider:
                         reason = event.delta.stop_reason
                         if reason is not None:
                             usage.finish_reason = _FINISH.get(reason, reason)
-        except SDK_ERRORS.caught as exc:
-            raise SDK_ERRORS.translate(
-                exc, VENDOR, model=chosen, timeout_s=self._timeout_s
-            ) from exc

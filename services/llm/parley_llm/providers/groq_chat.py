@@ -14,21 +14,16 @@ from typing import TYPE_CHECKING, cast
 import groq
 import httpx
 
+from parley_common.vendor_errors import SdkErrors, Vendor
 from parley_llm.providers.base import ChatMessage, LlmUsage
 from parley_llm.providers.chat_chunks import chunk_text, record_counts, wire_messages
-from parley_llm.providers.cloud_errors import SdkErrors, Vendor
 
 if TYPE_CHECKING:
     from groq.types.chat import ChatCompletionMessageParam
 
-VENDOR = Vendor("groq", "Groq", "GROQ_API_KEY")
+VENDOR = Vendor("groq", "Groq", "GROQ_API_KEY", "LLM")
+SDK_ERRORS = SdkErrors.stainless(groq, httpx)
 _CONNECT_TIMEOUT_S = 5.0
-SDK_ERRORS = SdkErrors(
-    status=groq.APIStatusError,
-    stream_error=groq.APIError,
-    timeouts=(groq.APITimeoutError, httpx.TimeoutException),
-    connection=(groq.APIConnectionError, httpx.TransportError),
-)
 
 
 class GroqChatProvider:
@@ -70,7 +65,7 @@ class GroqChatProvider:
         chosen = model or self.default_model
         if usage is not None:
             usage.model = chosen
-        try:
+        with SDK_ERRORS.translated(VENDOR, model=chosen, timeout_s=self._timeout_s):
             chunks = await self._client.chat.completions.create(
                 model=chosen,
                 messages=cast("list[ChatCompletionMessageParam]", wire_messages(messages)),
@@ -84,7 +79,3 @@ class GroqChatProvider:
                         record_counts(chunk.x_groq.usage, usage)
                     if text:
                         yield text
-        except SDK_ERRORS.caught as exc:
-            raise SDK_ERRORS.translate(
-                exc, VENDOR, model=chosen, timeout_s=self._timeout_s
-            ) from exc

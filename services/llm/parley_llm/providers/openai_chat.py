@@ -15,27 +15,22 @@ from typing import TYPE_CHECKING, cast
 import httpx2
 import openai
 
+from parley_common.vendor_errors import SdkErrors, Vendor
 from parley_llm.providers.base import ChatMessage, LlmUsage
 from parley_llm.providers.chat_chunks import chunk_text, wire_messages
-from parley_llm.providers.cloud_errors import SdkErrors, Vendor
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
 
-OPENAI = Vendor("openai", "OpenAI", "OPENAI_API_KEY")
+OPENAI = Vendor("openai", "OpenAI", "OPENAI_API_KEY", "LLM")
 OPENAI_COMPATIBLE = Vendor(
-    "openai_compatible", "the OpenAI-compatible server", "OPENAI_COMPATIBLE_API_KEY"
+    "openai_compatible", "the OpenAI-compatible server", "OPENAI_COMPATIBLE_API_KEY", "LLM"
 )
 # Sent to a compatible server that wants no key: the SDK insists on one, and it must never
 # fall back to OPENAI_API_KEY, which belongs to OpenAI and not to that server.
 NO_KEY = "none"
 _CONNECT_TIMEOUT_S = 5.0
-SDK_ERRORS = SdkErrors(
-    status=openai.APIStatusError,
-    stream_error=openai.APIError,
-    timeouts=(openai.APITimeoutError, httpx2.TimeoutException),
-    connection=(openai.APIConnectionError, httpx2.TransportError),
-)
+SDK_ERRORS = SdkErrors.stainless(openai, httpx2)
 
 
 class OpenAIChatProvider:
@@ -91,7 +86,7 @@ class OpenAIChatProvider:
         if usage is not None:
             usage.model = chosen
         modern = not self._compatible_server
-        try:
+        with SDK_ERRORS.translated(self._vendor, model=chosen, timeout_s=self._timeout_s):
             chunks = await self._client.chat.completions.create(
                 model=chosen,
                 messages=cast("list[ChatCompletionMessageParam]", wire_messages(messages)),
@@ -105,7 +100,3 @@ class OpenAIChatProvider:
                     text = chunk_text(chunk, usage)
                     if text:
                         yield text
-        except SDK_ERRORS.caught as exc:
-            raise SDK_ERRORS.translate(
-                exc, self._vendor, model=chosen, timeout_s=self._timeout_s
-            ) from exc

@@ -26,7 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from parley_common.contracts.bus import Word
 from parley_common.errors import ParleyError
 from parley_common.providers import VENDOR_KEY_ENV
-from parley_stt.providers._errors import Vendor
+from parley_common.vendor_errors import SdkErrors, Vendor
 from parley_stt.providers.base import BYTES_PER_SECOND, SAMPLE_RATE, PartialSink
 from parley_stt.providers.live import Heard, LiveStream, LiveTiming, websocket_origin
 from parley_stt.settings import CloudSttSettings
@@ -46,6 +46,12 @@ _CLOSE_MEANINGS = {
     3007: "an audio chunk was outside 50-1000 ms",
     3008: "the session expired",
 }
+# What opening the socket raises; a refused upgrade carries AssemblyAI's status and headers.
+_CONNECT_ERRORS = SdkErrors(
+    status=(websockets.exceptions.InvalidStatus,),
+    timeouts=(TimeoutError,),
+    connection=(OSError, websockets.exceptions.WebSocketException),
+)
 _AUTH_CLOSE = frozenset({1008, 4001, 4002, 4003})
 _BUSY_CLOSE = frozenset({3009, 4029, 4102})
 
@@ -96,21 +102,16 @@ class _AssemblyAiWire:
         self._flushed = asyncio.Event()  # set by each flush, to restart the quiet timer
 
     async def connect(self) -> None:
-        """Open the WebSocket; a refused upgrade carries the HTTP status."""
-        try:
+        """Open the WebSocket."""
+        with _CONNECT_ERRORS.translated(
+            self.vendor, timeout_s=self._connect_timeout_s, waiting_for="a connection"
+        ):
             self._ws = await connect(
                 self._url,
                 additional_headers={"Authorization": self._api_key.get_secret_value()},
                 open_timeout=self._connect_timeout_s,
                 close_timeout=0.5,
             )
-        except websockets.exceptions.InvalidStatus as exc:
-            response = exc.response
-            raise self.vendor.from_status(response.status_code, response.headers) from exc
-        except TimeoutError as exc:
-            raise self.vendor.timed_out("a connection", self._connect_timeout_s) from exc
-        except (OSError, websockets.exceptions.WebSocketException) as exc:
-            raise self.vendor.connection_lost() from exc
 
     async def messages(self) -> AsyncIterator[Heard | float]:
         """Turns as :class:`Heard`; after a ForceEndpoint with no turn in progress, a short
@@ -184,7 +185,8 @@ class _AssemblyAiWire:
         kind = payload.get("type")
         if kind == "Error" or (kind is None and "error" in payload):
             # Its text is AssemblyAI's own words: logged by nobody, shown to nobody.
-            raise self.vendor.reported(f"error code {payload.get('error_code', 'unknown')}")
+            code = payload.get("error_code")
+            raise self.vendor.reported(None if code is None else str(code))
         if kind != "Turn":
             return None  # Begin, SpeechStarted, Termination, Warning...
         return self._turn(payload)
@@ -241,7 +243,7 @@ class _AssemblyAiWire:
         if code in _AUTH_CLOSE:
             return self.vendor.refused_key(f"close code {code}")
         if code in _BUSY_CLOSE:
-            return self.vendor.from_status(429)
+            return self.vendor.rate_limited(f"close code {code}")
         return self.vendor.connection_lost()
 
     def _require(self) -> ClientConnection:
@@ -263,9 +265,7 @@ class AssemblyAiStreamingProvider:
     def __init__(
         self, api_key: SecretStr, base_url: str | None, settings: CloudSttSettings
     ) -> None:
-        self._vendor = Vendor(
-            name=self.name, label="AssemblyAI", key_env=VENDOR_KEY_ENV["assemblyai"]
-        )
+        self._vendor = Vendor(self.name, "AssemblyAI", VENDOR_KEY_ENV["assemblyai"], "STT")
         self._api_key = api_key
         self._origin = websocket_origin(base_url or DEFAULT_STREAMING_URL)
         self._settings = settings

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from parley_common.contracts.bus import Word
 from parley_common.errors import ParleyError
 from parley_common.providers import VENDOR_KEY_ENV
-from parley_stt.providers._errors import Vendor
+from parley_common.vendor_errors import SdkErrors, Vendor
 from parley_stt.providers.base import SAMPLE_RATE, PartialSink
 from parley_stt.providers.live import Heard, LiveStream, LiveTiming, websocket_origin
 from parley_stt.settings import CloudSttSettings
@@ -43,6 +43,13 @@ _CLOSE_MEANINGS = {
     1008: "it could not decode the audio",
     1011: "no audio for too long, or a server error",
 }
+# What opening the socket raises: ApiError for a refused upgrade (the SDK redacts the key
+# from the headers it carries, which are our request's), the socket's own errors otherwise.
+_CONNECT_ERRORS = SdkErrors(
+    status=(ApiError,),
+    timeouts=(TimeoutError,),
+    connection=(OSError, websockets.exceptions.WebSocketException),
+)
 # Models that take language=multi (detect and switch languages); others default to English.
 _MULTILINGUAL = ("nova-3", "nova-2")
 
@@ -99,19 +106,16 @@ class _DeepgramWire:
 
     async def connect(self) -> None:
         """Open the WebSocket (the SDK's ``listen.v1.connect``)."""
-        try:
+        with _CONNECT_ERRORS.translated(
+            self.vendor,
+            model=self._params["model"],
+            timeout_s=self._connect_timeout_s,
+            waiting_for="a connection",
+        ):
             async with asyncio.timeout(self._connect_timeout_s):
                 self._socket = await self._exit.enter_async_context(
                     self._client.listen.v1.connect(**self._params)
                 )
-        except ApiError as exc:  # the upgrade was refused; its headers are OUR request's
-            raise self.vendor.from_status(
-                exc.status_code or 0, model=self._params["model"]
-            ) from exc
-        except TimeoutError as exc:
-            raise self.vendor.timed_out("a connection", self._connect_timeout_s) from exc
-        except (OSError, websockets.exceptions.WebSocketException) as exc:
-            raise self.vendor.connection_lost() from exc
 
     async def messages(self) -> AsyncIterator[Heard | float]:
         """Results as :class:`Heard`; other message types carry nothing for the transcript."""
@@ -153,7 +157,8 @@ class _DeepgramWire:
     def _read(self, payload: Mapping[str, Any]) -> Heard | None:
         kind = payload.get("type")
         if kind == "Error":
-            raise self.vendor.reported(str(payload.get("variant") or "error"))
+            variant = payload.get("variant")  # its "message" is Deepgram's words: not shown
+            raise self.vendor.reported(variant if isinstance(variant, str) else None)
         if kind != "Results":
             return None  # Metadata, SpeechStarted, UtteranceEnd
         try:
@@ -224,7 +229,7 @@ class DeepgramLiveProvider:
     def __init__(
         self, api_key: SecretStr, base_url: str | None, settings: CloudSttSettings
     ) -> None:
-        self._vendor = Vendor(name=self.name, label="Deepgram", key_env=VENDOR_KEY_ENV["deepgram"])
+        self._vendor = Vendor(self.name, "Deepgram", VENDOR_KEY_ENV["deepgram"], "STT")
         self._settings = settings
         http = (base_url or DEFAULT_BASE_URL).rstrip("/")
         ws = websocket_origin(http)

@@ -13,7 +13,7 @@ from groq import AsyncGroq
 from pydantic import SecretStr
 
 from parley_common.providers import VENDOR_KEY_ENV
-from parley_stt.providers._errors import Vendor, sdk_errors
+from parley_common.vendor_errors import SdkErrors, Vendor
 from parley_stt.providers.base import PartialSink, SttResult
 from parley_stt.providers.batch import BatchStream
 from parley_stt.providers.whisper_api import MalformedReply, from_verbose
@@ -21,6 +21,8 @@ from parley_stt.providers.whisper_languages import language_code
 from parley_stt.settings import CloudSttSettings
 
 __all__ = ["GroqSttProvider"]
+
+_SDK_ERRORS = SdkErrors.stainless(groq, httpx)
 
 
 class GroqSttProvider:
@@ -32,7 +34,7 @@ class GroqSttProvider:
     def __init__(
         self, api_key: SecretStr, base_url: str | None, settings: CloudSttSettings
     ) -> None:
-        self._vendor = Vendor(name=self.name, label="Groq", key_env=VENDOR_KEY_ENV["groq"])
+        self._vendor = Vendor(self.name, "Groq", VENDOR_KEY_ENV["groq"], "STT")
         self._settings = settings
         self._client = AsyncGroq(
             api_key=api_key.get_secret_value(),
@@ -62,14 +64,11 @@ class GroqSttProvider:
         await self._client.close()
 
     async def _transcribe(self, wav: bytes, model: str, language: str | None) -> SttResult:
-        with sdk_errors(
+        with _SDK_ERRORS.translated(
             self._vendor,
-            status=groq.APIStatusError,
-            connection=groq.APIConnectionError,
-            timeout=groq.APITimeoutError,
-            transport=(httpx.TransportError,),
-            timeout_s=self._settings.stt_cloud_timeout_s,
             model=model,
+            timeout_s=self._settings.stt_cloud_timeout_s,
+            waiting_for="a transcript",
         ):
             reply = await self._client.audio.transcriptions.create(
                 file=("utterance.wav", wav, "audio/wav"),

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from parley_common.contracts.bus import Word
 from parley_common.errors import ParleyError
-from parley_stt.providers._errors import Vendor
+from parley_common.vendor_errors import Vendor
 from parley_stt.providers.base import BYTES_PER_SECOND, PartialSink, SttResult
 
 __all__ = ["Heard", "LiveStream", "LiveTiming", "Wire", "websocket_origin"]
@@ -206,7 +206,7 @@ class LiveStream:
                 await self._settle()
         except TimeoutError:
             raise self._wire.vendor.timed_out(
-                "the final transcript", self._timing.finalize_timeout_s
+                self._timing.finalize_timeout_s, what="the final transcript"
             ) from None
         return self._transcript.result(final=True, language=self._language)
 

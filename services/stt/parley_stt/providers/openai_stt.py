@@ -17,7 +17,7 @@ from openai.types.audio import TranscriptionInclude
 from pydantic import SecretStr
 
 from parley_common.providers import VENDOR_KEY_ENV
-from parley_stt.providers._errors import Vendor, sdk_errors
+from parley_common.vendor_errors import SdkErrors, Vendor
 from parley_stt.providers.base import PartialSink, SttResult
 from parley_stt.providers.batch import BatchStream
 from parley_stt.providers.whisper_api import MalformedReply, from_logprobs, from_verbose
@@ -26,6 +26,7 @@ from parley_stt.settings import CloudSttSettings
 
 __all__ = ["OpenAiSttProvider"]
 
+_SDK_ERRORS = SdkErrors.stainless(openai, httpx2)
 _FILENAME = "utterance.wav"
 # Only these return token logprobs (the SDK's documentation of ``include``).
 _LOGPROB_MODELS = ("gpt-4o-transcribe", "gpt-4o-mini-transcribe")
@@ -44,7 +45,7 @@ class OpenAiSttProvider:
         self, name: str, api_key: SecretStr, base_url: str | None, settings: CloudSttSettings
     ) -> None:
         self.name = name
-        self._vendor = Vendor(name=name, label="OpenAI", key_env=VENDOR_KEY_ENV["openai"])
+        self._vendor = Vendor(name, "OpenAI", VENDOR_KEY_ENV["openai"], "STT")
         self._settings = settings
         self._client = AsyncOpenAI(
             api_key=api_key.get_secret_value(),
@@ -76,14 +77,11 @@ class OpenAiSttProvider:
     async def _transcribe(
         self, wav: bytes, model: str, language: str | None, sink: PartialSink | None
     ) -> SttResult:
-        with sdk_errors(
+        with _SDK_ERRORS.translated(
             self._vendor,
-            status=openai.APIStatusError,
-            connection=openai.APIConnectionError,
-            timeout=openai.APITimeoutError,
-            transport=(httpx2.TransportError,),
-            timeout_s=self._settings.stt_cloud_timeout_s,
             model=model,
+            timeout_s=self._settings.stt_cloud_timeout_s,
+            waiting_for="a transcript",
         ):
             if not _is_gpt(model):
                 return await self._verbose(wav, model, language)

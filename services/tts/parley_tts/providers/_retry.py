@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
 from parley_common.errors import ParleyError, ProviderRateLimitedError
-from parley_tts.providers._errors import QUOTA_EXCEEDED
+from parley_common.vendor_errors import QUOTA_EXCEEDED
 
 log = logging.getLogger(__name__)
 

@@ -21,20 +21,20 @@ from deepgram.core.request_options import RequestOptions
 from deepgram.environment import DeepgramClientEnvironment
 from pydantic import SecretStr
 
-from parley_tts.providers import _errors
+from parley_common.errors import ParleyError
+from parley_common.vendor_errors import SdkErrors
 from parley_tts.providers._audio import empty_audio, is_audio
 from parley_tts.providers._input_stream import closest_rate, http_to_ws
 from parley_tts.providers._retry import RetryPolicy, retry_before_first_audio
 from parley_tts.providers.base import VoiceInfo
-from parley_tts.providers.deepgram_ws import (
-    SOCKET_FAILURES,
-    AuraInputStream,
-    translate_connect_error,
-)
+from parley_tts.providers.deepgram_ws import CONNECT_ERRORS, VENDOR, AuraInputStream
 
 __all__ = ["LINEAR16_RATES", "VOICES", "DeepgramAuraProvider"]
 
-PROVIDER = "deepgram"
+# The REST SDK's errors (a ValueError is an error body that is not JSON: malformed).
+_SDK_ERRORS = SdkErrors(
+    status=(ApiError,), timeouts=(httpx.TimeoutException,), connection=(httpx.TransportError,)
+)
 DEFAULT_BASE_URL = "https://api.deepgram.com"
 LINEAR16_RATES = (8000, 16000, 24000, 32000, 48000)
 SAMPLE_RATE = 24_000  # of the REST stream
@@ -66,7 +66,7 @@ VOICES = tuple(
 class DeepgramAuraProvider:
     """Speaks with Deepgram Aura; a ``StreamingTtsProvider``."""
 
-    name = PROVIDER
+    name = VENDOR.name
     sample_rate = SAMPLE_RATE
 
     def __init__(
@@ -135,11 +135,14 @@ class DeepgramAuraProvider:
             params["speed"] = speed
         exits = contextlib.AsyncExitStack()
         try:
-            async with asyncio.timeout(self._timeout_s):
-                socket = await exits.enter_async_context(self._speak().connect(**params))
-        except SOCKET_FAILURES as exc:
+            with CONNECT_ERRORS.translated(
+                VENDOR, model=params["model"], timeout_s=self._timeout_s, waiting_for="a connection"
+            ):
+                async with asyncio.timeout(self._timeout_s):
+                    socket = await exits.enter_async_context(self._speak().connect(**params))
+        except ParleyError:
             await exits.aclose()
-            raise translate_connect_error(exc) from exc
+            raise
         return AuraInputStream(socket, exits, rate, self._timeout_s)
 
     async def voices(self) -> list[VoiceInfo]:
@@ -157,7 +160,9 @@ class DeepgramAuraProvider:
     async def _stream(
         self, text: str, model: str, speed: float | None
     ) -> AsyncGenerator[bytes, None]:
-        try:
+        with _SDK_ERRORS.translated(
+            VENDOR, model=model, timeout_s=self._timeout_s, waiting_for="audio"
+        ):
             async with self._speak().audio.with_raw_response.generate(
                 text=text,
                 model=model,
@@ -168,16 +173,6 @@ class DeepgramAuraProvider:
                 request_options=self._options,
             ) as response:
                 if not is_audio(response.headers.get("content-type")):
-                    raise _errors.malformed(PROVIDER)
+                    raise VENDOR.malformed()
                 async for chunk in response.data:
                     yield chunk
-        except ApiError as exc:
-            raise _errors.from_status(
-                PROVIDER, exc.status_code or 500, headers=exc.headers
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise _errors.timed_out(PROVIDER) from exc
-        except httpx.TransportError as exc:
-            raise _errors.connection_lost(PROVIDER) from exc
-        except ValueError as exc:  # an error body that is not JSON
-            raise _errors.malformed(PROVIDER) from exc

@@ -28,29 +28,25 @@ with warnings.catch_warnings():
     from deepgram.speak.v1.types.speak_v1text import SpeakV1Text
 
 from parley_common.errors import ParleyError
-from parley_tts.providers import _errors
+from parley_common.providers import VENDOR_KEY_ENV
+from parley_common.vendor_errors import SdkErrors, Vendor
 from parley_tts.providers._input_stream import StreamState, TextLedger
 from parley_tts.providers.base import SpokenChunk
 
-__all__ = ["SOCKET_FAILURES", "AuraInputStream", "translate_connect_error"]
+__all__ = ["CONNECT_ERRORS", "VENDOR", "AuraInputStream"]
 
 log = logging.getLogger(__name__)
 
-PROVIDER = "deepgram"
+VENDOR = Vendor("deepgram", "Deepgram", VENDOR_KEY_ENV["deepgram"], "TTS")
 CLOSE_TIMEOUT_S = 1.0
 
-# What opening the socket may raise besides ApiError (a refused handshake).
-SOCKET_FAILURES = (ApiError, OSError, InvalidHandshake, ConnectionClosed, TimeoutError)
-
-
-def translate_connect_error(exc: BaseException) -> ParleyError:
-    """A failure to open the socket as a Parley error (the SDK's ApiError carries the
-    request headers, key included: never its text)."""
-    if isinstance(exc, ApiError):
-        return _errors.from_status(PROVIDER, exc.status_code or 500)
-    if isinstance(exc, TimeoutError):
-        return _errors.timed_out(PROVIDER)
-    return _errors.connection_lost(PROVIDER)
+# What opening the socket raises: ApiError for a refused handshake (its text holds the
+# request's headers: never shown), the socket's own errors otherwise.
+CONNECT_ERRORS = SdkErrors(
+    status=(ApiError,),
+    timeouts=(TimeoutError,),
+    connection=(OSError, InvalidHandshake, ConnectionClosed),
+)
 
 
 class AuraInputStream:
@@ -129,11 +125,11 @@ class AuraInputStream:
             if kind == "Flushed":
                 self._ledger.flushed()
             elif kind == "Warning":
-                log.warning("Deepgram warning", extra={"provider": PROVIDER})
+                log.warning("Deepgram warning", extra={"provider": VENDOR.name})
             elif kind is None:
-                raise _errors.malformed(PROVIDER)
+                raise VENDOR.malformed()
             elif kind == "Error":
-                raise _errors.from_status(PROVIDER, 500)
+                raise VENDOR.reported(None)  # its fields are Deepgram's words: not shown
             # Metadata, Cleared and message types newer than this adapter need nothing.
         if self.state is StreamState.FINISHING:
             self.state = StreamState.DONE
@@ -150,19 +146,19 @@ class AuraInputStream:
                     return await self._socket.recv()
             return await self._socket.recv()
         except TimeoutError as exc:
-            raise _errors.timed_out(PROVIDER) from exc
+            raise VENDOR.timed_out(self._timeout_s, what="audio") from exc
         except ConnectionClosed as exc:
             if self.state.ended:
                 return b""
-            raise _errors.connection_lost(PROVIDER) from exc
+            raise VENDOR.connection_lost() from exc
         except ValueError as exc:  # a text frame that is not JSON
-            raise _errors.malformed(PROVIDER) from exc
+            raise VENDOR.malformed() from exc
 
     async def _call(self, sending: Any) -> None:
         try:
             await sending
         except (ConnectionClosed, OSError) as exc:
-            raise _errors.connection_lost(PROVIDER) from exc
+            raise VENDOR.connection_lost() from exc
 
 
 def _message_type(message: object) -> str | None:

@@ -15,22 +15,21 @@ from elevenlabs.core.request_options import RequestOptions
 from elevenlabs.types.voice_settings import VoiceSettings
 from pydantic import SecretStr
 
-from parley_common.errors import ParleyError
-from parley_tts.providers import _errors
+from parley_common.vendor_errors import SdkErrors
 from parley_tts.providers._audio import empty_audio, is_audio
 from parley_tts.providers._cache import TtlCache
 from parley_tts.providers._input_stream import closest_rate
 from parley_tts.providers._retry import RetryPolicy, retry_before_first_audio
 from parley_tts.providers.base import VoiceInfo
-from parley_tts.providers.elevenlabs_ws import (
-    ElevenLabsInputStream,
-    connect_input_stream,
-    detail_status,
-)
+from parley_tts.providers.elevenlabs_ws import VENDOR, ElevenLabsInputStream, connect_input_stream
 
 __all__ = ["PCM_RATES", "ElevenLabsProvider"]
 
-PROVIDER = "elevenlabs"
+# The SDK's errors (never its text: it holds the response headers); a ValueError is an error
+# body that is not JSON or a voices payload that does not validate.
+_SDK_ERRORS = SdkErrors(
+    status=(ApiError,), timeouts=(httpx.TimeoutException,), connection=(httpx.TransportError,)
+)
 DEFAULT_BASE_URL = "https://api.elevenlabs.io"
 PCM_RATES = (8000, 16000, 22050, 24000, 44100, 48000)  # the pcm_<rate> output formats
 SAMPLE_RATE = 24_000  # of the HTTP stream
@@ -39,7 +38,7 @@ SAMPLE_RATE = 24_000  # of the HTTP stream
 class ElevenLabsProvider:
     """Speaks with ElevenLabs voices; a ``StreamingTtsProvider``."""
 
-    name = PROVIDER
+    name = VENDOR.name
     sample_rate = SAMPLE_RATE
 
     def __init__(
@@ -127,7 +126,9 @@ class ElevenLabsProvider:
         self, text: str, voice: str, model: str, speed: float | None
     ) -> AsyncGenerator[bytes, None]:
         settings = VoiceSettings(speed=speed) if speed is not None else None
-        try:
+        with _SDK_ERRORS.translated(
+            VENDOR, model=model, timeout_s=self._timeout_s, waiting_for="audio"
+        ):
             async with self._client.text_to_speech.with_raw_response.stream(
                 voice,
                 text=text,
@@ -137,17 +138,13 @@ class ElevenLabsProvider:
                 request_options=self._options,
             ) as response:
                 if not is_audio(response.headers.get("content-type")):
-                    raise _errors.malformed(PROVIDER)
+                    raise VENDOR.malformed()
                 async for chunk in response.data:
                     yield chunk
-        except _SDK_FAILURES as exc:
-            raise _translate(exc) from exc
 
     async def _fetch_voices(self) -> list[VoiceInfo]:
-        try:
+        with _SDK_ERRORS.translated(VENDOR, timeout_s=self._timeout_s, waiting_for="its voices"):
             reply = await self._client.voices.get_all(request_options=self._options)
-        except _SDK_FAILURES as exc:
-            raise _translate(exc) from exc
         voices = []
         for voice in reply.voices:
             labels = voice.labels or {}
@@ -161,24 +158,3 @@ class ElevenLabsProvider:
                 )
             )
         return voices
-
-
-# ValueError: an error body that is not JSON, a voices payload that does not validate.
-_SDK_FAILURES = (ApiError, httpx.HTTPError, ValueError)
-
-
-def _translate(exc: Exception) -> ParleyError:
-    """An SDK or transport failure as a Parley error (never the SDK's text: it holds the
-    response headers)."""
-    if isinstance(exc, ApiError):
-        return _errors.from_status(
-            PROVIDER,
-            exc.status_code or 500,
-            headers=exc.headers,
-            reason=detail_status(exc.body),
-        )
-    if isinstance(exc, httpx.TimeoutException):
-        return _errors.timed_out(PROVIDER)
-    if isinstance(exc, httpx.TransportError):
-        return _errors.connection_lost(PROVIDER)
-    return _errors.malformed(PROVIDER)  # an error body that is not JSON, a bad payload

@@ -24,14 +24,19 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from parley_common.errors import ParleyError
-from parley_tts.providers import _errors
+from parley_common.providers import VENDOR_KEY_ENV
+from parley_common.vendor_errors import SdkErrors, Vendor
 from parley_tts.providers._input_stream import StreamState, TextLedger, http_to_ws
 from parley_tts.providers.base import SpokenChunk
 
-__all__ = ["ElevenLabsInputStream", "connect_input_stream", "detail_status"]
+__all__ = ["VENDOR", "ElevenLabsInputStream", "connect_input_stream"]
 
-PROVIDER = "elevenlabs"
+VENDOR = Vendor("elevenlabs", "ElevenLabs", VENDOR_KEY_ENV["elevenlabs"], "TTS")
 CLOSE_TIMEOUT_S = 1.0  # closing must not hold up an interruption
+# A refused upgrade carries ElevenLabs' answer (status, headers, JSON body with its kind).
+_CONNECT_ERRORS = SdkErrors(
+    status=(InvalidStatus,), timeouts=(TimeoutError,), connection=(OSError, InvalidHandshake)
+)
 
 
 async def connect_input_stream(
@@ -48,7 +53,9 @@ async def connect_input_stream(
     query = urlencode({"model_id": model, "output_format": f"pcm_{sample_rate}"})
     url = f"{http_to_ws(base_url.rstrip('/'))}/v1/text-to-speech/{quote(voice, safe='')}"
     url += f"/stream-input?{query}"
-    try:
+    with _CONNECT_ERRORS.translated(
+        VENDOR, model=model, timeout_s=timeout_s, waiting_for="a connection"
+    ):
         async with asyncio.timeout(timeout_s):
             socket = await connect(
                 url,
@@ -56,18 +63,6 @@ async def connect_input_stream(
                 close_timeout=CLOSE_TIMEOUT_S,
                 open_timeout=None,
             )
-    except TimeoutError as exc:
-        raise _errors.timed_out(PROVIDER) from exc
-    except InvalidStatus as exc:
-        response = exc.response
-        raise _errors.from_status(
-            PROVIDER,
-            response.status_code,
-            headers=dict(response.headers.raw_items()),
-            reason=detail_status(_json_or_none(response.body)),
-        ) from exc
-    except (OSError, InvalidHandshake) as exc:
-        raise _errors.connection_lost(PROVIDER) from exc
     stream = ElevenLabsInputStream(socket, sample_rate, timeout_s)
     first: dict[str, Any] = {"text": " "}
     if speed is not None:
@@ -135,8 +130,8 @@ class ElevenLabsInputStream:
             if message is None or self.state.ended:
                 return
             error = message.get("error")
-            if error is not None:
-                raise _errors.from_status(PROVIDER, 500, reason=str(error))
+            if error is not None:  # its "message" is ElevenLabs' words: not shown
+                raise VENDOR.reported(error if isinstance(error, str) else None)
             audio = message.get("audio")
             if audio:
                 pcm = _decode(audio)
@@ -160,19 +155,19 @@ class ElevenLabsInputStream:
             else:
                 raw = await self._socket.recv()
         except TimeoutError as exc:
-            raise _errors.timed_out(PROVIDER) from exc
+            raise VENDOR.timed_out(self._timeout_s, what="audio") from exc
         except ConnectionClosed as exc:
             if self.state.ended:
                 return None
             raise _closed_error(exc) from exc
         if isinstance(raw, bytes):
-            raise _errors.malformed(PROVIDER)
+            raise VENDOR.malformed()
         try:
             message = json.loads(raw)
         except ValueError as exc:
-            raise _errors.malformed(PROVIDER) from exc
+            raise VENDOR.malformed() from exc
         if not isinstance(message, dict):
-            raise _errors.malformed(PROVIDER)
+            raise VENDOR.malformed()
         return message
 
     async def _send_text(self, text: str, *, flush: bool = False) -> None:
@@ -192,23 +187,23 @@ class ElevenLabsInputStream:
 def _closed_error(exc: ConnectionClosed) -> ParleyError:
     close = exc.rcvd
     if close is None:
-        return _errors.connection_lost(PROVIDER)
+        return VENDOR.connection_lost()
     # ElevenLabs closes with 1008 (policy) and a reason naming the problem, e.g. a quota.
     reason = close.reason.lower()
     if "quota" in reason:
-        return _errors.from_status(PROVIDER, 429, reason="quota_exceeded")
+        return VENDOR.quota_exceeded(f"close code {close.code}")
     if "api key" in reason or "api_key" in reason or "unauthorized" in reason:
-        return _errors.from_status(PROVIDER, 401)
-    return _errors.connection_lost(PROVIDER)
+        return VENDOR.refused_key(f"close code {close.code}")
+    return VENDOR.connection_lost()
 
 
 def _decode(audio: object) -> bytes:
     if not isinstance(audio, str):
-        raise _errors.malformed(PROVIDER)
+        raise VENDOR.malformed()
     try:
         return base64.b64decode(audio, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise _errors.malformed(PROVIDER) from exc
+        raise VENDOR.malformed() from exc
 
 
 def _aligned_chars(message: Mapping[str, Any]) -> int | None:
@@ -219,17 +214,3 @@ def _aligned_chars(message: Mapping[str, Any]) -> int | None:
         if isinstance(alignment, Mapping) and isinstance(alignment.get("chars"), list):
             return len(alignment["chars"])
     return None
-
-
-def _json_or_none(body: bytes | bytearray | None) -> object:
-    try:
-        return json.loads(body) if body else None
-    except ValueError:
-        return None
-
-
-def detail_status(body: object) -> str | None:
-    """ElevenLabs' machine-readable error: ``{"detail": {"status": ...}}``."""
-    detail = body.get("detail") if isinstance(body, Mapping) else None
-    status = detail.get("status") if isinstance(detail, Mapping) else None
-    return status if isinstance(status, str) else None

@@ -9,21 +9,23 @@ token (gpt-4o-mini-tts).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx2
 import openai
 from pydantic import SecretStr
 
-from parley_tts.providers import _errors
+from parley_common.providers import VENDOR_KEY_ENV
+from parley_common.vendor_errors import SdkErrors, Vendor
 from parley_tts.providers._audio import empty_audio, is_audio
 from parley_tts.providers._retry import RetryPolicy, retry_before_first_audio
 from parley_tts.providers.base import VoiceInfo
 
 __all__ = ["MODELS", "VOICES", "OpenAiSpeechProvider"]
 
-PROVIDER = "openai"
+VENDOR = Vendor("openai", "OpenAI", VENDOR_KEY_ENV["openai"], "TTS")
+_SDK_ERRORS = SdkErrors.stainless(openai, httpx2)
 SAMPLE_RATE = 24_000  # what OpenAI's "pcm" format is, fixed
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
@@ -60,7 +62,7 @@ VOICES = tuple(
 class OpenAiSpeechProvider:
     """Speaks through OpenAI's speech endpoint (or any server with the same protocol)."""
 
-    name = PROVIDER
+    name = VENDOR.name
     sample_rate = SAMPLE_RATE
 
     def __init__(
@@ -83,6 +85,7 @@ class OpenAiSpeechProvider:
         )
         self.model = model
         self.voice = voice
+        self._timeout_s = timeout_s
         self._retry = retry or RetryPolicy()
 
     def synthesize(
@@ -115,26 +118,13 @@ class OpenAiSpeechProvider:
         await self._client.close()
 
     async def _stream(self, params: dict[str, Any]) -> AsyncGenerator[bytes, None]:
-        try:
+        with _SDK_ERRORS.translated(
+            VENDOR, model=params["model"], timeout_s=self._timeout_s, waiting_for="audio"
+        ):
             async with self._client.audio.speech.with_streaming_response.create(
                 **params
             ) as response:
                 if not is_audio(response.headers.get("content-type")):
-                    raise _errors.malformed(PROVIDER)
+                    raise VENDOR.malformed()
                 async for chunk in response.iter_bytes():
                     yield chunk
-        except openai.APIStatusError as exc:
-            raise _errors.from_status(
-                PROVIDER, exc.status_code, headers=exc.response.headers, reason=_reason(exc.body)
-            ) from exc
-        except (openai.APITimeoutError, httpx2.TimeoutException) as exc:
-            raise _errors.timed_out(PROVIDER) from exc
-        except (openai.APIConnectionError, httpx2.TransportError) as exc:
-            raise _errors.connection_lost(PROVIDER) from exc
-
-
-def _reason(body: object) -> str | None:
-    # OpenAI says "insufficient_quota" where ElevenLabs says "quota_exceeded".
-    error = body.get("error", body) if isinstance(body, Mapping) else None
-    code = error.get("code") if isinstance(error, Mapping) else None
-    return "quota_exceeded" if code == "insufficient_quota" else None

@@ -17,15 +17,18 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from parley_tts.providers import _errors
-from parley_tts.providers._audio import WavFormatError, WavStream, empty_audio, is_audio
+from parley_common.providers import VENDOR_KEY_ENV
+from parley_common.vendor_errors import SdkErrors, Vendor
+from parley_tts.providers._audio import WavStream, empty_audio, is_audio
 from parley_tts.providers._cache import TtlCache
 from parley_tts.providers._retry import RetryPolicy, retry_before_first_audio
 from parley_tts.providers.base import VoiceInfo
 
 __all__ = ["LEGACY_NOTE", "PlayHtProvider"]
 
-PROVIDER = "playht"
+VENDOR = Vendor("playht", "PlayHT", VENDOR_KEY_ENV["playht"], "TTS")
+# Statuses are read by _raise_for_status; a ValueError is JSON or a WAV that does not decode.
+_HTTP_ERRORS = SdkErrors(timeouts=(httpx.TimeoutException,), connection=(httpx.TransportError,))
 SAMPLE_RATE = 24_000
 LEGACY_NOTE = "legacy: PlayHT's public API was shut down on 2025-12-31"
 
@@ -33,7 +36,7 @@ LEGACY_NOTE = "legacy: PlayHT's public API was shut down on 2025-12-31"
 class PlayHtProvider:
     """LEGACY PlayHT v2 adapter (see the module docstring)."""
 
-    name = PROVIDER
+    name = VENDOR.name
     sample_rate = SAMPLE_RATE
 
     def __init__(
@@ -59,6 +62,7 @@ class PlayHtProvider:
         )
         self.model = model
         self.voice = voice
+        self._timeout_s = timeout_s
         self._retry = retry or RetryPolicy()
         self._voices: TtlCache[list[VoiceInfo]] = TtlCache(self._fetch_voices, voices_ttl_s)
 
@@ -95,45 +99,35 @@ class PlayHtProvider:
 
     async def _stream(self, body: dict[str, Any]) -> AsyncGenerator[bytes, None]:
         wav = WavStream(SAMPLE_RATE)
-        try:
+        with _HTTP_ERRORS.translated(
+            VENDOR, model=body["voice_engine"], timeout_s=self._timeout_s, waiting_for="audio"
+        ):
             async with self._client.stream(
                 "POST", "/api/v2/tts/stream", json=body, headers={"accept": "audio/wav"}
             ) as response:
-                await _raise_for_status(response)
+                await _raise_for_status(response, model=body["voice_engine"])
                 if not is_audio(response.headers.get("content-type")):
-                    raise _errors.malformed(PROVIDER)
+                    raise VENDOR.malformed()
                 async for chunk in response.aiter_bytes():
                     pcm = wav.feed(chunk)
                     if pcm:
                         yield pcm
-        except WavFormatError as exc:
-            raise _errors.malformed(PROVIDER) from exc
-        except httpx.TimeoutException as exc:
-            raise _errors.timed_out(PROVIDER) from exc
-        except httpx.TransportError as exc:
-            raise _errors.connection_lost(PROVIDER) from exc
 
     async def _fetch_voices(self) -> list[VoiceInfo]:
-        try:
+        with _HTTP_ERRORS.translated(VENDOR, timeout_s=self._timeout_s, waiting_for="its voices"):
             response = await self._client.get("/api/v2/voices")
             await _raise_for_status(response)
             listed = response.json()
-        except httpx.TimeoutException as exc:
-            raise _errors.timed_out(PROVIDER) from exc
-        except httpx.TransportError as exc:
-            raise _errors.connection_lost(PROVIDER) from exc
-        except ValueError as exc:
-            raise _errors.malformed(PROVIDER) from exc
         if not isinstance(listed, list):
-            raise _errors.malformed(PROVIDER)
+            raise VENDOR.malformed()
         return [_voice(entry) for entry in listed if isinstance(entry, dict) and entry.get("id")]
 
 
-async def _raise_for_status(response: httpx.Response) -> None:
+async def _raise_for_status(response: httpx.Response, *, model: str = "") -> None:
     if response.status_code < 400:
         return
     await response.aread()
-    raise _errors.from_status(PROVIDER, response.status_code, headers=response.headers)
+    raise VENDOR.from_status(response.status_code, response.headers, model=model)
 
 
 def _voice(entry: dict[str, Any]) -> VoiceInfo:
