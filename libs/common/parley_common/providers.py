@@ -3,6 +3,7 @@ availability with a reason, and the test-double switch."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable
@@ -106,6 +107,12 @@ class ProviderRegistry(Generic[P]):
         provider = builder()
         self._built[key] = provider
         return provider
+
+    async def prepare(self) -> tuple[ProviderStatus, ...]:
+        """Import and build every adapter this deployment can serve, in a thread: SDK
+        imports take seconds, and must not stall the event loop of a worker holding
+        sessions (nor make the first session's assignment miss its deadline)."""
+        return await asyncio.to_thread(self.statuses)
 
     async def aclose(self) -> None:
         """Close the adapters built so far that hold connections (worker shutdown)."""

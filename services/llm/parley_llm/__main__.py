@@ -15,6 +15,7 @@ from parley_llm.settings import LlmSettings
 
 
 async def _main(runtime: Runtime) -> None:
+    await REGISTRY.prepare()
     await serve_provider_statuses(runtime.bus, "llm", REGISTRY)
     worker = SessionWorker("llm", runtime.worker_id, runtime.bus, open_session(runtime))
     try:

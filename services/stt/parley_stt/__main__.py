@@ -16,6 +16,7 @@ from parley_stt.settings import SttSettings
 
 
 async def _main(runtime: Runtime) -> None:
+    await REGISTRY.prepare()
     await serve_provider_statuses(runtime.bus, "stt", REGISTRY)
     # The VAD runs on every session's every frame: load it before taking sessions.
     await asyncio.to_thread(vad.preload)

@@ -16,6 +16,7 @@ from parley_tts.voices import serve_voices
 
 
 async def _main(runtime: Runtime) -> None:
+    await REGISTRY.prepare()
     await serve_provider_statuses(runtime.bus, "tts", REGISTRY)
     await serve_voices(runtime.bus)
     worker = SessionWorker("tts", runtime.worker_id, runtime.bus, open_session(runtime))
