@@ -19,8 +19,9 @@ from parley_stt.providers.base import BYTES_PER_SECOND, SAMPLE_RATE, PartialSink
 
 __all__ = ["BatchStream", "Transcribe", "wav_bytes"]
 
-#: Sends one utterance (WAV bytes) and returns its final transcript; may push partials.
-Transcribe = Callable[[bytes, PartialSink | None], Coroutine[Any, Any, SttResult]]
+#: Sends one utterance (WAV bytes) to a model, in a language (None: detect), and returns its
+#: final transcript; may push partials to the sink.
+Transcribe = Callable[[bytes, str, str | None, PartialSink | None], Coroutine[Any, Any, SttResult]]
 
 # Under 100 ms there is no word to find and a request would only be billed.
 _MIN_BYTES = BYTES_PER_SECOND // 10
@@ -63,12 +64,17 @@ class _Request:
 
 
 class BatchStream:
-    """One utterance of a file-transcription provider."""
+    """One utterance of a file-transcription provider, for ``model`` in ``language``."""
 
     def __init__(
-        self, transcribe: Transcribe, language: str | None, on_partial: PartialSink | None
+        self,
+        transcribe: Transcribe,
+        model: str,
+        language: str | None,
+        on_partial: PartialSink | None,
     ) -> None:
         self._transcribe = transcribe
+        self._model = model
         self._language = language
         self._on_partial = on_partial
         self._pcm = bytearray()
@@ -91,7 +97,8 @@ class BatchStream:
         request = self._request
         if request is None or not request.usable_for(size):
             wav = wav_bytes(bytes(self._pcm))
-            task = asyncio.create_task(self._transcribe(wav, self._on_partial))
+            transcribing = self._transcribe(wav, self._model, self._language, self._on_partial)
+            task = asyncio.create_task(transcribing)
             request = self._request = _Request(size=size, task=task)
         return await request.wait()
 

@@ -52,18 +52,16 @@ class GroqSttProvider:
     ) -> BatchStream:
         """A new utterance, transcribed by ``model`` (default ``GROQ_STT_MODEL``)."""
         chosen = model or self._settings.groq_stt_model
-        asked = language_code(language)
-
-        async def transcribe(wav: bytes, sink: PartialSink | None) -> SttResult:
-            return await self._transcribe(wav, chosen, asked)
-
-        return BatchStream(transcribe, asked, on_partial)
+        return BatchStream(self._transcribe, chosen, language_code(language), on_partial)
 
     async def aclose(self) -> None:
         """Close the SDK's connection pool (at worker shutdown)."""
         await self._client.close()
 
-    async def _transcribe(self, wav: bytes, model: str, language: str | None) -> SttResult:
+    async def _transcribe(
+        self, wav: bytes, model: str, language: str | None, sink: PartialSink | None
+    ) -> SttResult:
+        # Groq does not stream a transcription: nothing is pushed to ``sink``.
         with _SDK_ERRORS.translated(
             self._vendor,
             model=model,

@@ -63,12 +63,7 @@ class OpenAiSttProvider:
     ) -> BatchStream:
         """A new utterance, transcribed by ``model`` (default ``OPENAI_STT_MODEL``)."""
         chosen = model or self._settings.openai_stt_model
-        asked = language_code(language)
-
-        async def transcribe(wav: bytes, sink: PartialSink | None) -> SttResult:
-            return await self._transcribe(wav, chosen, asked, sink)
-
-        return BatchStream(transcribe, asked, on_partial)
+        return BatchStream(self._transcribe, chosen, language_code(language), on_partial)
 
     async def aclose(self) -> None:
         """Close the SDK's connection pool (at worker shutdown)."""
