@@ -8,14 +8,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,115 +17,22 @@ import psutil
 import pytest
 from websockets.sync.client import connect
 
-from parley_launcher.embedded.process import free_port
+from .harness import Running, healthy, start, stop, wait
 
 pytestmark = pytest.mark.e2e
 SERVICES = ("gateway", "stt", "llm", "tts", "clone", "analytics")
-PARLEY = str(Path(sys.executable).parent / "parley")
 READY = re.compile(r"^  (\S+)\s+ready\s")
-
-
-@dataclass
-class Running:
-    proc: subprocess.Popen[bytes]
-    ports: dict[str, int]
-    data_dir: Path
-    out: Path
-    err: Path
-    # What stdout held when the URL was printed.
-    startup: str = ""
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['gateway']}"
-
-    def service_pid(self, name: str) -> int | None:
-        for child in psutil.Process(self.proc.pid).children(recursive=True):
-            try:
-                if f"parley_{name}" in child.cmdline():
-                    return child.pid
-            except psutil.NoSuchProcess:
-                continue
-        return None
-
-    def status(self, *options: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [PARLEY, "status", "--data-dir", str(self.data_dir), *options],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-
-
-def _wait(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():  # type: ignore[operator]
-                return
-        except (httpx.HTTPError, psutil.Error):
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _healthy(port: int) -> bool:
-    return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
-
-
-def _start(tmp: Path, services: tuple[str, ...], *options: str) -> Running:
-    """`parley up` on free ports (so that it never collides with another run) and its own
-    data dir, stdout and stderr captured apart, as a terminal would show them."""
-    ports = {name: free_port() for name in services}
-    drop = ("NATS_URL", "DATABASE_URL", "LOG_FORMAT", "PARLEY_DATA_DIR")
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    env.update({f"{name.upper()}_HTTP_PORT": str(port) for name, port in ports.items()})
-    env.update(PARLEY_NATS_PORT=str(free_port()), PARLEY_PG_PORT=str(free_port()))
-    # Not under pytest's temporary root: every pytest session that starts (another run on the
-    # machine) makes that root private again, and PostgreSQL's own user could not reach in.
-    data_dir = Path(tempfile.mkdtemp(prefix="parley-e2e-"))
-    out, err = tmp / "stdout.txt", tmp / "stderr.txt"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen(
-            [PARLEY, "up", "--data-dir", str(data_dir), *options],
-            stdout=stdout,
-            stderr=stderr,
-            env=env,
-        )
-    running = Running(proc, ports, data_dir, out, err)
-    try:
-        _wait(
-            lambda: "Parley is up" in out.read_text() or proc.poll() is not None,
-            180,
-            "the ready line",
-        )
-        assert proc.poll() is None, f"parley up exited with {proc.returncode}"
-    except AssertionError as exc:
-        _stop(running)
-        raise AssertionError(f"stdout: {out.read_text()}\nstderr: {err.read_text()}") from exc
-    time.sleep(0.2)  # the blank line after the URL
-    running.startup = out.read_text()
-    return running
-
-
-def _stop(running: Running, remove: bool = False) -> None:
-    if running.proc.poll() is None:
-        running.proc.kill()
-        running.proc.wait()
-    if remove:
-        shutil.rmtree(running.data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def parley(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     running: Running | None = None
     try:
-        running = _start(tmp_path_factory.mktemp("parley-up"), SERVICES)
+        running = start(tmp_path_factory.mktemp("parley-up"), SERVICES)
         yield running
     finally:
         if running is not None:
-            _stop(running, remove=True)
+            stop(running, remove=True)
 
 
 def test_a_person_sees_one_ready_line_per_component_and_the_url_last(parley: Running) -> None:
@@ -154,7 +55,7 @@ def test_every_service_is_healthy_and_logs_json_into_its_file(parley: Running) -
     health = httpx.get(f"{parley.url}/health").json()
     assert health["checks"] == {"nats": "ok", "postgres": "ok"}
     for name in SERVICES:
-        _wait(lambda name=name: _healthy(parley.ports[name]), 60, f"{name} health")
+        wait(lambda name=name: healthy(parley.ports[name]), 60, f"{name} health")
         assert parley.service_pid(name) is not None
     for name in (*SERVICES, "launcher"):
         path = parley.data_dir / "logs" / f"{name}.log"
@@ -163,7 +64,7 @@ def test_every_service_is_healthy_and_logs_json_into_its_file(parley: Running) -
         assert {entry["service"] for entry in entries} == {name}
 
 
-def test_status_from_another_terminal_reports_every_service_healthy(parley: Running) -> None:
+def test_status_from_another_terminal_reports_every_servicehealthy(parley: Running) -> None:
     with httpx.Client(base_url=parley.url, timeout=10) as client:
         sid = client.post("/api/v1/sessions", json={"user_id": "status"}).json()["id"]
         try:
@@ -215,9 +116,9 @@ def test_a_killed_service_is_restarted_and_said_so_in_one_line(parley: Running) 
     old = parley.service_pid("stt")
     assert old is not None
     os.kill(old, signal.SIGKILL)
-    _wait(lambda: parley.service_pid("stt") not in (None, old), 30, "a new stt process")
-    _wait(lambda: _healthy(parley.ports["stt"]), 60, "the new stt to be healthy")
-    _wait(lambda: "ready again" in parley.out.read_text(), 30, "the recovery line")
+    wait(lambda: parley.service_pid("stt") not in (None, old), 30, "a new stt process")
+    wait(lambda: healthy(parley.ports["stt"]), 60, "the new stt to be healthy")
+    wait(lambda: "ready again" in parley.out.read_text(), 30, "the recovery line")
     after = parley.out.read_text()[len(parley.startup) :].splitlines()
     about_stt = [line for line in after if line.split()[:1] == ["stt"]]
     assert len(about_stt) == 2, after
@@ -244,7 +145,7 @@ def test_stopping_leaves_no_process_behind(parley: Running) -> None:
 def test_log_format_json_keeps_the_json_stream_on_stderr(tmp_path: Path) -> None:
     # Two light services are enough to see every stream; the whole set ran above.
     services = ("clone", "analytics")
-    running = _start(tmp_path, services, "--only", ",".join(services), "--log-format", "json")
+    running = start(tmp_path, services, "--only", ",".join(services), "--log-format", "json")
     try:
         running.proc.send_signal(signal.SIGINT)
         assert running.proc.wait(timeout=60) == 0
@@ -257,4 +158,4 @@ def test_log_format_json_keeps_the_json_stream_on_stderr(tmp_path: Path) -> None
         assert shown == ["Parley is up: analytics, clone (no gateway, no URL)"]
         assert (running.data_dir / "logs" / "clone.log").stat().st_size > 0
     finally:
-        _stop(running, remove=True)
+        stop(running, remove=True)

@@ -8,7 +8,7 @@ import logging
 import os
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from pydantic import SecretStr
 
@@ -16,6 +16,9 @@ from parley_common.bus import Bus, Received
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import ProvidersReply, ProviderStatus
 from parley_common.errors import ProviderUnavailableError
+
+if TYPE_CHECKING:
+    from parley_common.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +157,19 @@ async def serve_provider_statuses(bus: Bus, service: str, registry: ProviderRegi
         await bus.respond(msg, reply, msg.meta)
 
     await bus.subscribe(subjects.query(service, "providers"), answer, queue=service)
+
+
+async def prepare_providers(runtime: Runtime, registry: ProviderRegistry[P]) -> None:
+    """At a worker's start-up: build its adapters off the loop, then answer provider
+    queries. ``/health`` says ``providers: fail`` until then, so whoever waits for the
+    worker to be ready (``parley up``, a readiness probe) does not send it sessions while it
+    is still importing SDKs."""
+    prepared = asyncio.Event()
+
+    async def check() -> bool:
+        return prepared.is_set()
+
+    runtime.checks["providers"] = check
+    await registry.prepare()
+    await serve_provider_statuses(runtime.bus, runtime.name, registry)
+    prepared.set()

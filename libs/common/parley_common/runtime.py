@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,8 +44,9 @@ class Runtime:
     # check it: on Python 3.11 asyncio.wait_for can swallow a cancellation that races a
     # timeout, and such a loop would then never end.
     stopping: asyncio.Event
-    # What ``/health`` reports: the bus, and the database when the service uses one.
-    checks: Mapping[str, HealthCheck] = field(default_factory=dict)
+    # What ``/health`` reports: the bus, the database when the service uses one, and what
+    # the service adds before it is ready (e.g. its providers built).
+    checks: dict[str, HealthCheck] = field(default_factory=dict)
 
 
 ServiceMain = Callable[[Runtime], Coroutine[Any, Any, None]]

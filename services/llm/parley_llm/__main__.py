@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from parley_common.contracts.session import LlmProvider as LlmName
-from parley_common.providers import serve_provider_statuses
+from parley_common.providers import prepare_providers
 from parley_common.runtime import Runtime, run
 from parley_common.warmup import warm_up
 from parley_common.workers import SessionWorker
@@ -15,8 +15,7 @@ from parley_llm.settings import LlmSettings
 
 
 async def _main(runtime: Runtime) -> None:
-    await REGISTRY.prepare()
-    await serve_provider_statuses(runtime.bus, "llm", REGISTRY)
+    await prepare_providers(runtime, REGISTRY)
     worker = SessionWorker("llm", runtime.worker_id, runtime.bus, open_session(runtime))
     try:
         async with asyncio.TaskGroup() as tg:

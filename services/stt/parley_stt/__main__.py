@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from parley_common.contracts.session import SttProvider as SttName
-from parley_common.providers import serve_provider_statuses
+from parley_common.providers import prepare_providers
 from parley_common.runtime import Runtime, run
 from parley_common.warmup import warm_up
 from parley_common.workers import SessionWorker
@@ -16,10 +16,9 @@ from parley_stt.settings import SttSettings
 
 
 async def _main(runtime: Runtime) -> None:
-    await REGISTRY.prepare()
-    await serve_provider_statuses(runtime.bus, "stt", REGISTRY)
     # The VAD runs on every session's every frame: load it before taking sessions.
     await asyncio.to_thread(vad.preload)
+    await prepare_providers(runtime, REGISTRY)
     worker = SessionWorker("stt", runtime.worker_id, runtime.bus, open_session(runtime))
     try:
         async with asyncio.TaskGroup() as tg:

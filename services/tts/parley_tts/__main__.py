@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from parley_common.contracts.session import TtsProvider as TtsName
-from parley_common.providers import serve_provider_statuses
+from parley_common.providers import prepare_providers
 from parley_common.runtime import Runtime, run
 from parley_common.warmup import warm_up
 from parley_common.workers import SessionWorker
@@ -16,8 +16,7 @@ from parley_tts.voices import serve_voices
 
 
 async def _main(runtime: Runtime) -> None:
-    await REGISTRY.prepare()
-    await serve_provider_statuses(runtime.bus, "tts", REGISTRY)
+    await prepare_providers(runtime, REGISTRY)
     await serve_voices(runtime.bus)
     worker = SessionWorker("tts", runtime.worker_id, runtime.bus, open_session(runtime))
     try:
