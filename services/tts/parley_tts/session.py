@@ -21,6 +21,7 @@ from parley_common.contracts.bus import (
     ReplyDone,
     SessionAssign,
     TurnLatency,
+    UserText,
     interrupt_adapter,
     reply_adapter,
 )
@@ -174,7 +175,13 @@ class TtsSession:
             return
         self._seen(turn_id)
         event = msg.decode(reply_adapter)
-        if isinstance(event, ReplyDelta | ReplyDone):
+        if isinstance(event, UserText) and self.streaming:
+            # Connect while the model thinks: the handshake is then off the path between
+            # the first token and the first audio.
+            turn = self._turns.setdefault(turn_id, _Turn(turn_id))
+            turn.streamed = StreamedText()
+            self._queue.put_nowait((turn, _STREAM))
+        elif isinstance(event, ReplyDelta | ReplyDone):
             turn = self._turns.setdefault(turn_id, _Turn(turn_id))
             if self.streaming:
                 await self._stream_reply(turn, event)
@@ -197,13 +204,14 @@ class TtsSession:
         if turn.streamed is not None and turn.streamed.fallen_back:
             self._sentence_reply(turn, event)
             return
-        if turn.streamed is None:
+        if turn.streamed is None:  # the turn's start was missed (this worker took over)
             if isinstance(event, ReplyDone):
                 self._queue.put_nowait((turn, _END))  # an empty answer: nothing to say
                 return
-            turn.first_delta_at = time.perf_counter()
             turn.streamed = StreamedText()
             self._queue.put_nowait((turn, _STREAM))
+        if turn.first_delta_at is None:
+            turn.first_delta_at = time.perf_counter()
         try:
             if isinstance(event, ReplyDelta):
                 await turn.streamed.add(event.text)

@@ -23,6 +23,7 @@ from parley_common.contracts.bus import (
     ReplyDelta,
     ReplyDone,
     SessionAssign,
+    UserText,
 )
 from parley_common.contracts.session import SessionConfig
 from parley_common.contracts.session import TtsProvider as TtsName
@@ -104,6 +105,9 @@ REPLY = ["Sure. ", "The weather", " today is ", "sunny and warm."]
 
 
 async def test_the_answer_streams_in_as_written_and_audio_spans_the_reply(call: Call) -> None:
+    await call.say(SessionChannel.REPLY, UserText(text="weather?", typed=True), 1)
+    # The provider is connected while the model is still thinking, before any answer text.
+    await eventually(lambda: any(r.method == "WEBSOCKET" for r in call.state.requests), 5)
     for delta in REPLY:
         await call.say(SessionChannel.REPLY, ReplyDelta(text=delta), 1)
     await call.say(SessionChannel.REPLY, ReplyDone(text="".join(REPLY)), 1)
