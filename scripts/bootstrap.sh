@@ -15,7 +15,8 @@ VENV=${PARLEY_VENV:-.venv}
 LOG=${PARLEY_DATA_DIR:-.parley}/logs/bootstrap.log
 
 stamp_inputs() {
-  cat requirements-dev.txt libs/*/pyproject.toml services/*/pyproject.toml scripts/bootstrap.sh
+  cat requirements-dev.txt clients/pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml \
+    scripts/bootstrap.sh
 }
 want=$(stamp_inputs | sha256sum | cut -d' ' -f1)
 if [ -f "$VENV/.parley-installed" ] && [ "$(cat "$VENV/.parley-installed")" = "$want" ]; then
