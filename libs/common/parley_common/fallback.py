@@ -106,8 +106,10 @@ class FallbackChain(Generic[P]):
     def switched(self, current: str, to: str, exc: BaseException, meta: MessageMeta) -> None:
         """Record that the rest of the turn moved from ``current`` to ``to`` because of
         ``exc`` (a failure, or TimeoutError for a missed deadline)."""
-        reason = exc.code if isinstance(exc, ParleyError) else (
-            "deadline_exceeded" if isinstance(exc, TimeoutError) else "failed"
+        reason = (
+            exc.code
+            if isinstance(exc, ParleyError)
+            else ("deadline_exceeded" if isinstance(exc, TimeoutError) else "failed")
         )
         FALLBACKS.labels(self.service, current, to).inc()
         log.warning(

@@ -8,33 +8,22 @@ failures, and flushes what is left when the session ends.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from prometheus_client import Counter
 from pydantic import BaseModel
 
 from parley_common.bus import Bus, MessageMeta
-from parley_common.cancellation import raise_if_cancelling
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import ServiceError
 from parley_common.contracts.events import ErrorRecorded
 from parley_common.contracts.subjects import SessionChannel
 from parley_common.errors import ParleyError, safe_message
+from parley_common.write_behind import WriteBehind
 
 log = logging.getLogger(__name__)
-
-PUBLISH_FAILURES = Counter(
-    "parley_durable_publish_failures_total",
-    "Durable events that could not be published to JetStream after retries",
-    ["service"],
-)
-RETRIES = 3
-RETRY_DELAY_S = 0.2
-FLUSH_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,55 +40,23 @@ class DurableReporter:
     def __init__(self, bus: Bus, service: str) -> None:
         self.bus = bus
         self.service = service
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._inflight: _Pending | None = None  # published again by the flush if cut off
+        self._writes: WriteBehind[_Pending] = WriteBehind(f"{service}-events", self._publish)
 
     def report(self, name: str, event: BaseModel, meta: MessageMeta) -> None:
         """Queue ``event`` for ``parley.events.<name>``; returns at once."""
-        self._queue.put_nowait(_Pending(name, event, meta))
+        self._writes.put(_Pending(name, event, meta))
 
     @property
     def pending(self) -> int:
         """Events queued and not yet published."""
-        return self._queue.qsize()
+        return self._writes.pending
 
     async def run(self) -> None:
         """Publish queued events until cancelled, then flush what is left (bounded)."""
-        try:
-            while True:
-                self._inflight = await self._queue.get()
-                await self._publish(self._inflight)
-                self._inflight = None
-                raise_if_cancelling()
-        finally:
-            await self._flush()
-
-    async def _flush(self) -> None:
-        try:
-            async with asyncio.timeout(FLUSH_TIMEOUT_S):
-                if self._inflight is not None:
-                    await self._publish(self._inflight)
-                    self._inflight = None
-                while not self._queue.empty():
-                    await self._publish(self._queue.get_nowait())
-        except TimeoutError:
-            lost = self._queue.qsize() + (self._inflight is not None)
-            PUBLISH_FAILURES.labels(self.service).inc(lost)
-            log.error("durable events not flushed at session end", extra={"count": lost})
+        await self._writes.run()
 
     async def _publish(self, item: _Pending) -> None:
-        for attempt in range(RETRIES):
-            try:
-                await self.bus.js_publish(subjects.event(item.name), item.event, item.meta)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if attempt == RETRIES - 1:
-                    PUBLISH_FAILURES.labels(self.service).inc()
-                    log.error("durable event lost", extra={"event": item.name, "error": repr(exc)})
-                    return
-                await asyncio.sleep(RETRY_DELAY_S * (attempt + 1))
+        await self.bus.js_publish(subjects.event(item.name), item.event, item.meta)
 
 
 class FailureReporter:

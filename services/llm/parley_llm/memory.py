@@ -9,7 +9,6 @@ retried.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections import deque
@@ -17,10 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from prometheus_client import Counter
 
-from parley_common.cancellation import raise_if_cancelling
 from parley_common.contracts.bus import Role, Word
+from parley_common.write_behind import WriteBehind
 from parley_llm.providers.base import ChatMessage
 
 log = logging.getLogger(__name__)
@@ -37,11 +35,6 @@ RECENT_TURNS = 4
 WRITE_RETRIES = 5
 WRITE_RETRY_DELAY_S = 0.2
 FLUSH_TIMEOUT_S = 5.0
-
-WRITE_FAILURES = Counter(
-    "parley_llm_db_write_failures_total",
-    "Conversation rows that could not be written after retries",
-)
 
 
 @dataclass
@@ -88,8 +81,13 @@ class ConversationMemory:
         self._last_turn_id = 0
         self._heard: dict[int, int] = {}  # heard reports that came before their answer
         self._interrupted: set[int] = set()
-        self._writes: asyncio.Queue[tuple[str, tuple[Any, ...]]] = asyncio.Queue()
-        self._inflight: tuple[str, tuple[Any, ...]] | None = None
+        self._writes: WriteBehind[tuple[str, tuple[Any, ...]]] = WriteBehind(
+            "conversation",
+            self._execute,
+            retries=WRITE_RETRIES,
+            retry_delay_s=WRITE_RETRY_DELAY_S,
+            flush_timeout_s=FLUSH_TIMEOUT_S,
+        )
 
     @property
     def last_turn_id(self) -> int:
@@ -104,7 +102,7 @@ class ConversationMemory:
     @property
     def pending_writes(self) -> int:
         """Rows changed in memory and not yet written."""
-        return self._writes.qsize() + (self._inflight is not None)
+        return self._writes.pending
 
     async def load(self) -> None:
         """Read the stored turns (a worker taking over continues where the last one was)."""
@@ -179,42 +177,12 @@ class ConversationMemory:
         self._interrupted = {t for t in self._interrupted if t >= turn_id}
 
     def _write(self, sql: str, *args: Any) -> None:
-        self._writes.put_nowait((sql, args))
+        self._writes.put((sql, args))
 
     async def persist_forever(self) -> None:
         """Write the changes in order until cancelled, then flush what is left (bounded)."""
-        try:
-            while True:
-                self._inflight = await self._writes.get()
-                await self._execute(*self._inflight)
-                self._inflight = None
-                raise_if_cancelling()
-        finally:
-            await self._flush()
+        await self._writes.run()
 
-    async def _flush(self) -> None:
-        try:
-            async with asyncio.timeout(FLUSH_TIMEOUT_S):
-                if self._inflight is not None:
-                    await self._execute(*self._inflight)
-                    self._inflight = None
-                while not self._writes.empty():
-                    await self._execute(*self._writes.get_nowait())
-        except TimeoutError:
-            WRITE_FAILURES.inc(self.pending_writes)
-            log.error("conversation rows not flushed", extra={"count": self.pending_writes})
-
-    async def _execute(self, sql: str, args: tuple[Any, ...]) -> None:
-        for attempt in range(WRITE_RETRIES):
-            try:
-                await self.pool.execute(sql, *args)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if attempt == WRITE_RETRIES - 1:
-                    WRITE_FAILURES.inc()
-                    log.error("conversation row lost", extra={"error": repr(exc)})
-                    return
-                log.warning("conversation row write failed; retrying", extra={"error": repr(exc)})
-                await asyncio.sleep(WRITE_RETRY_DELAY_S * (attempt + 1))
+    async def _execute(self, write: tuple[str, tuple[Any, ...]]) -> None:
+        sql, args = write
+        await self.pool.execute(sql, *args)
