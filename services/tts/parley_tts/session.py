@@ -262,6 +262,7 @@ class TtsSession:
             sentence.text,
             self.config.voice if primary else None,
             model=self.config.tts_model if primary else None,
+            speed=self.config.speed,
         )
         async with contextlib.aclosing(stream):
             chunks = aiter(stream)
@@ -288,7 +289,10 @@ class TtsSession:
         try:
             async with asyncio.timeout(self._deadline(self.chain.primary.name)):
                 stream = await self.provider.open_stream(
-                    self.config.voice, model=self.config.tts_model, sample_rate=self.rate
+                    self.config.voice,
+                    model=self.config.tts_model,
+                    speed=self.config.speed,
+                    sample_rate=self.rate,
                 )
         except Exception as exc:
             await self._stream_failed(turn, exc)

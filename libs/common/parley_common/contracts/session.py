@@ -117,6 +117,8 @@ class SessionConfig(BaseModel):
     llm_fallback: tuple[LlmProvider, ...] = Field(default=(), max_length=4)
     tts_fallback: tuple[TtsProvider, ...] = Field(default=(), max_length=4)
     voice: str | None = Field(default=None, max_length=200)
+    # Speaking rate, 1.0 = the voice's own; passed to providers that have it (S2's tts_speed).
+    speed: float = Field(default=1.0, ge=0.5, le=2.0)
     # None asks the STT provider to detect the language.
     language: str | None = Field(default="en", min_length=2, max_length=16)
     response_style: ResponseStyle = ResponseStyle.CONVERSATIONAL
