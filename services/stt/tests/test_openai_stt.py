@@ -1,6 +1,6 @@
 """OpenAI transcription (``whisper`` and ``openai``) through the openai SDK against the
 transcription emulator: whisper-1's verbose_json, gpt-4o's streamed deltas as partials, one
-request per utterance length, cancellation, and every failure translated."""
+request per utterance length, connections reused, cancellation, and every failure translated."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 import pytest
 from pydantic import SecretStr
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bench.adapters.timing import Connections, emulator
 from parley_common.errors import (
     ParleyTimeoutError,
     ProviderAuthError,
@@ -20,7 +22,7 @@ from parley_common.errors import (
     ProviderRateLimitedError,
 )
 from parley_common.testing import eventually
-from parley_emulators.base import Fault, Recorded, running
+from parley_emulators.base import Fault, Moment, Recorded
 from parley_emulators.openai_transcribe import app
 from parley_emulators.spoken import BYTES_PER_SECOND, SttEmulatorState
 from parley_stt.providers.base import PartialSink, SttResult, SttStream
@@ -35,6 +37,7 @@ PATH = "/v1/audio/transcriptions"
 class OpenAi:
     state: SttEmulatorState
     url: str
+    connections: Connections  # the TCP connections the emulator was sent requests on
     built: list[OpenAiSttProvider] = field(default_factory=list)
 
     def provider(self, name: str = "openai", **settings: object) -> OpenAiSttProvider:
@@ -50,13 +53,34 @@ class OpenAi:
         return self.state.last(PATH)
 
 
+def holding_the_end(asgi: ASGIApp, hold_s: float) -> ASGIApp:
+    """``asgi`` with the end of every response body sent ``hold_s`` late."""
+
+    async def held(scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                await asyncio.sleep(hold_s)
+            await send(message)
+
+        await asgi(scope, receive, sending)
+
+    return held
+
+
 @pytest.fixture
-async def openai_emulator() -> AsyncIterator[OpenAi]:
+def hold_s() -> float:
+    """How late the emulator ends each response body (0: at once, as OpenAI does)."""
+    return 0.0
+
+
+@pytest.fixture
+async def openai_emulator(hold_s: float) -> AsyncIterator[OpenAi]:
     state = SttEmulatorState(api_key=KEY, transcript="Hello there, how are you today?")
-    async with running(app(state)) as url:
-        emulator = OpenAi(state, url)
-        yield emulator
-        for provider in emulator.built:
+    served = holding_the_end(app(state), hold_s) if hold_s else app(state)
+    async with emulator(served) as (url, connections):
+        openai = OpenAi(state, url, connections)
+        yield openai
+        for provider in openai.built:
             await provider.aclose()
 
 
@@ -159,6 +183,51 @@ async def test_gpt4o_streams_its_deltas_as_partials(openai_emulator: OpenAi) -> 
         "true",
     )
     assert body["include[]"] == "logprobs"
+
+
+@pytest.mark.parametrize("model", ["whisper-1", "gpt-4o-transcribe"])
+async def test_utterances_share_one_connection(openai_emulator: OpenAi, model: str) -> None:
+    provider = openai_emulator.provider()
+    for _ in range(5):
+        stream, result = await utterance(provider, 0.5, model=model)
+        await stream.aclose()
+        assert result.text == "Hello there,"
+
+    assert len(openai_emulator.state.requests) == 5
+    assert len(openai_emulator.connections.seen) == 1  # no TCP + TLS handshake per utterance
+
+
+@pytest.mark.parametrize("hold_s", [0.5])
+async def test_the_streamed_final_does_not_wait_for_the_end_of_the_body(
+    openai_emulator: OpenAi,
+) -> None:
+    provider = openai_emulator.provider()
+    stream, result = await utterance(provider, 0.5, model="gpt-4o-transcribe")
+    await stream.aclose()
+    request = openai_emulator.request()
+
+    assert result.text == "Hello there,"
+    assert Moment.LAST_BYTE not in request.marks  # the body's end is still on its way
+    assert request.closed_at is None  # ... and awaited, to keep the connection
+    closing_at = time.perf_counter()
+    await provider.aclose()  # the worker shuts down meanwhile
+    await eventually(lambda: request.closed_at is not None, 1)
+    assert request.closed_at is not None
+    assert request.closed_at - closing_at < 0.1
+
+
+@pytest.mark.parametrize("hold_s", [1.5])
+async def test_a_body_held_open_after_the_transcript_loses_its_connection(
+    openai_emulator: OpenAi,
+) -> None:
+    stream, _ = await utterance(openai_emulator.provider(), 0.5, model="gpt-4o-transcribe")
+    final_at = time.perf_counter()
+    await stream.aclose()
+    request = openai_emulator.request()
+
+    await eventually(lambda: request.closed_at is not None, 1.4)
+    assert request.closed_at is not None
+    assert 0.9 < request.closed_at - final_at < 1.3  # read on for a second, then given up
 
 
 async def test_gpt4o_without_streaming_answers_json_with_logprobs(

@@ -6,14 +6,20 @@ SDK, on the utterance Parley's VAD cut.
 segments' ``avg_logprob``, the language the model detected. ``gpt-4o-transcribe`` and
 ``gpt-4o-mini-transcribe`` answer ``json`` with token logprobs (the confidence) and, when
 streaming is on, their text deltas are pushed as partials while the transcription runs.
+The transcript is returned at ``transcript.text.done``; the rest of that stream is read in the
+background, because httpx gives a connection back to its pool only once its body has ended.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
 import httpx2
 import openai
-from openai import AsyncOpenAI, Omit
-from openai.types.audio import TranscriptionInclude
+from openai import AsyncOpenAI, AsyncStream, Omit
+from openai.types.audio import TranscriptionInclude, TranscriptionStreamEvent
 from pydantic import SecretStr
 
 from parley_common.providers import VENDOR_KEY_ENV
@@ -26,10 +32,17 @@ from parley_stt.settings import CloudSttSettings
 
 __all__ = ["OpenAiSttProvider"]
 
+log = logging.getLogger(__name__)
+
 _SDK_ERRORS = SdkErrors.stainless(openai, httpx2)
 _FILENAME = "utterance.wav"
 # Only these return token logprobs (the SDK's documentation of ``include``).
 _LOGPROB_MODELS = ("gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+# After ``transcript.text.done`` the body ends at once; a server holding it open longer loses
+# the connection rather than keep it busy.
+_READ_ON_S = 1.0
+# What reading on past the transcript can raise; the transcript is delivered by then.
+_READ_ON_ERRORS = (TimeoutError, ValueError, openai.OpenAIError, httpx2.HTTPError)
 
 
 def _is_gpt(model: str) -> bool:
@@ -53,6 +66,7 @@ class OpenAiSttProvider:
             timeout=settings.stt_cloud_timeout_s,
             max_retries=settings.stt_cloud_retries,
         )
+        self._reading_on: set[asyncio.Task[None]] = set()  # streams past their transcript
 
     async def open(
         self,
@@ -66,7 +80,11 @@ class OpenAiSttProvider:
         return BatchStream(self._transcribe, chosen, language_code(language), on_partial)
 
     async def aclose(self) -> None:
-        """Close the SDK's connection pool (at worker shutdown)."""
+        """Stop reading finished streams, then close the SDK's connection pool (at worker
+        shutdown)."""
+        for task in self._reading_on:
+            task.cancel()
+        await asyncio.gather(*self._reading_on, return_exceptions=True)
         await self._client.close()
 
     async def _transcribe(
@@ -119,18 +137,47 @@ class OpenAiSttProvider:
             language=language or openai.omit,
             include=_include(model),
         )
-        text = ""
-        async with stream:  # leaving early (a cancelled turn) closes the connection
-            async for event in stream:
-                if event.type == "transcript.text.delta":
-                    text += event.delta
-                    if sink is not None and text.strip():
-                        partial = SttResult(text=text.strip(), is_final=False, language=language)
-                        await sink(partial)
-                elif event.type == "transcript.text.done":
-                    logprobs = (p.logprob for p in event.logprobs or ())
-                    return from_logprobs(event.text, logprobs, language)
-        raise MalformedReply("the transcription stream ended without transcript.text.done")
+        events = aiter(stream)  # one iterator, read to its end across both steps
+        try:
+            result = await _until_done(events, language, sink)
+        except BaseException:
+            await stream.close()  # a failure, or a cancelled turn: drop the connection now
+            raise
+        task = asyncio.create_task(_read_on(stream, events), name=f"stt-{self.name}-read-on")
+        self._reading_on.add(task)
+        task.add_done_callback(self._reading_on.discard)
+        return result
+
+
+async def _until_done(
+    events: AsyncIterator[TranscriptionStreamEvent], language: str | None, sink: PartialSink | None
+) -> SttResult:
+    """Deltas pushed as partials, up to the transcript of ``transcript.text.done``."""
+    text = ""
+    async for event in events:
+        if event.type == "transcript.text.delta":
+            text += event.delta
+            if sink is not None and text.strip():
+                await sink(SttResult(text=text.strip(), is_final=False, language=language))
+        elif event.type == "transcript.text.done":
+            return from_logprobs(event.text, (p.logprob for p in event.logprobs or ()), language)
+    raise MalformedReply("the transcription stream ended without transcript.text.done")
+
+
+async def _read_on(
+    stream: AsyncStream[TranscriptionStreamEvent],
+    events: AsyncIterator[TranscriptionStreamEvent],
+) -> None:
+    """The rest of a stream whose transcript is delivered: read to its end, its connection
+    goes back to the pool for the next utterance (closed before, httpx would discard it)."""
+    try:
+        async with asyncio.timeout(_READ_ON_S):
+            async for _ in events:
+                pass
+    except _READ_ON_ERRORS:
+        log.debug("the end of a transcription stream was not read", exc_info=True)
+    finally:
+        await stream.close()
 
 
 def _include(model: str) -> list[TranscriptionInclude] | Omit:
