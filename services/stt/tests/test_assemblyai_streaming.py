@@ -5,9 +5,11 @@ sizes within the service's limits, and every failure translated."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -257,6 +259,31 @@ async def test_aclose_mid_finish_terminates_and_closes_at_once(assemblyai: Assem
     assert len(assemblyai.commands("Terminate")) == 1
     with pytest.raises(asyncio.CancelledError):
         await finishing
+
+
+@pytest.mark.parametrize("transcript", ["Hello there, how are you today?", ""])
+async def test_closed_utterances_leave_no_task_pending(
+    assemblyai: AssemblyAi, transcript: str
+) -> None:
+    # A final turn answers the flush, or (nothing said) the quiet spell after it does.
+    assemblyai.state.transcript = transcript
+    provider = assemblyai.provider(stt_settle_ms=20)
+    before = asyncio.all_tasks()
+    streams: list[SttStream] = []  # held, so a task left behind cannot be garbage-collected
+    for _ in range(5):
+        stream = await provider.open("en")
+        streams.append(stream)
+        await feed(stream, 0.5)
+        await stream.finish()
+        await stream.aclose()
+
+    def left() -> list[asyncio.Task[Any]]:
+        test = asyncio.current_task()
+        return [task for task in asyncio.all_tasks() if task not in before and task is not test]
+
+    with contextlib.suppress(TimeoutError):  # the emulator's side of each socket winds down
+        await eventually(lambda: not left(), 1)
+    assert [task.get_coro() for task in left()] == []
 
 
 async def test_wrong_key_is_an_auth_error_naming_the_variable(assemblyai: AssemblyAi) -> None:

@@ -99,7 +99,9 @@ class _AssemblyAiWire:
         self._open_turn: int | None = None  # a turn with words that has not ended
         self._unformatted: int | None = None  # an ended turn whose formatted copy is due
         self._flush_s: float | None = None  # audio covered by a ForceEndpoint not yet answered
-        self._flushed = asyncio.Event()  # set by each flush, to restart the quiet timer
+        # Resolved by a flush, to restart the quiet timer: a plain future, so a stream closed
+        # while it waits leaves no task behind.
+        self._flushed: asyncio.Future[None] | None = None
 
     async def connect(self) -> None:
         """Open the WebSocket."""
@@ -117,19 +119,18 @@ class _AssemblyAiWire:
         """Turns as :class:`Heard`; after a ForceEndpoint with no turn in progress, a short
         quiet spell means there is nothing more to finalise."""
         ws = self._require()
-        receiving: asyncio.Future[str | bytes] | None = None
+        loop = asyncio.get_running_loop()
+        receiving: asyncio.Task[str | bytes] | None = None
         try:
             while True:
                 if receiving is None:
-                    receiving = asyncio.ensure_future(ws.recv())
-                self._flushed.clear()  # before looking: a flush from now on wakes the wait
+                    receiving = asyncio.create_task(ws.recv())
+                flushed = self._flushed = loop.create_future()  # a flush from now on wakes us
                 quiet = self._settle_s if self._flush_s is not None and self._settled() else None
-                flushed = asyncio.ensure_future(self._flushed.wait())
                 waiting: set[asyncio.Future[Any]] = {receiving, flushed}
                 done, _ = await asyncio.wait(
                     waiting, timeout=quiet, return_when=asyncio.FIRST_COMPLETED
                 )
-                flushed.cancel()
                 if receiving in done:
                     raw, receiving = self._received(receiving), None
                     heard = self._read(raw)
@@ -140,8 +141,10 @@ class _AssemblyAiWire:
         except _Closed:
             return
         finally:
+            self._flushed = None
             if receiving is not None:
                 receiving.cancel()
+                await asyncio.gather(receiving, return_exceptions=True)
 
     def _received(self, receiving: asyncio.Future[str | bytes]) -> str | bytes:
         try:
@@ -158,7 +161,8 @@ class _AssemblyAiWire:
     async def flush(self, sent_s: float) -> None:
         """``{"type": "ForceEndpoint"}``: end the current turn now."""
         self._flush_s = sent_s
-        self._flushed.set()
+        if self._flushed is not None and not self._flushed.done():
+            self._flushed.set_result(None)
         await self._send(json.dumps({"type": "ForceEndpoint"}))
 
     async def keep_alive(self) -> None:
