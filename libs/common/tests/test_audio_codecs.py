@@ -373,11 +373,12 @@ def test_pitch_shifts_by_semitones_and_keeps_the_duration(pitch: float) -> None:
     assert dominant_hz(out, 24_000) == pytest.approx(440.0 * 2 ** (pitch / 12), rel=0.01)
 
 
-def test_speed_and_pitch_together() -> None:
-    out = apply_effects(tone(16_000), 16_000, speed=1.25, pitch=-1.0)
+@pytest.mark.parametrize(("speed", "pitch"), [(1.25, -1.0), (0.5, 2.0), (2.0, -2.0), (2.0, 2.0)])
+def test_speed_and_pitch_together_even_at_the_corners(speed: float, pitch: float) -> None:
+    out = apply_effects(tone(16_000), 16_000, speed=speed, pitch=pitch)
 
-    assert len(out) / 2 / 16_000 == pytest.approx(SECONDS / 1.25, rel=0.02)
-    assert dominant_hz(out, 16_000) == pytest.approx(440.0 * 2 ** (-1 / 12), rel=0.01)
+    assert len(out) / 2 / 16_000 == pytest.approx(SECONDS / speed, rel=0.02)
+    assert dominant_hz(out, 16_000) == pytest.approx(440.0 * 2 ** (pitch / 12), rel=0.01)
 
 
 def test_neutral_effects_leave_the_audio_alone() -> None:

@@ -34,6 +34,7 @@ __all__ = [
 AUDIO_EFFECT_OUT_OF_RANGE = "audio_effect_out_of_range"
 SPEED_RANGE = (0.5, 2.0)
 PITCH_RANGE = (-2.0, 2.0)
+_ATEMPO_MIN = 0.5
 
 
 def apply_effects(pcm: bytes, sample_rate: int, *, speed: float = 1.0, pitch: float = 0.0) -> bytes:
@@ -54,10 +55,10 @@ def apply_effects(pcm: bytes, sample_rate: int, *, speed: float = 1.0, pitch: fl
         )
     ]
     if pitch != 0.0:
-        nodes.append(graph.add("asetrate", f"{sample_rate * ratio:.3f}"))
+        nodes.append(graph.add("asetrate", str(round(sample_rate * ratio))))
         nodes.append(graph.add("aresample", str(sample_rate)))
     # asetrate alone would also speed the audio up by ``ratio``: atempo takes that back.
-    nodes.append(graph.add("atempo", f"{speed / ratio:.6f}"))
+    nodes.extend(graph.add("atempo", f"{step:.6f}") for step in _tempo_steps(speed / ratio))
     # The sink hands back what went in: s16 mono at sample_rate.
     nodes.append(
         graph.add("aformat", f"sample_fmts=s16:channel_layouts=mono:sample_rates={sample_rate}")
@@ -78,6 +79,16 @@ async def apply_effects_async(
 ) -> bytes:
     """``apply_effects`` in a worker thread, so the event loop keeps serving."""
     return await asyncio.to_thread(apply_effects, pcm, sample_rate, speed=speed, pitch=pitch)
+
+
+def _tempo_steps(tempo: float) -> list[float]:
+    """``tempo`` as factors atempo accepts (0.5-100): slowing 0.5x while raising the pitch
+    asks for about 0.45, done as two steps."""
+    steps: list[float] = []
+    while tempo < _ATEMPO_MIN:
+        steps.append(_ATEMPO_MIN)
+        tempo /= _ATEMPO_MIN
+    return [*steps, tempo]
 
 
 def _check(name: str, value: float, bounds: tuple[float, float]) -> None:
