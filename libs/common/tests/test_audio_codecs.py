@@ -5,6 +5,7 @@ type, and speed/pitch change what they say and nothing else."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 import wave
@@ -99,6 +100,17 @@ def make_file(
     return sink.getvalue() if isinstance(sink, io.BytesIO) else bytes(sink.data)
 
 
+def silent_wav(rate: int, seconds: int) -> bytes:
+    """A long valid WAV built in no time: 8-bit silence (0x80 is the 8-bit zero)."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(1)
+        out.setframerate(rate)
+        out.writeframes(b"\x80" * (rate * seconds))
+    return buffer.getvalue()
+
+
 def best_correlation(got: Samples, want: Samples, max_lag: int) -> float:
     """Pearson correlation of ``got`` and ``want`` at the best alignment within ``max_lag``
     samples (lossy codecs add a few milliseconds of delay)."""
@@ -115,6 +127,25 @@ def dominant_hz(pcm: bytes, rate: int) -> float:
     x = samples_of(pcm)
     spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
     return float(np.argmax(spectrum)) * rate / len(x)
+
+
+OUTCOMES = {
+    "decoded",
+    "audio_empty",
+    "audio_too_large",
+    "audio_too_long",
+    "audio_unreadable",
+    "audio_unsupported",
+}
+
+
+def outcome(data: bytes) -> str:
+    """``decoded``, or the code of the refusal; anything else raised fails the test."""
+    try:
+        decode_upload(data)
+    except BadInputError as refused:
+        return refused.code
+    return "decoded"
 
 
 def code_of(data: bytes, limits: DecodeLimits | None = None) -> tuple[str, float]:
@@ -174,6 +205,45 @@ def test_the_bytes_decide_the_format_not_the_file_name(tmp_path: Path) -> None:
     assert abs(decoded.duration_s - SECONDS) <= 1 / STT_RATE
 
 
+def test_a_stream_that_changes_rate_midway_decodes_whole() -> None:
+    # Two MP3s glued together, 44.1 kHz then 16 kHz, as a naive recorder appends them.
+    first = make_file("mp3", "libmp3lame", chirp(44_100), rate=44_100)
+    second = make_file(
+        "mp3", "libmp3lame", chirp(16_000), rate=16_000, options={"id3v2_version": "0"}
+    )
+
+    decoded = decode_upload(first + second)
+
+    # The second file's encoder delay and Xing frame are not trimmed: about 0.1 s more.
+    assert abs(decoded.duration_s - 2 * SECONDS) <= 0.15
+
+
+@pytest.mark.parametrize(("muxer", "codec", "container", "frame_s"), INPUTS)
+def test_damaged_uploads_decode_or_are_refused_never_crash(
+    muxer: str, codec: str, container: InputFormat, frame_s: float
+) -> None:
+    rng = np.random.default_rng(3)
+    data = make_file(muxer, codec, chirp(SOURCE_RATE, 1.0))
+    for attempt in range(60):
+        damaged = bytearray(data)
+        # Alternately the header region and anywhere; one in five also cut short.
+        span = min(len(damaged), 4000) if attempt % 2 else len(damaged)
+        for position in rng.integers(0, span, int(rng.integers(1, 20))):
+            damaged[position] = int(rng.integers(0, 256))
+        if attempt % 5 == 0:
+            damaged = damaged[: int(rng.integers(1, len(damaged)))]
+        assert outcome(bytes(damaged)) in OUTCOMES
+
+
+def test_tags_that_are_not_utf8_do_not_stop_the_decode() -> None:
+    wav = make_file("wav", "pcm_s16le", chirp(SOURCE_RATE))
+    info = b"INFO" + b"INAM" + (4).to_bytes(4, "little") + b"\xff\xfe\xfa\x00"
+    body = wav[12:] + b"LIST" + len(info).to_bytes(4, "little") + info
+    tagged = b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WAVE" + body
+
+    assert abs(decode_upload(tagged).duration_s - SECONDS) <= 1 / STT_RATE
+
+
 def test_bare_mp3_and_tagged_adts_are_recognised() -> None:
     bare = make_file("mp3", "libmp3lame", chirp(SOURCE_RATE), options={"id3v2_version": "0"})
     assert bare[:3] != b"ID3"
@@ -201,6 +271,24 @@ def test_empty_upload_is_audio_empty() -> None:
     assert code_of(b"")[0] == "audio_empty"
 
 
+def test_a_valid_file_without_a_sample_is_audio_empty() -> None:
+    assert code_of(silent_wav(16_000, 0))[0] == "audio_empty"
+
+
+def test_a_video_without_sound_is_unsupported() -> None:
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="webm") as container:
+        stream = container.add_stream("libvpx", rate=1)
+        assert isinstance(stream, av.VideoStream)
+        stream.width = stream.height = 16
+        stream.pix_fmt = "yuv420p"
+        frame = av.VideoFrame(16, 16, "yuv420p")
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+    assert code_of(buffer.getvalue())[0] == "audio_unsupported"
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_random_bytes_are_unsupported(seed: int) -> None:
     noise = np.random.default_rng(seed).bytes(64 * 1024)
@@ -224,15 +312,8 @@ def test_a_text_file_is_unsupported() -> None:
 
 
 def test_eleven_minutes_are_refused_from_the_header_without_decoding() -> None:
-    # 11 min of 32 kHz 8-bit silence: a valid 21 MB WAV, under the size limit, written at once.
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(1)
-        out.setframerate(32_000)
-        out.writeframes(b"\x80" * (32_000 * 660))
-
-    code, elapsed = code_of(buffer.getvalue())
+    # 11 min at 32 kHz: a valid 21 MB WAV, under the size limit, written at once.
+    code, elapsed = code_of(silent_wav(32_000, 660))
 
     assert code == "audio_too_long"
     # Decoding and resampling the first 10 minutes before refusing takes about 0.25 s.
@@ -266,9 +347,26 @@ def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     assert DecodeLimits() == DecodeLimits(max_bytes=25 * 1024 * 1024, max_duration_s=600)
 
 
-async def test_async_decode_gives_the_same_audio() -> None:
+async def test_async_decode_gives_the_same_audio_and_leaves_the_loop_free() -> None:
     data = make_file("ogg", "libopus", chirp(SOURCE_RATE))
+    # 9 min of 32 kHz audio: about a fifth of a second of decoding and resampling.
+    long_upload = silent_wav(32_000, 540)
+    ticks = 0
 
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        await decode_upload_async(long_upload)
+    finally:
+        ticker.cancel()
+
+    # A decode run on the loop would not let the ticker run once before it ends.
+    assert ticks >= 3
     assert (await decode_upload_async(data)) == decode_upload(data)
 
 

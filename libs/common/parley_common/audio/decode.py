@@ -111,7 +111,11 @@ def decode_upload(data: bytes, limits: DecodeLimits | None = None) -> DecodedAud
             code=AUDIO_UNSUPPORTED,
         )
     try:
-        with av.open(io.BytesIO(data), mode="r", format=source.value) as container:
+        # Tags are never read, but PyAV decodes them at open: bad UTF-8 in a title must not
+        # fail the upload (with the default "strict" it raises UnicodeDecodeError).
+        with av.open(
+            io.BytesIO(data), mode="r", format=source.value, metadata_errors="replace"
+        ) as container:
             pcm = _decode(container, source, limits)
     except av.FFmpegError as exc:
         raise _unreadable(source) from exc
@@ -158,16 +162,26 @@ def _decode(container: InputContainer, source: InputFormat, limits: DecodeLimits
         raise _too_long(limits)
     # Enforced while decoding too, for recordings without a duration (MediaRecorder's WebM).
     max_bytes = int(limits.max_duration_s * INPUT_SAMPLE_RATE) * BYTES_PER_SAMPLE
-    resampler = AudioResampler(format="s16", layout="mono", rate=INPUT_SAMPLE_RATE)
+    resampler: AudioResampler | None = None
+    shape: tuple[str, str, int] | None = None
     parts: list[bytes] = []
     size = 0
     for frame in container.decode(container.streams.audio[0]):
+        # A stream may change rate or channels midway (chained Ogg, concatenated MP3s), and
+        # a resampler takes only the input it was set up with: flush it, start another.
+        frame_shape = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if resampler is None or frame_shape != shape:
+            if resampler is not None:
+                parts.append(resampled_pcm(resampler, None))
+            resampler = AudioResampler(format="s16", layout="mono", rate=INPUT_SAMPLE_RATE)
+            shape = frame_shape
         part = resampled_pcm(resampler, frame)
         size += len(part)
         if size > max_bytes:
             raise _too_long(limits)
         parts.append(part)
-    parts.append(resampled_pcm(resampler, None))
+    if resampler is not None:
+        parts.append(resampled_pcm(resampler, None))
     pcm = b"".join(parts)
     decoded_s = len(pcm) / BYTES_PER_SAMPLE / INPUT_SAMPLE_RATE
     # FFmpeg reads a cut-off WebM without complaint up to the cut; its header still tells
