@@ -417,6 +417,15 @@ def test_pcm_reply_is_raw_samples_at_the_requested_rate() -> None:
     assert best_correlation(samples_of(encoded.data), chirp(STT_RATE), 32) > 0.99
 
 
+@pytest.mark.parametrize("encoding", ["wav", "flac"])
+def test_no_audio_is_a_valid_empty_file(encoding: Encoding) -> None:
+    data = encode_pcm(b"", 24_000, encoding, 24_000).data
+
+    with av.open(io.BytesIO(data), mode="r") as container:
+        assert container.streams.audio[0].sample_rate == 24_000
+        assert sum(frame.samples for frame in container.decode(audio=0)) == 0
+
+
 def test_lossless_encodings_keep_every_sample() -> None:
     pcm = pcm16(chirp(24_000))
     for encoding in ("wav", "flac", "pcm"):

@@ -15,8 +15,10 @@ pcm        ``audio/pcm``          no container: PCM16 LE mono samples, 8000-1920
                                   it is not used; the rate travels beside the bytes)
 =========  =====================  =================================================
 
-A rate outside the list is a ``BadInputError`` (``audio_rate_unsupported``), an unknown
-encoding ``audio_encoding_unsupported``. Encoding blocks; use ``encode_pcm_async`` on a loop.
+No audio at all gives a file of headers only: WAV and FLAC open as 0 samples (MP3 is then
+its ID3 tag alone, Ogg Opus its two header pages). A rate outside the list is a
+``BadInputError`` (``audio_rate_unsupported``), an unknown encoding
+``audio_encoding_unsupported``. Encoding blocks; use ``encode_pcm_async`` on a loop.
 """
 
 from __future__ import annotations
@@ -148,4 +150,7 @@ def _mux(codec: _Codec, pcm: bytes, rate: int) -> bytes:
         for frame in pcm_frames(pcm, rate):
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
+        # PyAV writes the header with the first packet: with none (no audio at all) the
+        # file would be 0 bytes instead of a valid empty one.
+        container.start_encoding()
     return buffer.getvalue()
