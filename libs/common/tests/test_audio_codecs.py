@@ -195,6 +195,17 @@ def test_mediarecorder_webm_without_a_duration_decodes_whole() -> None:
     assert abs(decoded.duration_s - SECONDS) <= 0.02
 
 
+def test_safari_fragmented_mp4_decodes_whole() -> None:
+    # Safari's MediaRecorder writes audio/mp4: AAC in fragments after an empty moov.
+    flags = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+    data = make_file("mp4", "aac", chirp(SOURCE_RATE), seekable=False, options=flags)
+
+    decoded = decode_upload(data)
+
+    assert decoded.source_format is InputFormat.M4A
+    assert abs(decoded.duration_s - SECONDS) <= 2 * 1024 / SOURCE_RATE
+
+
 def test_the_bytes_decide_the_format_not_the_file_name(tmp_path: Path) -> None:
     upload = tmp_path / "recording.mp3"
     upload.write_bytes(make_file("wav", "pcm_s16le", chirp(SOURCE_RATE)))
