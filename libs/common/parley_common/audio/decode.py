@@ -6,7 +6,11 @@ Policy, for the REST routes that accept recorded audio:
   is never asked for, so a WAV named ``.mp3`` is simply decoded as the WAV it is.
 * Everything happens in memory with PyAV (its wheels bundle FFmpeg): no file path, no
   subprocess. Decoding blocks; on an event loop use ``decode_upload_async``.
-* Every refusal is a ``BadInputError`` whose ``code`` says why (see ``__all__`` codes).
+* A file cut short is refused where its header tells (WebM with a duration, FLAC, M4A);
+  WAV, Ogg, MP3 and AAC are streams and decode up to the cut, like a shorter recording.
+* Limits (``DecodeLimits``): 25 MB checked first, then 10 minutes, from the header when it
+  states a duration and while decoding always (MediaRecorder's WebM states none).
+* Every refusal is a ``BadInputError`` whose ``code`` says why (the ``AUDIO_*`` constants).
 """
 
 from __future__ import annotations
