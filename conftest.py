@@ -94,9 +94,13 @@ async def platform_url(nats_url: str, database_url: str, pool: asyncpg.Pool) -> 
         workers.append(SessionWorker(name, runtime.worker_id, bus, factory(runtime)))
     tasks = [asyncio.create_task(w.run()) for w in workers]
     await serve_voices(bus)
-    await serve_provider_statuses(bus, "stt", STT_PROVIDERS)
-    await serve_provider_statuses(bus, "llm", LLM_PROVIDERS)
-    await serve_provider_statuses(bus, "tts", TTS_PROVIDERS)
+    for service, registry in (
+        ("stt", STT_PROVIDERS),
+        ("llm", LLM_PROVIDERS),
+        ("tts", TTS_PROVIDERS),
+    ):
+        await registry.prepare()  # as each worker does at start-up: no import on the loop
+        await serve_provider_statuses(bus, service, registry)
     port = free_port()
     gateway = GatewaySettings(
         nats_url=nats_url, database_url=SecretStr(database_url), http_port=port

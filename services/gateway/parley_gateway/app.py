@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from parley_common.runtime import open_runtime
 from parley_gateway.body_limit import BodyLimitMiddleware
-from parley_gateway.errors import install_error_handlers
+from parley_gateway.errors import ERROR_RESPONSES, install_error_handlers
 from parley_gateway.realtime.endpoint import router as realtime_router
 from parley_gateway.routes import health, s1, sessions_v1, voices, web
 from parley_gateway.routes.deps import Gateway
@@ -44,6 +44,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         summary="Real-time voice conversations: REST + WebSocket gateway.",
         version="0.1.0",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)

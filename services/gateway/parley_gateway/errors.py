@@ -96,9 +96,30 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        response = error_response(exc.status_code, code, str(exc.detail))
+        # e.g. the Allow header of a 405, which RFC 9110 requires.
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return error_response(500, "internal_error", "internal server error")
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# The error answers any route may give, in the one error shape, for the OpenAPI schema.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("Malformed JSON"),
+    404: _documented("Not found (unknown session, provider or route)"),
+    413: _documented("Body over GATEWAY_MAX_BODY_BYTES"),
+    422: _documented("Unknown or wrong-typed fields, or an unavailable provider"),
+    429: _documented("A provider's rate limit; see Retry-After"),
+    500: _documented("Internal error"),
+    502: _documented("A provider failed or refused the credentials"),
+    503: _documented("No worker of a service is available"),
+    504: _documented("A provider or service did not answer in time"),
+}

@@ -139,7 +139,7 @@ class DialogueSession:
             await self.bus.subscribe(self._subject(SessionChannel.CONTROL), self._on_control),
             await self.bus.subscribe(self._subject(SessionChannel.INTERRUPT), self._on_interrupt),
         ]
-        await self.bus.nc.flush()
+        await self.bus.flush()
         self.ready.set()
         try:
             async with asyncio.TaskGroup() as tg:

@@ -113,7 +113,7 @@ class SttSession:
     async def run(self) -> None:
         """Process the session until cancelled."""
         sub = await self.bus.subscribe(self._subject(SessionChannel.AUDIO_IN), self._on_audio)
-        await self.bus.nc.flush()
+        await self.bus.flush()
         self.ready.set()
         try:
             await self.reporter.run()

@@ -139,7 +139,7 @@ class TtsSession:
             await self.bus.subscribe(self._subject(SessionChannel.REPLY), self._on_reply),
             await self.bus.subscribe(self._subject(SessionChannel.INTERRUPT), self._on_interrupt),
         ]
-        await self.bus.nc.flush()
+        await self.bus.flush()
         self.ready.set()
         try:
             async with asyncio.TaskGroup() as tg:

@@ -123,6 +123,13 @@ class Bus:
         """Answer a request."""
         await self.nc.publish(request.reply, encode(payload), headers=meta.to_headers())
 
+    async def flush(self) -> None:
+        """Wait until the server has processed everything sent so far (subscriptions
+        included). Shielded: nats-py's read loop dies with InvalidStateError when the pong of
+        a cancelled flush arrives, taking every subscription of the connection with it; a
+        session cancelled right after it started must not break the worker's bus."""
+        await asyncio.shield(self.nc.flush())
+
     async def js_publish(self, subject: str, payload: Payload, meta: MessageMeta) -> PubAck:
         """Durable publish to JetStream; returns once the stream has stored it."""
         return await self.js.publish(subject, encode(payload), headers=meta.to_headers())

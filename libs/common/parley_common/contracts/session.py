@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 
@@ -94,14 +95,22 @@ class TtsProvider(StrEnum):
     SCRIPTED = "scripted"
 
 
-OUTPUT_SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+OutputSampleRate = Literal[8000, 16000, 22050, 24000, 44100, 48000]
+
+
+def _either_spelling(name: str) -> AliasChoices:
+    return AliasChoices(name, to_camel(name))
 
 
 class SessionConfig(BaseModel):
     """Per-session choices. Accepts snake_case (``/api/v1``) and camelCase (S1) names."""
 
+    # Read in either spelling, written (and documented) in snake_case: the OpenAPI schema
+    # is then what the v1 API really returns; S1's routes camelCase their own output.
     model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+        extra="forbid",
+        alias_generator=AliasGenerator(validation_alias=_either_spelling),
+        frozen=True,
     )
 
     stt_provider: SttProvider = SttProvider.LOCAL
@@ -124,14 +133,8 @@ class SessionConfig(BaseModel):
     response_style: ResponseStyle = ResponseStyle.CONVERSATIONAL
     interrupt_sensitivity: InterruptSensitivity = InterruptSensitivity.MEDIUM
     system_prompt: str | None = Field(default=None, max_length=8000)
-    output_sample_rate: int = Field(default=24000)
-
-    @field_validator("output_sample_rate")
-    @classmethod
-    def _known_rate(cls, rate: int) -> int:
-        if rate not in OUTPUT_SAMPLE_RATES:
-            raise ValueError(f"must be one of {OUTPUT_SAMPLE_RATES}")
-        return rate
+    # An enum in the schema, so clients (and generated code) know the rates that work.
+    output_sample_rate: OutputSampleRate = 24000
 
 
 class SessionStatus(StrEnum):

@@ -186,7 +186,7 @@ class SessionBridge:
             SessionChannel.STATUS: self._on_status,
         }
         subs = [await self.bus.subscribe(self._subject(ch), h) for ch, h in handlers.items()]
-        await self.bus.nc.flush()
+        await self.bus.flush()
         return subs
 
     # -- client -> bus ----------------------------------------------------------------------

@@ -11,14 +11,34 @@ from parley_gateway.routes.deps import GatewayDep
 
 router = APIRouter(tags=["operations"])
 
+_HEALTH = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "degraded"]},
+        "service": {"type": "string"},
+        "checks": {"type": "object", "additionalProperties": {"enum": ["ok", "fail"]}},
+    },
+    "required": ["status", "service", "checks"],
+}
 
-@router.get("/health")
+
+@router.get(
+    "/health",
+    responses={
+        200: {"content": {"application/json": {"schema": _HEALTH}}},
+        503: {"content": {"application/json": {"schema": _HEALTH}}, "description": "Degraded"},
+    },
+)
 async def health(gateway: GatewayDep) -> JSONResponse:
     """200 when the bus and the database answer, 503 with the failing one otherwise."""
     return await health_response("gateway", gateway.runtime.checks)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics() -> Response:
     """Prometheus metrics of this process."""
     return metrics_response()

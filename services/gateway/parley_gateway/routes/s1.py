@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic.alias_generators import to_camel
 
 from parley_common.contracts.rest import (
     S1EndResponse,
@@ -21,6 +22,10 @@ from parley_gateway.routes.sessions_v1 import load_session
 router = APIRouter(prefix="/api/voice", tags=["S1 compatibility"])
 
 
+def _camel(fields: dict[str, Any]) -> dict[str, Any]:
+    return {to_camel(name): value for name, value in fields.items()}
+
+
 def _dump(model: Any) -> dict[str, Any]:
     result: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
     return result
@@ -35,7 +40,7 @@ async def start(
     session = S1Session(
         id=record.id,
         status=record.status,
-        config=_dump(record.config),
+        config=_camel(record.config.model_dump(mode="json")),
         ws_url=ws_url(request, f"/ws/voice/{record.id}"),
     )
     return _dump(S1StartResponse(session=session))

@@ -38,7 +38,7 @@ async def load_session(gateway: GatewayDep, session_id: str) -> SessionRecord:
     return record
 
 
-@router.post("", status_code=201, response_model=SessionView, response_model_by_alias=False)
+@router.post("", status_code=201, response_model=SessionView)
 async def create_session(
     request: Request, gateway: GatewayDep, body: CreateSessionRequest | None = None
 ) -> SessionView:
@@ -47,13 +47,13 @@ async def create_session(
     return session_view(request, record)
 
 
-@router.get("/{session_id}", response_model=SessionView, response_model_by_alias=False)
+@router.get("/{session_id}", response_model=SessionView)
 async def get_session(request: Request, gateway: GatewayDep, session_id: str) -> SessionView:
     """A session with its status and totals."""
     return session_view(request, await load_session(gateway, session_id))
 
 
-@router.post("/{session_id}/end", response_model=SessionView, response_model_by_alias=False)
+@router.post("/{session_id}/end", response_model=SessionView)
 async def end_session(request: Request, gateway: GatewayDep, session_id: str) -> SessionView:
     """End a session. Ending an ended session returns it unchanged."""
     record = await gateway.lifecycle.end(session_id)
