@@ -43,6 +43,12 @@ def query(service: str, name: str) -> str:
     return f"{PREFIX}.svc.{service}.{name}"
 
 
+def job(service: str, kind: str) -> str:
+    """Request subject on which a service's queue group takes one-shot jobs of ``kind``
+    (``parley_common.jobs``: a REST transcription, a REST synthesis)."""
+    return f"{PREFIX}.svc.{service}.job.{kind}"
+
+
 def heartbeat(service: str) -> str:
     """Subject on which a service's workers announce they are alive and what they hold."""
     return f"{PREFIX}.svc.{service}.heartbeat"
