@@ -94,13 +94,13 @@ async def platform_url(nats_url: str, database_url: str, pool: asyncpg.Pool) -> 
         workers.append(SessionWorker(name, runtime.worker_id, bus, factory(runtime)))
     tasks = [asyncio.create_task(w.run()) for w in workers]
     await serve_voices(bus)
-    for service, registry in (
-        ("stt", STT_PROVIDERS),
-        ("llm", LLM_PROVIDERS),
-        ("tts", TTS_PROVIDERS),
-    ):
-        await registry.prepare()  # as each worker does at start-up: no import on the loop
-        await serve_provider_statuses(bus, service, registry)
+    # As each worker does at start-up: adapters built off the loop, then provider queries.
+    await STT_PROVIDERS.prepare()
+    await LLM_PROVIDERS.prepare()
+    await TTS_PROVIDERS.prepare()
+    await serve_provider_statuses(bus, "stt", STT_PROVIDERS)
+    await serve_provider_statuses(bus, "llm", LLM_PROVIDERS)
+    await serve_provider_statuses(bus, "tts", TTS_PROVIDERS)
     port = free_port()
     gateway = GatewaySettings(
         nats_url=nats_url, database_url=SecretStr(database_url), http_port=port
