@@ -28,8 +28,10 @@ from parley_launcher.embedded.postgres_server import EmbeddedPostgres
 from parley_launcher.embedded.process import free_port
 from parley_llm.providers.registry import REGISTRY as LLM_PROVIDERS
 from parley_llm.session import open_session as open_llm
+from parley_stt.jobs import serve_transcriptions
 from parley_stt.providers.registry import REGISTRY as STT_PROVIDERS
 from parley_stt.session import open_session as open_stt
+from parley_tts.jobs import serve_syntheses
 from parley_tts.providers.registry import REGISTRY as TTS_PROVIDERS
 from parley_tts.session import open_session as open_tts
 from parley_tts.voices import serve_voices
@@ -94,6 +96,8 @@ async def platform_url(nats_url: str, database_url: str, pool: asyncpg.Pool) -> 
         workers.append(SessionWorker(name, runtime.worker_id, bus, factory(runtime)))
     tasks = [asyncio.create_task(w.run()) for w in workers]
     await serve_voices(bus)
+    await serve_transcriptions(bus)
+    await serve_syntheses(bus)
     # As each worker does at start-up: adapters built off the loop, then provider queries.
     await STT_PROVIDERS.prepare()
     await LLM_PROVIDERS.prepare()

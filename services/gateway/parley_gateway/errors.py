@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from parley_common.audio.decode import AUDIO_TOO_LARGE, AUDIO_UNSUPPORTED
 from parley_common.contracts.rest import ErrorBody, ErrorDetail
 from parley_common.errors import (
     BadInputError,
@@ -53,8 +54,14 @@ _HTTP_STATUS: tuple[tuple[type[ParleyError], int], ...] = (
 )
 
 
+# Codes more precise than their class: an upload too big, or not audio at all.
+_CODE_STATUS = {AUDIO_TOO_LARGE: 413, AUDIO_UNSUPPORTED: 415}
+
+
 def http_status(exc: ParleyError) -> int:
     """The HTTP status of a Parley error."""
+    if exc.code in _CODE_STATUS:
+        return _CODE_STATUS[exc.code]
     return next((status for kind, status in _HTTP_STATUS if isinstance(exc, kind)), 500)
 
 

@@ -9,6 +9,7 @@ from parley_common.providers import prepare_providers
 from parley_common.runtime import Runtime, run
 from parley_common.warmup import warm_up
 from parley_common.workers import SessionWorker
+from parley_tts.jobs import serve_syntheses
 from parley_tts.providers.registry import REGISTRY, get_provider
 from parley_tts.session import open_session
 from parley_tts.settings import TtsSettings
@@ -18,6 +19,7 @@ from parley_tts.voices import serve_voices
 async def _main(runtime: Runtime) -> None:
     await prepare_providers(runtime, REGISTRY)
     await serve_voices(runtime.bus)
+    await serve_syntheses(runtime.bus, runtime.worker_id)
     worker = SessionWorker("tts", runtime.worker_id, runtime.bus, open_session(runtime))
     try:
         async with asyncio.TaskGroup() as tg:

@@ -53,7 +53,10 @@ class JobOutcome(_Msg):
     error: JobFailure | None = None
 
 
-# The two jobs of S2's REST voice routes.
+# The two jobs of S2's REST voice routes, and their kinds (``subjects.job(service, kind)``).
+
+STT_TRANSCRIBE = "transcribe"
+TTS_SYNTHESIZE = "synthesize"
 
 
 class SttJobParams(_Msg):

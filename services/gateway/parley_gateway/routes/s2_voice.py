@@ -1,0 +1,146 @@
+"""S2's one-shot voice routes: ``POST /api/v1/voice/tts`` and ``POST /api/v1/voice/stt``.
+
+The gateway runs no model: it decodes an upload to PCM16 16 kHz and hands it to one worker
+of the ``stt`` queue group, or asks one worker of ``tts`` for the text's PCM, through the
+chunked job protocol (``parley_common.jobs``); then it applies the pitch (no provider has
+one) and encodes the file the client asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from parley_common.audio import (
+    DecodeLimits,
+    Encoding,
+    apply_effects_async,
+    decode_upload_async,
+    encode_pcm_async,
+    mime_type,
+)
+from parley_common.audio.effects import PITCH_RANGE, SPEED_RANGE
+from parley_common.contracts.jobs import (
+    STT_TRANSCRIBE,
+    TTS_SYNTHESIZE,
+    SttJobParams,
+    SttJobResult,
+    TtsJobParams,
+    TtsJobResult,
+)
+from parley_common.contracts.rest import ErrorBody
+from parley_common.contracts.session import SttProvider, TtsProvider
+from parley_common.jobs import JobTimeouts, request_job
+from parley_gateway.routes.deps import GatewayDep
+
+router = APIRouter(tags=["S2 compatibility"])
+
+SAMPLE_RATE_HEADER = "X-Audio-Sample-Rate"
+_MAX_TEXT_CHARS = 5000  # OpenAI's speech API takes 4096; a long paragraph, not a book
+_ENCODINGS: tuple[Encoding, ...] = ("mp3", "wav", "opus", "flac", "pcm")
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+class TtsRequest(BaseModel):
+    """S2's synthesis request, plus Parley's ``provider`` and ``model``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=_MAX_TEXT_CHARS)
+    voice: str | None = Field(None, description="the provider's default when absent")
+    speed: float = Field(
+        1.0, ge=SPEED_RANGE[0], le=SPEED_RANGE[1], description="2.0 speaks in half the time"
+    )
+    pitch: float = Field(
+        0.0, ge=PITCH_RANGE[0], le=PITCH_RANGE[1], description="semitones; keeps the duration"
+    )
+    encoding: Encoding = "mp3"
+    sample_rate: int = Field(
+        24000,
+        description="Hz; mp3 takes the MPEG rates 8000-48000, opus 8000/12000/16000/24000/"
+        "48000, wav/flac/pcm any rate from 8000 to 192000",
+    )
+    provider: TtsProvider = TtsProvider.LOCAL
+    model: str | None = None
+
+
+def _timeouts(gateway: GatewayDep) -> JobTimeouts:
+    return JobTimeouts(accept_s=gateway.settings.assign_timeout_s)
+
+
+@router.post(
+    "/api/v1/voice/tts",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The whole audio file in the requested encoding; its rate is also "
+            f"in {SAMPLE_RATE_HEADER} (the only place it is for raw pcm, PCM16 LE mono)",
+            "content": {mime_type(e): _BINARY for e in _ENCODINGS},
+            "headers": {SAMPLE_RATE_HEADER: {"schema": {"type": "integer"}}},
+        },
+    },
+)
+async def s2_tts(request: TtsRequest, gateway: GatewayDep) -> Response:
+    """Speak ``text``: ``speed`` is passed to the provider (every provider has it), ``pitch``
+    is applied to its audio here; the file is encoded at ``sample_rate``."""
+    params = TtsJobParams(
+        text=request.text,
+        provider=request.provider,
+        voice=request.voice,
+        model=request.model,
+        speed=request.speed,
+    )
+    result, pcm = await request_job(
+        gateway.bus, "tts", TTS_SYNTHESIZE, params, TtsJobResult, timeouts=_timeouts(gateway)
+    )
+    pcm = await apply_effects_async(pcm, result.sample_rate, pitch=request.pitch)
+    encoded = await encode_pcm_async(pcm, result.sample_rate, request.encoding, request.sample_rate)
+    return Response(
+        content=encoded.data,
+        media_type=encoded.mime_type,
+        headers={SAMPLE_RATE_HEADER: str(encoded.sample_rate)},
+    )
+
+
+_STT_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorBody, "description": "Upload over its size limit (audio_too_large)"},
+    415: {"model": ErrorBody, "description": "Not audio Parley reads (audio_unsupported)"},
+    422: {
+        "model": ErrorBody,
+        "description": "Empty, damaged or too long audio (audio_empty, audio_unreadable, "
+        "audio_too_long), bad fields, or an unavailable provider",
+    },
+}
+
+
+@router.post("/api/v1/voice/stt", response_model=SttJobResult, responses=_STT_ERRORS)
+async def s2_stt(
+    gateway: GatewayDep,
+    audio_file: Annotated[
+        UploadFile, File(description="WAV, WebM/Opus, Ogg/Opus, MP3, FLAC or M4A/AAC")
+    ],
+    language: Annotated[str | None, Form(description="e.g. en; absent: detect")] = None,
+    prompt: Annotated[str | None, Form()] = None,
+    temperature: Annotated[float | None, Form(ge=0.0, le=1.0)] = None,
+    provider: Annotated[SttProvider, Form()] = SttProvider.LOCAL,
+    model: Annotated[str | None, Form()] = None,
+) -> SttJobResult:
+    """Transcribe an uploaded recording (its container is read from its bytes, never from
+    its name). ``prompt`` and ``temperature`` are accepted as S2 sends them, but no Parley
+    STT provider takes them, so they change nothing."""
+    del prompt, temperature  # accepted for S2's clients; see the docstring
+    decoded = await decode_upload_async(await audio_file.read(), DecodeLimits.from_env())
+    params = SttJobParams(provider=provider, model=model or None, language=language or None)
+    result, _ = await request_job(
+        gateway.bus,
+        "stt",
+        STT_TRANSCRIBE,
+        params,
+        SttJobResult,
+        upload=decoded.pcm,
+        timeouts=_timeouts(gateway),
+    )
+    return result
