@@ -51,15 +51,25 @@ class TtsRequest(BaseModel):
 
     text: str = Field(min_length=1, max_length=_MAX_TEXT_CHARS)
     voice: str | None = Field(None, description="the provider's default when absent")
+    # Strict: a JSON true is not the number 1.
     speed: float = Field(
-        1.0, ge=SPEED_RANGE[0], le=SPEED_RANGE[1], description="2.0 speaks in half the time"
+        1.0,
+        ge=SPEED_RANGE[0],
+        le=SPEED_RANGE[1],
+        strict=True,
+        description="2.0 speaks in half the time",
     )
     pitch: float = Field(
-        0.0, ge=PITCH_RANGE[0], le=PITCH_RANGE[1], description="semitones; keeps the duration"
+        0.0,
+        ge=PITCH_RANGE[0],
+        le=PITCH_RANGE[1],
+        strict=True,
+        description="semitones; keeps the duration",
     )
     encoding: Encoding = "mp3"
     sample_rate: int = Field(
         24000,
+        strict=True,
         description="Hz; mp3 takes the MPEG rates 8000-48000, opus 8000/12000/16000/24000/"
         "48000, wav/flac/pcm any rate from 8000 to 192000",
     )
