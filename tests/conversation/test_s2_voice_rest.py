@@ -134,6 +134,7 @@ async def test_tts_refusals_are_clear_4xx(
     monkeypatch.delenv("ELEVENLABS_API_KEY", raising=False)
     async with httpx.AsyncClient(base_url=platform_url, timeout=60) as client:
         too_fast = await _tts(client, speed=3.0)
+        boolean = await _tts(client, pitch=False)
         bad_rate = await _tts(client, encoding="opus", sample_rate=44100)
         bad_voice = await _tts(client, voice="aura-asteria-en")
         no_key = await client.post(TTS, json={"text": TEXT, "provider": "elevenlabs"})
@@ -141,6 +142,7 @@ async def test_tts_refusals_are_clear_4xx(
         still = await _tts(client, encoding="wav")
     assert too_fast.status_code == 422
     assert too_fast.json()["error"]["code"] == "validation_error"
+    assert boolean.status_code == 422
     assert bad_rate.status_code == 422
     assert bad_rate.json()["error"]["code"] == "audio_rate_unsupported"
     assert bad_voice.status_code == 422
