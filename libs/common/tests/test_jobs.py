@@ -9,7 +9,9 @@ from collections.abc import AsyncGenerator, AsyncIterator
 import pytest
 from pydantic import BaseModel
 
-from parley_common.bus import Bus
+from parley_common.bus import Bus, MessageMeta
+from parley_common.contracts import subjects
+from parley_common.contracts.jobs import JobAccepted, JobOffer, JobOutcome
 from parley_common.errors import (
     ParleyError,
     ParleyTimeoutError,
@@ -151,3 +153,27 @@ async def test_a_job_over_its_total_deadline_is_a_timeout(bus: Bus, worker: Bus)
     timeouts = JobTimeouts(total_s=1.0)
     with pytest.raises(ParleyTimeoutError, match="longer than 1 s"):
         await request_job(bus, "jobtest", "slow", EchoParams(), EchoResult, timeouts=timeouts)
+
+
+async def test_an_upload_that_stops_midway_ends_the_job_on_the_worker(
+    bus: Bus, worker: Bus
+) -> None:
+    await serve_jobs(worker, "jobtest", "stalled", EchoParams, _echo, idle_s=1.0)
+    await worker.nc.flush()
+    inbox = bus.nc.new_inbox()
+    results = await bus.nc.subscribe(inbox)
+    offer = JobOffer(reply_to=inbox, params=EchoParams().model_dump_json())
+    reply = await bus.request(subjects.job("jobtest", "stalled"), offer, MessageMeta(session_id=""))
+    accepted = JobAccepted.model_validate_json(reply.data)
+    # One chunk, then the requester vanishes without the end marker.
+    await bus.publish(accepted.job_subject, b"abcd", MessageMeta(session_id="", seq=0))
+    started = time.monotonic()
+    while True:
+        msg = await results.next_msg(timeout=5)
+        if msg.data:  # heartbeats are empty; the outcome is not
+            break
+    outcome = JobOutcome.model_validate_json(msg.data)
+    assert outcome.error is not None
+    assert outcome.error.code == "timeout"
+    assert outcome.error.error_classes[0] == "ParleyTimeoutError"
+    assert time.monotonic() - started < 3.0
