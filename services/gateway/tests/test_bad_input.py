@@ -45,6 +45,9 @@ async def test_malformed_json(client: httpx.AsyncClient, pool: asyncpg.Pool, pat
         ({"stt_provider": "nonexistent"}, "stt_provider"),
         ({"output_sample_rate": 12345}, "output_sample_rate"),
         ({"system_prompt": "x" * 9000}, "system_prompt"),
+        # PostgreSQL cannot store NUL: refused up front, not a 500 at the INSERT.
+        ({"user_id": "a\u0000b"}, "user_id"),
+        ({"chatbotId": "bot\u0000"}, "chatbotId"),
     ],
 )
 async def test_unknown_or_wrong_typed_fields(

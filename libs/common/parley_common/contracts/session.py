@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AliasChoices,
+    AliasGenerator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 from pydantic.alias_generators import to_camel
+
+# PostgreSQL text cannot hold NUL: refused where it is sent (422), not where it is stored.
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, StringConstraints(pattern=NO_NUL)]
 
 
 class ResponseStyle(StrEnum):
@@ -117,22 +128,22 @@ class SessionConfig(BaseModel):
     llm_provider: LlmProvider = LlmProvider.LOCAL
     tts_provider: TtsProvider = TtsProvider.LOCAL
     # None = the provider's configured default model.
-    stt_model: str | None = Field(default=None, min_length=1, max_length=200)
-    llm_model: str | None = Field(default=None, min_length=1, max_length=200)
-    tts_model: str | None = Field(default=None, min_length=1, max_length=200)
+    stt_model: Text | None = Field(default=None, min_length=1, max_length=200)
+    llm_model: Text | None = Field(default=None, min_length=1, max_length=200)
+    tts_model: Text | None = Field(default=None, min_length=1, max_length=200)
     # Tried in order when the stage's provider fails or misses its first-result deadline;
     # empty = the service's <STAGE>_FALLBACK default.
     stt_fallback: tuple[SttProvider, ...] = Field(default=(), max_length=4)
     llm_fallback: tuple[LlmProvider, ...] = Field(default=(), max_length=4)
     tts_fallback: tuple[TtsProvider, ...] = Field(default=(), max_length=4)
-    voice: str | None = Field(default=None, max_length=200)
+    voice: Text | None = Field(default=None, max_length=200)
     # Speaking rate, 1.0 = the voice's own; passed to providers that have it (S2's tts_speed).
     speed: float = Field(default=1.0, ge=0.5, le=2.0)
     # None asks the STT provider to detect the language.
-    language: str | None = Field(default="en", min_length=2, max_length=16)
+    language: Text | None = Field(default="en", min_length=2, max_length=16)
     response_style: ResponseStyle = ResponseStyle.CONVERSATIONAL
     interrupt_sensitivity: InterruptSensitivity = InterruptSensitivity.MEDIUM
-    system_prompt: str | None = Field(default=None, max_length=8000)
+    system_prompt: Text | None = Field(default=None, max_length=8000)
     # An enum in the schema, so clients (and generated code) know the rates that work.
     output_sample_rate: OutputSampleRate = 24000
 
@@ -150,8 +161,8 @@ _CHATBOT_ALIASES = AliasChoices("chatbot_id", "chatbotId", "assistant_id", "assi
 class CreateSessionRequest(SessionConfig):
     """Body of ``POST /api/v1/sessions`` and S1's ``POST /api/voice/start``."""
 
-    user_id: str = Field(default="anonymous", min_length=1, max_length=200)
-    chatbot_id: str | None = Field(default=None, max_length=200, validation_alias=_CHATBOT_ALIASES)
+    user_id: Text = Field(default="anonymous", min_length=1, max_length=200)
+    chatbot_id: Text | None = Field(default=None, max_length=200, validation_alias=_CHATBOT_ALIASES)
 
     def session_config(self) -> SessionConfig:
         """The configuration part of the request, without the identities."""

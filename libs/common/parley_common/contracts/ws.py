@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter
 
 from parley_common.contracts.bus import LatencyStages, Role
-from parley_common.contracts.session import SessionConfig
+from parley_common.contracts.session import SessionConfig, Text
 
 
 # -- client -> server --------------------------------------------------------------------------
@@ -47,7 +47,7 @@ class TextMessage(_ClientMsg):
     """A typed message in the voice session (S2 calls the field ``content``)."""
 
     type: Literal["text_message"]
-    text: str = Field(
+    text: Text = Field(
         min_length=1, max_length=8000, validation_alias=AliasChoices("text", "content")
     )
 
