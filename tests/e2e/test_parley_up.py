@@ -118,7 +118,14 @@ def test_a_killed_service_is_restarted_and_said_so_in_one_line(parley: Running) 
     os.kill(old, signal.SIGKILL)
     wait(lambda: parley.service_pid("stt") not in (None, old), 30, "a new stt process")
     wait(lambda: healthy(parley.ports["stt"]), 60, "the new stt to be healthy")
-    wait(lambda: "ready again" in parley.out.read_text(), 30, "the recovery line")
+    wait(
+        lambda: any(
+            line.split()[:1] == ["stt"] and "ready again" in line
+            for line in parley.out.read_text().splitlines()
+        ),
+        30,
+        "stt's recovery line",
+    )
     after = parley.out.read_text()[len(parley.startup) :].splitlines()
     about_stt = [line for line in after if line.split()[:1] == ["stt"]]
     assert len(about_stt) == 2, after

@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 import asyncpg
-from nats.errors import TimeoutError as NatsTimeoutError
 from pydantic import ValidationError
 
 from parley_analytics.recorder import Recorder
@@ -31,7 +30,9 @@ async def consume(bus: Bus, recorder: Recorder, stopping: asyncio.Event) -> None
         while not stopping.is_set():
             try:
                 batch = await sub.fetch(BATCH, timeout=1.0)
-            except NatsTimeoutError:
+            except TimeoutError:
+                # Nothing to fetch. nats-py raises its own TimeoutError or, from some paths,
+                # the plain one: either is an empty poll, never a reason to crash.
                 continue
             for msg in batch:
                 try:

@@ -82,7 +82,10 @@ def test_streaming_matches_faster_whispers_whole_file_vad(say: Callable[[str], b
     reference = get_vad_model()(samples).reshape(-1)
     streamed = [r.probability for r in push_in_chunks(VadFrames(), audio, 640)]
 
-    assert streamed == pytest.approx(reference.tolist(), abs=1e-3)
+    # Float rounding differs between one batched run and 150 single-frame runs, and the
+    # LSTM carries it along: up to ~2e-3 was seen on some voices. A lost state or context
+    # shows as differences of 0.1 and more.
+    assert streamed == pytest.approx(reference.tolist(), abs=5e-3)
 
 
 def test_a_remainder_waits_for_the_rest_of_its_frame(say: Callable[[str], bytes]) -> None:
