@@ -13,7 +13,7 @@ from parley_common.runtime import open_runtime
 from parley_gateway.body_limit import BodyLimitMiddleware
 from parley_gateway.errors import ERROR_RESPONSES, install_error_handlers
 from parley_gateway.realtime.endpoint import router as realtime_router
-from parley_gateway.routes import health, s1, s2_voice, sessions_v1, voices, web
+from parley_gateway.routes import health, s1, s2_config, s2_voice, sessions_v1, voices, web
 from parley_gateway.routes.deps import Gateway
 from parley_gateway.sessions.failover import WorkerMonitor
 from parley_gateway.sessions.lifecycle import SessionLifecycle
@@ -51,6 +51,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(sessions_v1.router)
     app.include_router(s1.router)
+    app.include_router(s2_config.router)
     app.include_router(realtime_router)
     app.include_router(voices.router)
     app.include_router(s2_voice.router)

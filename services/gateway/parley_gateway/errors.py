@@ -12,7 +12,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import Scope
 
 from parley_common.audio.decode import AUDIO_TOO_LARGE, AUDIO_UNSUPPORTED
 from parley_common.contracts.rest import ErrorBody, ErrorDetail
@@ -101,17 +104,29 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "validation_error", "request does not match the schema", errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         response = error_response(exc.status_code, code, str(exc.detail))
-        # e.g. the Allow header of a 405, which RFC 9110 requires.
         response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # RFC 9110 wants every method of the resource; Starlette names only those of
+            # the first route matching the path (GET and PUT are two routes).
+            response.headers["Allow"] = ", ".join(_allowed_methods(app, request.scope))
         return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return error_response(500, "internal_error", "internal server error")
+
+
+def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**scope, "method": "GET"})
+        if match is not Match.NONE and isinstance(route, APIRoute):
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 def _documented(description: str) -> dict[str, Any]:

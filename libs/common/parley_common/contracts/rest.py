@@ -9,7 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from parley_common.contracts.bus import Role
-from parley_common.contracts.session import SessionConfig, SessionStatus
+from parley_common.contracts.session import (
+    InterruptSensitivity,
+    LlmProvider,
+    ResponseStyle,
+    SessionConfig,
+    SessionStatus,
+    SttProvider,
+    Text,
+    TtsProvider,
+)
 
 
 class SessionView(BaseModel):
@@ -119,3 +128,47 @@ class S1EndResponse(_Camel):
     session_id: str
     status: SessionStatus
     metrics: S1SessionMetrics
+
+
+class VoiceConfig(BaseModel):
+    """S2's per-chatbot voice configuration (``/api/v1/voice/config/{chatbot_id}``), plus
+    Parley's provider and conversation choices; the defaults of every session of that
+    chatbot (a session's own options win)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tts_voice: Text | None = Field(default=None, max_length=200)
+    tts_speed: float = Field(default=1.0, ge=0.5, le=2.0, strict=True)
+    tts_pitch: float = Field(default=0.0, ge=-2.0, le=2.0, strict=True)
+    stt_language: Text | None = Field(default=None, min_length=2, max_length=16)
+    audio_format: Literal["webm", "mp3", "wav", "opus", "pcm", "flac"] = "webm"
+    stt_provider: SttProvider | None = None
+    llm_provider: LlmProvider | None = None
+    tts_provider: TtsProvider | None = None
+    response_style: ResponseStyle | None = None
+    interrupt_sensitivity: InterruptSensitivity | None = None
+    system_prompt: Text | None = Field(default=None, max_length=8000)
+
+    def session_defaults(self) -> dict[str, Any]:
+        """The session options this configuration sets, by SessionConfig field name."""
+        options = {
+            "voice": self.tts_voice,
+            "speed": self.tts_speed,
+            "language": self.stt_language,
+            "stt_provider": self.stt_provider,
+            "llm_provider": self.llm_provider,
+            "tts_provider": self.tts_provider,
+            "response_style": self.response_style,
+            "interrupt_sensitivity": self.interrupt_sensitivity,
+            "system_prompt": self.system_prompt,
+        }
+        return {name: value for name, value in options.items() if value is not None}
+
+
+class VoiceConfigView(VoiceConfig):
+    """A chatbot's voice configuration as returned (defaults when none was stored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chatbot_id: str
+    updated_at: datetime | None = None

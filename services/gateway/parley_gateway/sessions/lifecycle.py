@@ -13,7 +13,7 @@ from parley_common.bus import Bus, MessageMeta
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import AssignAck, SessionAssign, SessionEnd
 from parley_common.contracts.events import SessionEnded, SessionStarted
-from parley_common.contracts.session import CreateSessionRequest
+from parley_common.contracts.session import CreateSessionRequest, SessionConfig
 from parley_common.contracts.subjects import SessionChannel
 from parley_common.errors import (
     NotFoundError,
@@ -22,6 +22,7 @@ from parley_common.errors import (
     ServiceUnavailableError,
 )
 from parley_gateway.sessions.store import SessionRecord, SessionStore
+from parley_gateway.sessions.voice_configs import VoiceConfigStore
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,12 @@ class SessionLifecycle:
         self.store = store
         self.bus = bus
         self.assign_timeout_s = assign_timeout_s
+        self.voice_configs = VoiceConfigStore(store.pool)
 
     async def start(self, request: CreateSessionRequest) -> SessionRecord:
-        """Store the session and have one worker of each streaming service take it."""
-        config = request.session_config()
+        """Store the session and have one worker of each streaming service take it. The
+        chatbot's voice configuration fills in what the request did not choose."""
+        config = await self._config(request)
         record = await self.store.create(request.user_id, request.chatbot_id, config)
         try:
             await self.assign(record)
@@ -59,6 +62,17 @@ class SessionLifecycle:
         )
         log.info("session started", extra={"session_id": record.id})
         return record
+
+    async def _config(self, request: CreateSessionRequest) -> SessionConfig:
+        config = request.session_config()
+        if request.chatbot_id is None:
+            return config
+        stored = await self.voice_configs.get(request.chatbot_id)
+        if stored is None:
+            return config
+        chosen = request.model_fields_set
+        defaults = {k: v for k, v in stored.session_defaults().items() if k not in chosen}
+        return SessionConfig.model_validate({**config.model_dump(), **defaults})
 
     async def assign(self, record: SessionRecord) -> dict[str, str]:
         """Ask each streaming service's queue group to take the session; returns the worker
