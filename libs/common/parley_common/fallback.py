@@ -72,24 +72,20 @@ class FallbackChain(Generic[P]):
         get: Callable[[str], P],
         reporter: DurableReporter,
         session_id: str,
+        deadline_s: float,
     ) -> None:
         self.service = service
         self.primary = primary
-        self._names = [n for n in dict.fromkeys(fallbacks) if n != primary.name]
+        self._order = list(dict.fromkeys([primary.name, *fallbacks]))
         self._get = get
         self.reporter = reporter
         self.session_id = session_id
-
-    @property
-    def has_fallback(self) -> bool:
-        """Whether a failure here could move to another provider."""
-        return bool(self._names)
+        self.deadline_s = deadline_s
 
     def after(self, current: str) -> Link[P] | None:
         """The next usable provider after ``current`` (unavailable ones are skipped)."""
-        names = [self.primary.name, *self._names]
-        start = names.index(current) + 1 if current in names else len(names)
-        for name in names[start:]:
+        start = self._order.index(current) + 1 if current in self._order else len(self._order)
+        for name in self._order[start:]:
             try:
                 return Link(name, self._get(name))
             except ProviderUnavailableError as exc:
@@ -98,10 +94,11 @@ class FallbackChain(Generic[P]):
                 )
         return None
 
-    def has_next(self, current: str) -> bool:
-        """Whether a provider follows ``current`` in the chain (usable or not)."""
-        names = [self.primary.name, *self._names]
-        return current in names and names.index(current) < len(names) - 1
+    def deadline(self, current: str) -> float | None:
+        """How long ``current`` may take to its first result: the stage's deadline when a
+        provider follows it in the chain, otherwise none (its own timeouts apply)."""
+        follows = current in self._order and self._order.index(current) < len(self._order) - 1
+        return self.deadline_s if follows else None
 
     def switched(self, current: str, to: str, exc: BaseException, meta: MessageMeta) -> None:
         """Record that the rest of the turn moved from ``current`` to ``to`` because of

@@ -109,6 +109,7 @@ class DialogueSession:
             lambda name: get_provider(LlmName(name)),
             self.reporter,
             self.sid,
+            FIRST_TOKEN_DEADLINE_S,
         )
         self.failures = FailureReporter(bus, self.reporter, self.sid, "llm")
         self._requests: asyncio.Queue[_TurnRequest] = asyncio.Queue()
@@ -272,7 +273,7 @@ class DialogueSession:
         deadline when another provider could take over."""
         reply = self._subject(SessionChannel.REPLY)
         usage = LlmUsage()
-        deadline = FIRST_TOKEN_DEADLINE_S if self.chain.has_next(link.name) else None
+        deadline = self.chain.deadline(link.name)
         stream = link.provider.stream(
             self.memory.messages(),
             self.config.response_style.max_tokens,

@@ -79,6 +79,7 @@ class SttSession:
             lambda name: get_provider(SttName(name)),
             self.reporter,
             self.sid,
+            FINAL_DEADLINE_S,
         )
         self.ready = asyncio.Event()  # set once the session listens to its audio
         self._pending = bytearray()
@@ -282,7 +283,7 @@ class SttSession:
         link = self.chain.primary
         result: SttResult | None = None
         try:
-            async with asyncio.timeout(self._deadline(link.name)):
+            async with asyncio.timeout(self.chain.deadline(link.name)):
                 if speculative is not None:
                     await asyncio.gather(speculative, return_exceptions=True)
                 result = await stream.finish()
@@ -306,7 +307,7 @@ class SttSession:
             self.chain.switched(link.name, following.name, error, self._meta())
             link = following
             try:
-                async with asyncio.timeout(self._deadline(link.name)):
+                async with asyncio.timeout(self.chain.deadline(link.name)):
                     result = await self._transcribe(link.provider, audio)
             except Exception as exc:
                 error = exc
@@ -336,10 +337,6 @@ class SttSession:
             unit="audio_seconds",
         )
         self.reporter.report("usage.recorded", usage, self._meta())
-
-    def _deadline(self, provider: str) -> float | None:
-        """A final must come this soon after the turn ends when a fallback could take over."""
-        return FINAL_DEADLINE_S if self.chain.has_next(provider) else None
 
     async def _transcribe(self, provider: SttProvider, audio: bytes) -> SttResult:
         """The final transcript of a whole utterance by ``provider`` (a fallback)."""

@@ -99,6 +99,7 @@ class TtsSession:
             lambda name: get_provider(TtsName(name)),
             self.reporter,
             self.sid,
+            FIRST_AUDIO_DEADLINE_S,
         )
         self._turns: dict[int, _Turn] = {}
         self._cancelled: set[int] = set()
@@ -266,7 +267,7 @@ class TtsSession:
         )
         async with contextlib.aclosing(stream):
             chunks = aiter(stream)
-            async with asyncio.timeout(self._deadline(link.name)):
+            async with asyncio.timeout(self.chain.deadline(link.name)):
                 raw = await anext(chunks, b"")  # the first audio, within the deadline
             while raw:
                 pending += resampler.process(raw)
@@ -279,15 +280,11 @@ class TtsSession:
         pending += resampler.flush()
         await self._send_audio(turn, bytes(pending), span)
 
-    def _deadline(self, provider: str) -> float | None:
-        """First audio must come this soon when a fallback could say it instead."""
-        return FIRST_AUDIO_DEADLINE_S if self.chain.has_next(provider) else None
-
     async def _speak_streamed(self, turn: _Turn) -> None:
         assert isinstance(self.provider, StreamingTtsProvider)
         assert turn.streamed is not None
         try:
-            async with asyncio.timeout(self._deadline(self.chain.primary.name)):
+            async with asyncio.timeout(self.chain.deadline(self.chain.primary.name)):
                 stream = await self.provider.open_stream(
                     self.config.voice,
                     model=self.config.tts_model,
