@@ -16,7 +16,7 @@ from parley_common.bus import Bus
 from parley_common.contracts.subjects import EVENTS_STREAM, EVENTS_SUBJECTS
 from parley_common.db.migrate import migrate
 from parley_common.db.pool import create_pool
-from parley_common.providers import TEST_PROVIDERS_ENV, serve_provider_statuses
+from parley_common.providers import TEST_PROVIDERS_ENV, prepare_providers
 from parley_common.runtime import Runtime
 from parley_common.settings import ServiceSettings
 from parley_common.testing import serving
@@ -90,21 +90,22 @@ async def platform_url(nats_url: str, database_url: str, pool: asyncpg.Pool) -> 
     os.environ[TEST_PROVIDERS_ENV] = "1"
     bus = await Bus.connect(nats_url, name="conversation-workers")
     settings = ServiceSettings(nats_url=nats_url, database_url=SecretStr(database_url))
-    workers = []
-    for name, factory in (("stt", open_stt), ("llm", open_llm), ("tts", open_tts)):
-        runtime = Runtime(name, f"{name}-inproc", settings, bus, pool, asyncio.Event())
-        workers.append(SessionWorker(name, runtime.worker_id, bus, factory(runtime)))
+    runtimes = {
+        name: Runtime(name, f"{name}-inproc", settings, bus, pool, asyncio.Event())
+        for name in ("stt", "llm", "tts")
+    }
+    # As each worker does at start-up: adapters built off the loop, then provider queries.
+    await prepare_providers(runtimes["stt"], STT_PROVIDERS)
+    await prepare_providers(runtimes["llm"], LLM_PROVIDERS)
+    await prepare_providers(runtimes["tts"], TTS_PROVIDERS)
+    workers = [
+        SessionWorker(name, runtimes[name].worker_id, bus, factory(runtimes[name]))
+        for name, factory in (("stt", open_stt), ("llm", open_llm), ("tts", open_tts))
+    ]
     tasks = [asyncio.create_task(w.run()) for w in workers]
     await serve_voices(bus)
     await serve_transcriptions(bus)
     await serve_syntheses(bus)
-    # As each worker does at start-up: adapters built off the loop, then provider queries.
-    await STT_PROVIDERS.prepare()
-    await LLM_PROVIDERS.prepare()
-    await TTS_PROVIDERS.prepare()
-    await serve_provider_statuses(bus, "stt", STT_PROVIDERS)
-    await serve_provider_statuses(bus, "llm", LLM_PROVIDERS)
-    await serve_provider_statuses(bus, "tts", TTS_PROVIDERS)
     port = free_port()
     gateway = GatewaySettings(
         nats_url=nats_url, database_url=SecretStr(database_url), http_port=port
