@@ -16,6 +16,7 @@ from parley_common.contracts.bus import LatencyStages
 from parley_common.contracts.events import (
     ErrorRecorded,
     LatencyRecorded,
+    ProviderSwitched,
     SessionEnded,
     UsageRecorded,
 )
@@ -145,3 +146,41 @@ async def test_redelivered_events_are_not_counted_twice(pool: asyncpg.Pool) -> N
         await pool.fetchval("SELECT count(*) FROM voice_usage WHERE session_id=$1", uuid.UUID(sid))
         == 1
     )
+
+
+async def test_a_provider_switch_and_the_usage_model_are_recorded(pool: asyncpg.Pool) -> None:
+    sid = await _session(pool, SessionConfig())
+    now = datetime.now(UTC)
+    recorder = Recorder(pool)
+    switched = ProviderSwitched(
+        session_id=sid,
+        at=now,
+        service="stt",
+        provider="deepgram",
+        fallback="local",
+        reason="provider_failed",
+    )
+    usage = UsageRecorded(
+        session_id=sid,
+        at=now,
+        service="llm",
+        provider="anthropic",
+        model="claude-haiku-5-5",
+        quantity=42,
+        unit="output_tokens",
+    )
+    await recorder.record(switched, f"test-switch:{sid}:0")
+    await recorder.record(usage, f"test-switch:{sid}:1")
+    await recorder.record(switched, f"test-switch:{sid}:0")  # redelivered: written once
+
+    errors = await pool.fetch(
+        "SELECT service, code, message FROM voice_errors WHERE session_id = $1",
+        uuid.UUID(sid),
+    )
+    assert [tuple(r) for r in errors] == [
+        ("stt", "provider_fallback", "deepgram -> local: provider_failed")
+    ]
+    model = await pool.fetchval(
+        "SELECT model FROM voice_usage WHERE session_id = $1", uuid.UUID(sid)
+    )
+    assert model == "claude-haiku-5-5"
