@@ -22,7 +22,10 @@ __all__ = [
     "ProviderFailedError",
     "ProviderRateLimitedError",
     "ProviderUnavailableError",
+    "RateLimitedError",
     "ServiceUnavailableError",
+    "UnauthenticatedError",
+    "ForbiddenError",
     "safe_message",
 ]
 
@@ -61,6 +64,31 @@ class NotFoundError(ParleyError):
     """The thing asked for does not exist (or is not the caller's)."""
 
     code = "not_found"
+
+
+class UnauthenticatedError(ParleyError):
+    """No credentials, or credentials Parley does not accept (missing, expired, forged
+    token). The message says which, never what the token held."""
+
+    code = "unauthenticated"
+
+
+class ForbiddenError(ParleyError):
+    """The caller is known but may not do this (a user acting as another, no admin scope)."""
+
+    code = "forbidden"
+
+
+class RateLimitedError(ParleyError):
+    """The caller exceeded one of Parley's own limits; ``retry_after_s`` says when the
+    window reopens."""
+
+    code = "rate_limited"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: float, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after_s = retry_after_s
 
 
 class ConflictError(ParleyError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from parley_common.runtime import open_runtime
+from parley_common.tokens import AuthSettings, TokenVerifier, describe_keys
 from parley_gateway.body_limit import BodyLimitMiddleware
 from parley_gateway.errors import ERROR_RESPONSES, install_error_handlers
 from parley_gateway.realtime.endpoint import router as realtime_router
@@ -19,6 +21,24 @@ from parley_gateway.sessions.failover import WorkerMonitor
 from parley_gateway.sessions.lifecycle import SessionLifecycle
 from parley_gateway.sessions.store import SessionStore
 from parley_gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def require_safe_auth(settings: GatewaySettings) -> TokenVerifier:
+    """The token verifier; refuses a gateway reachable from other machines without keys
+    (secure by default: only a loopback development gateway may run without tokens)."""
+    auth = AuthSettings()
+    if not auth.enabled and settings.http_host not in _LOOPBACK:
+        raise RuntimeError(
+            f"GATEWAY_HTTP_HOST={settings.http_host} is reachable from other machines but no"
+            " token key is configured: set PARLEY_JWT_SECRET (or PARLEY_JWT_PUBLIC_KEY /"
+            " PARLEY_JWT_JWKS_FILE), or bind to 127.0.0.1"
+        )
+    log.info("authentication keys: %s", describe_keys(auth))
+    return TokenVerifier(auth)
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -46,6 +66,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
     )
+    app.state.token_verifier = require_safe_auth(settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(health.router)

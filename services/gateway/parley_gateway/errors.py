@@ -7,6 +7,7 @@ place that maps it to HTTP statuses (and, through :func:`ws_error`, to WebSocket
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,6 +23,7 @@ from parley_common.contracts.rest import ErrorBody, ErrorDetail
 from parley_common.errors import (
     BadInputError,
     ConflictError,
+    ForbiddenError,
     NotFoundError,
     ParleyError,
     ParleyTimeoutError,
@@ -29,7 +31,9 @@ from parley_common.errors import (
     ProviderFailedError,
     ProviderRateLimitedError,
     ProviderUnavailableError,
+    RateLimitedError,
     ServiceUnavailableError,
+    UnauthenticatedError,
 )
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,9 @@ def error_response(
 # Most specific first: the first class an error is an instance of decides its status.
 _HTTP_STATUS: tuple[tuple[type[ParleyError], int], ...] = (
     (BadInputError, 422),
+    (UnauthenticatedError, 401),
+    (ForbiddenError, 403),
+    (RateLimitedError, 429),
     (NotFoundError, 404),
     (ConflictError, 409),
     (ProviderUnavailableError, 422),
@@ -92,8 +99,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ParleyError)
     async def _parley(_: Request, exc: ParleyError) -> JSONResponse:
         response = error_response(http_status(exc), exc.code, exc.message, exc.details)
-        if isinstance(exc, ProviderRateLimitedError) and exc.retry_after_s is not None:
-            response.headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+        retry_after = getattr(exc, "retry_after_s", None)
+        if isinstance(exc, ProviderRateLimitedError | RateLimitedError) and retry_after:
+            response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+        if isinstance(exc, UnauthenticatedError):
+            response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -136,10 +146,12 @@ def _documented(description: str) -> dict[str, Any]:
 # The error answers any route may give, in the one error shape, for the OpenAPI schema.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _documented("Malformed JSON"),
+    401: _documented("No bearer token, or one that is expired, forged or for another audience"),
+    403: _documented("The token may not do this (another user's id, no admin scope)"),
     404: _documented("Not found (unknown session, provider or route)"),
     413: _documented("Body over GATEWAY_MAX_BODY_BYTES"),
     422: _documented("Unknown or wrong-typed fields, or an unavailable provider"),
-    429: _documented("A provider's rate limit; see Retry-After"),
+    429: _documented("Parley's or a provider's rate limit; Retry-After says when to retry"),
     500: _documented("Internal error"),
     502: _documented("A provider failed or refused the credentials"),
     503: _documented("No worker of a service is available"),

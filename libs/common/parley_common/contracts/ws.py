@@ -229,7 +229,10 @@ class S2Event(BaseModel):
 
 
 # Close codes of the gateway's WebSocket (4000-4999 is the application range).
+CLOSE_UNAUTHENTICATED = 4401  # no token, or one Parley does not accept
+CLOSE_FORBIDDEN = 4403  # a valid token that may not do this
 CLOSE_SESSION_NOT_FOUND = 4404
+CLOSE_RATE_LIMITED = 4429  # too many sessions or connections; the reason says when to retry
 CLOSE_SESSION_ENDED = 4410
 CLOSE_REPLACED = 4409  # the same session connected again (a client reconnecting)
 CLOSE_GOING_AWAY = 1001
