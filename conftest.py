@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -20,6 +22,7 @@ from parley_common.providers import TEST_PROVIDERS_ENV, prepare_providers
 from parley_common.runtime import Runtime
 from parley_common.settings import ServiceSettings
 from parley_common.testing import serving
+from parley_common.tokens import AuthSettings, mint_token, new_secret
 from parley_common.workers import SessionWorker
 from parley_gateway.app import create_app
 from parley_gateway.settings import GatewaySettings
@@ -84,12 +87,12 @@ async def bus(nats_url: str) -> AsyncIterator[Bus]:
 
 
 @pytest.fixture(scope="module")
-async def platform_url(nats_url: str, database_url: str, pool: asyncpg.Pool) -> AsyncIterator[str]:
-    """Base URL of a gateway whose sessions are served by in-process STT, dialogue and TTS
-    workers (their production session code), with the scripted test doubles enabled."""
+async def platform_workers(nats_url: str, pool: asyncpg.Pool) -> AsyncIterator[None]:
+    """In-process STT, dialogue and TTS workers (their production session code) on the
+    real bus, with the scripted test doubles enabled; gateways below send them sessions."""
     os.environ[TEST_PROVIDERS_ENV] = "1"
     bus = await Bus.connect(nats_url, name="conversation-workers")
-    settings = ServiceSettings(nats_url=nats_url, database_url=SecretStr(database_url))
+    settings = ServiceSettings(nats_url=nats_url, database_url=SecretStr("unused"))
     runtimes = {
         name: Runtime(name, f"{name}-inproc", settings, bus, pool, asyncio.Event())
         for name in ("stt", "llm", "tts")
@@ -106,13 +109,54 @@ async def platform_url(nats_url: str, database_url: str, pool: asyncpg.Pool) -> 
     await serve_voices(bus)
     await serve_transcriptions(bus)
     await serve_syntheses(bus)
-    port = free_port()
-    gateway = GatewaySettings(
-        nats_url=nats_url, database_url=SecretStr(database_url), http_port=port
-    )
-    async with serving(create_app(gateway), port) as url:
-        yield url
+    yield
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await bus.close()
+
+
+@pytest.fixture(scope="module")
+async def platform_url(
+    nats_url: str, database_url: str, platform_workers: None
+) -> AsyncIterator[str]:
+    """Base URL of a loopback gateway without authentication (no token key configured),
+    in front of ``platform_workers``."""
+    port = free_port()
+    gateway = GatewaySettings(
+        nats_url=nats_url, database_url=SecretStr(database_url), http_port=port
+    )
+    # Explicitly off: a developer's .env or environment must not turn it on here.
+    async with serving(create_app(gateway, AuthSettings.model_construct()), port) as url:
+        yield url
+
+
+@dataclass(frozen=True)
+class SecuredPlatform:
+    """A gateway that requires HS256 tokens signed with ``secret``."""
+
+    url: str
+    secret: str
+
+    def token(self, user: str, *, scopes: list[str] | None = None, ttl_s: float = 600) -> str:
+        """A valid token for ``user``."""
+        return mint_token(self.secret, user, scopes=scopes, ttl_s=ttl_s)
+
+    def headers(self, user: str, **kw: Any) -> dict[str, str]:
+        """``Authorization`` header for ``user``."""
+        return {"Authorization": f"Bearer {self.token(user, **kw)}"}
+
+
+@pytest.fixture(scope="module")
+async def secured_platform(
+    nats_url: str, database_url: str, platform_workers: None
+) -> AsyncIterator[SecuredPlatform]:
+    """A gateway with authentication on, in front of ``platform_workers``."""
+    port = free_port()
+    secret = new_secret()
+    gateway = GatewaySettings(
+        nats_url=nats_url, database_url=SecretStr(database_url), http_port=port
+    )
+    auth = AuthSettings(secret=SecretStr(secret))
+    async with serving(create_app(gateway, auth), port) as url:
+        yield SecuredPlatform(url, secret)

@@ -27,10 +27,9 @@ log = logging.getLogger(__name__)
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
-def require_safe_auth(settings: GatewaySettings) -> TokenVerifier:
+def require_safe_auth(settings: GatewaySettings, auth: AuthSettings) -> TokenVerifier:
     """The token verifier; refuses a gateway reachable from other machines without keys
     (secure by default: only a loopback development gateway may run without tokens)."""
-    auth = AuthSettings()
     if not auth.enabled and settings.http_host not in _LOOPBACK:
         raise RuntimeError(
             f"GATEWAY_HTTP_HOST={settings.http_host} is reachable from other machines but no"
@@ -41,9 +40,10 @@ def require_safe_auth(settings: GatewaySettings) -> TokenVerifier:
     return TokenVerifier(auth)
 
 
-def create_app(settings: GatewaySettings) -> FastAPI:
+def create_app(settings: GatewaySettings, auth: AuthSettings | None = None) -> FastAPI:
     """Build the app; the bus and the pool open in its lifespan, the same one every
-    service uses (``parley_common.runtime.open_runtime``)."""
+    service uses (``parley_common.runtime.open_runtime``). ``auth`` defaults to the
+    ``PARLEY_JWT_*`` environment."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,7 +66,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
     )
-    app.state.token_verifier = require_safe_auth(settings)
+    app.state.token_verifier = require_safe_auth(settings, auth or AuthSettings())
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(health.router)
