@@ -39,13 +39,16 @@ class Call:
     _audio_turn: int | None = None
 
     @classmethod
-    async def start(cls, base_url: str, **config: Any) -> Call:
-        """Create a session over REST and connect its WebSocket."""
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+    async def start(cls, base_url: str, *, token: str | None = None, **config: Any) -> Call:
+        """Create a session over REST and connect its WebSocket (with ``token`` when the
+        gateway requires one)."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with httpx.AsyncClient(base_url=base_url, timeout=30, headers=headers) as client:
             response = await client.post("/api/v1/sessions", json=config)
             response.raise_for_status()
             session = response.json()
-        ws = await websockets.connect(session["ws_url"], max_size=2**22)
+        url = session["ws_url"] + (f"?token={token}" if token else "")
+        ws = await websockets.connect(url, max_size=2**22)
         call = cls(session["id"], ws)
         call._reader = asyncio.create_task(call._read())
         await call.wait_for("ready")

@@ -4,6 +4,7 @@ stderr captured apart, stopped with nothing left behind."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,32 @@ class Running:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.ports['gateway']}"
 
+    @property
+    def token(self) -> str:
+        """The call page's token, from the URL `parley up` printed."""
+        found = re.search(r"#token=(\S+)", self.startup)
+        assert found, self.startup
+        return found.group(1)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The ``Authorization`` header with the page's token."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def client(self) -> httpx.Client:
+        """An HTTP client of the gateway carrying the page's token."""
+        return httpx.Client(base_url=self.url, timeout=10, headers=self.headers)
+
+    def parley(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``parley ARGS --data-dir <its data dir>`` as a second terminal would."""
+        return subprocess.run(
+            [PARLEY, *args, "--data-dir", str(self.data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
     def service_pid(self, name: str) -> int | None:
         for child in psutil.Process(self.proc.pid).children(recursive=True):
             try:
@@ -45,13 +72,7 @@ class Running:
         return None
 
     def status(self, *options: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [PARLEY, "status", "--data-dir", str(self.data_dir), *options],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        return self.parley("status", *options)
 
 
 def wait(predicate: object, timeout: float, what: str) -> None:

@@ -58,18 +58,20 @@ def parley(tmp_path_factory: pytest.TempPathFactory, openai_server: str) -> Iter
 @pytest.mark.parametrize("stt", ["whisper", "openai"])
 def test_a_spoken_session_on_openai_works_unchanged(parley: Running, stt: str) -> None:
     def usable() -> dict[str, set[str]]:
-        body = httpx.get(f"{parley.url}/api/v1/providers", timeout=10).json()
+        body = httpx.get(
+            f"{parley.url}/api/v1/providers", headers=parley.headers, timeout=10
+        ).json()
         return {kind: {p["name"] for p in body[kind] if p["available"]} for kind in body}
 
     # Workers answer provider queries once their adapters are built, just after start-up.
     wanted = {"stt": {"whisper", "openai"}, "llm": {"openai"}, "tts": {"openai"}}
     wait(lambda: all(wanted[k] <= usable()[k] for k in wanted), 90, "the workers' providers")
-    asyncio.run(_converse(parley.url, stt))
+    asyncio.run(_converse(parley.url, parley.token, stt))
 
 
-async def _converse(url: str, stt: str) -> None:
+async def _converse(url: str, token: str, stt: str) -> None:
     config = {"stt_provider": stt, "llm_provider": "openai", "tts_provider": "openai"}
-    call = await Call.start(url, interrupt_sensitivity="high", **config)
+    call = await Call.start(url, token=token, interrupt_sensitivity="high", **config)
     try:
         await call.say(await speak(QUESTION) + silence(700), realtime=False)
         final = await call.wait_for("transcript", lambda e: e["data"]["is_final"], within_s=30)
@@ -87,7 +89,7 @@ async def _converse(url: str, stt: str) -> None:
 
 
 def test_the_key_never_reaches_a_client_or_a_log(parley: Running) -> None:
-    body = httpx.get(f"{parley.url}/api/v1/providers", timeout=10).text
+    body = httpx.get(f"{parley.url}/api/v1/providers", headers=parley.headers, timeout=10).text
     assert "sk-e2e" not in body
     for log in (Path(parley.data_dir) / "logs").glob("*.log"):
         assert "sk-e2e" not in log.read_text(errors="replace"), log.name

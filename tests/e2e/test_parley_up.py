@@ -43,7 +43,8 @@ def test_a_person_sees_one_ready_line_per_component_and_the_url_last(parley: Run
     for name in SERVICES:
         line = next(line for line in lines if READY.match(line) and line.split()[0] == name)
         assert f"port {parley.ports[name]}" in line
-    assert lines[-1] == f"Parley is up: {parley.url}/   (API docs: {parley.url}/docs)"
+    assert lines[-1] == f"Parley is up: {parley.url}/#token={parley.token}"
+    assert lines[-2].startswith(f"API docs: {parley.url}/docs")
     assert any(line.startswith("Logs: ") and "logs/<service>.log" in line for line in lines)
     # No JSON for a person: not on stdout, not on stderr, no terminal codes in a file.
     assert not [line for line in parley.startup.splitlines() if line.lstrip().startswith("{")]
@@ -65,8 +66,8 @@ def test_every_service_is_healthy_and_logs_json_into_its_file(parley: Running) -
 
 
 def test_status_from_another_terminal_reports_every_servicehealthy(parley: Running) -> None:
-    with httpx.Client(base_url=parley.url, timeout=10) as client:
-        sid = client.post("/api/v1/sessions", json={"user_id": "status"}).json()["id"]
+    with parley.client() as client:
+        sid = client.post("/api/v1/sessions", json={}).json()["id"]
         try:
             shown = parley.status("--json")
         finally:
@@ -88,28 +89,50 @@ def test_status_from_another_terminal_reports_every_servicehealthy(parley: Runni
 
 
 def test_sessions_through_both_apis_and_websocket(parley: Running) -> None:
-    with httpx.Client(base_url=parley.url, timeout=10) as client:
-        created = client.post("/api/v1/sessions", json={"user_id": "e2e"})
+    with parley.client() as client:
+        created = client.post("/api/v1/sessions", json={})
         assert created.status_code == 201, created.text
         sid = created.json()["id"]
+        assert created.json()["user_id"] == "local"
         assert client.get(f"/api/v1/sessions/{sid}").json()["status"] == "active"
-        with connect(created.json()["ws_url"]) as ws:
+        with connect(f"{created.json()['ws_url']}?token={parley.token}") as ws:
             assert json.loads(ws.recv(timeout=5))["type"] == "ready"
             ws.send(json.dumps({"type": "ping", "ts": 1.0}))
             assert json.loads(ws.recv(timeout=5))["type"] == "pong"
         assert client.post(f"/api/v1/sessions/{sid}/end").json()["status"] == "ended"
         assert client.get(f"/api/v1/sessions/{sid}").json()["status"] == "ended"
 
-        s1 = client.post("/api/voice/start", json={"userId": "e2e-s1"}).json()
+        s1 = client.post("/api/voice/start", json={"userId": "local"}).json()
         assert s1["success"] is True
         s1_id = s1["session"]["id"]
-        with connect(s1["session"]["wsUrl"]) as ws:
+        with connect(f"{s1['session']['wsUrl']}?token={parley.token}") as ws:
             assert json.loads(ws.recv(timeout=5))["type"] == "ready"
             ws.send(json.dumps({"type": "ping"}))
             assert json.loads(ws.recv(timeout=5))["type"] == "pong"
         assert client.get(f"/api/voice/{s1_id}/transcript").json()["success"] is True
         assert client.post(f"/api/voice/{s1_id}/end").json()["status"] == "ended"
         assert client.get(f"/api/v1/sessions/{s1_id}").json()["status"] == "ended"
+
+
+def test_the_gateway_wants_a_token_and_parley_token_mints_one(parley: Running) -> None:
+    assert httpx.get(f"{parley.url}/api/v1/providers", timeout=10).status_code == 401
+    minted = parley.parley("token", "--user", "bob")
+    assert minted.returncode == 0, minted.stderr
+    bob = {"Authorization": f"Bearer {minted.stdout.strip()}"}
+    created = httpx.post(f"{parley.url}/api/v1/sessions", headers=bob, timeout=10)
+    assert created.status_code == 201, created.text
+    assert created.json()["user_id"] == "bob"
+    sid = created.json()["id"]
+    # The page's user does not see bob's session.
+    mine = httpx.get(f"{parley.url}/api/v1/sessions/{sid}", headers=parley.headers, timeout=10)
+    assert mine.status_code == 404
+    httpx.post(f"{parley.url}/api/v1/sessions/{sid}/end", headers=bob, timeout=10)
+    # The secret stays in the data dir, readable by its owner only, and out of every log.
+    secret = parley.data_dir / "jwt_secret"
+    assert secret.stat().st_mode & 0o077 == 0
+    for log in (parley.data_dir / "logs").glob("*.log"):
+        assert secret.read_text().strip() not in log.read_text(errors="replace"), log.name
+        assert parley.token not in log.read_text(errors="replace"), log.name
 
 
 def test_a_killed_service_is_restarted_and_said_so_in_one_line(parley: Running) -> None:
@@ -133,7 +156,7 @@ def test_a_killed_service_is_restarted_and_said_so_in_one_line(parley: Running) 
     assert "killed by SIGKILL" in about_stt[0]
     assert "ready again" in about_stt[1]
     # The restarted worker takes sessions again.
-    created = httpx.post(f"{parley.url}/api/v1/sessions", json={}, timeout=10)
+    created = httpx.post(f"{parley.url}/api/v1/sessions", headers=parley.headers, timeout=10)
     assert created.status_code == 201
 
 

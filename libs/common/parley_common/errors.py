@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 __all__ = [
     "BadInputError",
     "ConflictError",
+    "ForbiddenError",
     "ModelNotInstalledError",
     "NotFoundError",
     "ParleyError",
@@ -25,7 +26,6 @@ __all__ = [
     "RateLimitedError",
     "ServiceUnavailableError",
     "UnauthenticatedError",
-    "ForbiddenError",
     "safe_message",
 ]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parley_common.errors import UnauthenticatedError
@@ -35,6 +35,7 @@ HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
+MIN_SECRET_CHARS = 32
 # Claims a token must carry: who it is for and until when.
 _REQUIRED = ["exp", "sub"]
 
@@ -52,6 +53,17 @@ class AuthSettings(BaseSettings):
     admin_scope: str = "parley:admin"
     # Clock difference tolerated between the issuer and this machine.
     leeway_s: float = 30.0
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # RFC 7518 wants an HS256 key of at least 256 bits; a short one can be brute-forced.
+        if value is not None and 0 < len(value.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(
+                f"PARLEY_JWT_SECRET must be at least {MIN_SECRET_CHARS} characters"
+                " (`parley token --new-secret` prints one)"
+            )
+        return value
 
     @property
     def enabled(self) -> bool:
@@ -141,7 +153,7 @@ class TokenVerifier:
             if self._public_key is not None:
                 return self._public_key
         raise UnauthenticatedError(
-            f"tokens signed with {alg!s:.20} are not accepted", code="token_algorithm"
+            f"no configured key accepts tokens signed with {alg!s:.20}", code="token_algorithm"
         )
 
     def _principal(self, claims: dict[str, Any]) -> Principal:

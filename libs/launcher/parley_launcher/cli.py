@@ -1,12 +1,12 @@
 """The ``parley`` command: ``up`` runs the whole platform on one machine, ``status`` and
-``logs`` look at a running one (from another terminal)."""
+``logs`` look at a running one (from another terminal), ``token`` mints a bearer token."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from parley_launcher import logs, status, up
+from parley_launcher import local_auth, logs, status, up
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +47,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     logs_cmd.add_argument("--json", action="store_true", help="the raw JSON lines")
     logs_cmd.set_defaults(run=logs.logs)
+
+    token_cmd = commands.add_parser(
+        "token",
+        parents=[data],
+        help="print a bearer token for the gateway (signed with PARLEY_JWT_SECRET or the "
+        "secret parley up keeps in its data dir)",
+    )
+    token_cmd.add_argument("--user", default=local_auth.PAGE_USER, help="the token's sub")
+    token_cmd.add_argument("--ttl", type=float, default=3600.0, help="seconds it is valid")
+    token_cmd.add_argument("--admin", action="store_true", help="add the admin scope")
+    token_cmd.add_argument(
+        "--new-secret", action="store_true", help="print a new random secret instead"
+    )
+    token_cmd.set_defaults(run=local_auth.token)
     return parser
 
 

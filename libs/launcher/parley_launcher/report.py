@@ -53,8 +53,11 @@ class UpReport:
         state: LauncherState,
         state_file: Path,
         log_dir: Path,
+        page_token: str | None = None,
     ) -> None:
         self.console = console
+        # Goes in the URL's fragment: the browser hands it to the page, never to a server.
+        self.page_token = page_token
         self.specs = {spec.name: spec for spec in specs}
         self.state = state
         self.state_file = state_file
@@ -160,5 +163,7 @@ class UpReport:
             self.console.headline(f"Parley is up: {', '.join(self.specs)} (no gateway, no URL)")
             return
         url = f"http://127.0.0.1:{gateway.port}"
-        log.info("parley is up", extra={"url": f"{url}/"})
-        self.console.headline(f"Parley is up: {url}/   (API docs: {url}/docs)")
+        log.info("parley is up", extra={"url": f"{url}/"})  # without the token: logs are kept
+        page = f"{url}/#token={self.page_token}" if self.page_token else f"{url}/"
+        self.console.note(f"API docs: {url}/docs  ·  a token for curl: parley token --user NAME")
+        self.console.headline(f"Parley is up: {page}")

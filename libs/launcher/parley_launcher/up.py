@@ -29,6 +29,7 @@ from parley_launcher.console import Console
 from parley_launcher.embedded.nats_server import EmbeddedNats, EmbeddedNatsError
 from parley_launcher.embedded.postgres_server import EmbeddedPostgres, EmbeddedPostgresError
 from parley_launcher.embedded.process import free_port, port_is_free
+from parley_launcher.local_auth import ensure_local_secret, page_token
 from parley_launcher.logfile import LogWriter, WriterHandler, log_dir
 from parley_launcher.report import UpReport, display_path
 from parley_launcher.state import (
@@ -181,6 +182,7 @@ def _run(specs: list[ServiceSpec], data_dir: Path, console: Console, writer: Log
     state = LauncherState(os.getpid(), str(data_dir))
     state_file = state_path(data_dir)
     env = dict(os.environ)
+    secret = ensure_local_secret(data_dir, env)
     console.heading(f"Starting Parley (data in {display_path(data_dir)})")
     # Every child runs in its own session, so a terminal's Ctrl-C reaches only this process,
     # which then stops the services before the bus and the database they use.
@@ -198,7 +200,8 @@ def _run(specs: list[ServiceSpec], data_dir: Path, console: Console, writer: Log
             _failed(console, "PostgreSQL", exc, "migrations: ")
             return 1
         state.save(state_file)
-        report = UpReport(console, specs, state, state_file, log_dir(data_dir))
+        token = page_token(secret) if secret else None
+        report = UpReport(console, specs, state, state_file, log_dir(data_dir), token)
         asyncio.run(_supervise(specs, env, report, writer))
     console.note("Parley stopped.")
     return 0

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from parley_common.settings import ServiceSettings
+from parley_gateway.transport import CorsOrigins
+from parley_gateway.limits.rules import (
+    DEFAULT_IP_RULES,
+    DEFAULT_USER_RULES,
+    CheckTimeout,
+    IpRateRules,
+    UserRateRules,
+)
 
 
 class GatewaySettings(ServiceSettings):
@@ -21,6 +30,8 @@ class GatewaySettings(ServiceSettings):
     max_body_bytes: int = 25 * 1024 * 1024
     # How long to wait for each service's queue group to take a new session.
     assign_timeout_s: float = 2.0
+    # Active sessions one authenticated user may hold at once (a new one beyond is a 429).
+    max_sessions_per_user: int = Field(default=10, ge=1)
     # Audio is sent to the client at most this far ahead of real time, so that audio the
     # user has not heard yet can still be dropped on an interruption.
     audio_lead_ms: int = 250
@@ -29,3 +40,20 @@ class GatewaySettings(ServiceSettings):
     # Where the JS client library the call page loads is served from; None = the copy
     # installed with parley-web (clients/js in a checkout).
     client_lib_dir: Path | None = None
+    # A session without audio or a message from its client for this long is ended; every
+    # replica reaps the idle sessions of the database. 0 = sessions never idle out.
+    idle_timeout_s: float = Field(default=300.0, ge=0)
+    # Origins whose pages may call the API (comma-separated); empty = no other origin.
+    cors_origins: CorsOrigins = ()
+    # A PEM certificate chain and its key, both or neither: the gateway then serves https://
+    # and wss:// itself (checked at start-up by parley_gateway.transport.tls_options).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Rate limits (parley_gateway.limits), counted in a NATS KV bucket every replica shares:
+    # "kind=N/window,..." per user (the token's sub) and per client IP; kinds left out keep
+    # their default, "kind=off" lifts one. A check waits at most timeout_s for the bucket,
+    # then lets the request through.
+    rate_limits_enabled: bool = True
+    rate_limits_user: UserRateRules = DEFAULT_USER_RULES
+    rate_limits_ip: IpRateRules = DEFAULT_IP_RULES
+    rate_limits_timeout_s: CheckTimeout = 0.5

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -14,6 +15,16 @@ from typing import Any
 session_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "parley_session_id", default=None
 )
+
+# Credentials that travel in URLs (a WebSocket's ``?token=``) reach log lines through
+# servers' own messages (uvicorn logs each WebSocket's path and query): masked in every line.
+_CREDENTIAL_IN_URL = re.compile(r"((?:access_)?token|api_key|key|secret)=[^&\s\"']+", re.I)
+
+
+def redact(text: str) -> str:
+    """``text`` with the values of credential query parameters replaced by ``***``."""
+    return _CREDENTIAL_IN_URL.sub(r"\1=***", text)
+
 
 # Attributes every LogRecord has; anything else was passed in ``extra`` and is logged as a field.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
@@ -33,16 +44,16 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
         session_id = getattr(record, "session_id", None) or session_id_var.get()
         if session_id:
             entry["session_id"] = session_id
         for key, value in record.__dict__.items():
             if key not in _STANDARD and key not in entry:
-                entry[key] = value
+                entry[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
 
 

@@ -12,6 +12,8 @@ from parley_common.contracts.ws import (
     CLOSE_SESSION_ENDED,
     CLOSE_SESSION_NOT_FOUND,
 )
+from parley_common.errors import ForbiddenError, UnauthenticatedError
+from parley_gateway.auth import refuse_socket, socket_user
 from parley_gateway.realtime.bridge import SessionBridge
 from parley_gateway.routes.deps import get_gateway
 
@@ -21,13 +23,19 @@ router = APIRouter()
 @router.websocket("/api/v1/sessions/{session_id}/ws")
 @router.websocket("/ws/voice/{session_id}")
 async def session_socket(websocket: WebSocket, session_id: str) -> None:
-    """Bridge one client connection to its session. Unknown or ended sessions are refused
-    with an application close code and a reason the client can show."""
+    """Bridge one client connection to its session. A missing or bad token (``?token=``),
+    unknown, another user's or ended sessions are refused with an application close code
+    and a reason the client can show."""
     gateway = get_gateway(websocket)
-    record = await gateway.store.get(session_id)
     # Accept before closing: a close before the handshake is an HTTP 403 without a reason.
     await websocket.accept()
-    if record is None:
+    try:
+        principal = socket_user(websocket)
+    except (UnauthenticatedError, ForbiddenError) as exc:
+        await refuse_socket(websocket, exc)
+        return
+    record = await gateway.store.get(session_id)
+    if record is None or not principal.owns(record.user_id):
         await websocket.close(CLOSE_SESSION_NOT_FOUND, f"session {session_id} not found")
         return
     if record.status is SessionStatus.ENDED:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic.alias_generators import to_camel
 
 from parley_common.contracts.rest import (
@@ -16,8 +16,10 @@ from parley_common.contracts.rest import (
     S1TranscriptResponse,
 )
 from parley_common.contracts.session import CreateSessionRequest
+from parley_gateway.auth import CurrentUser
+from parley_gateway.limits.dependency import rate_limited
 from parley_gateway.routes.deps import GatewayDep, ws_url
-from parley_gateway.routes.sessions_v1 import load_session
+from parley_gateway.routes.sessions_v1 import as_caller, load_session
 
 router = APIRouter(prefix="/api/voice", tags=["S1 compatibility"])
 
@@ -31,12 +33,16 @@ def _dump(model: Any) -> dict[str, Any]:
     return result
 
 
-@router.post("/start")
+@router.post("/start", dependencies=[Depends(rate_limited("session_start"))])
 async def start(
-    request: Request, gateway: GatewayDep, body: CreateSessionRequest | None = None
+    request: Request,
+    gateway: GatewayDep,
+    principal: CurrentUser,
+    body: CreateSessionRequest | None = None,
 ) -> dict[str, Any]:
-    """``{"success": true, "session": {id, status, config, wsUrl}}``."""
-    record = await gateway.lifecycle.start(body or CreateSessionRequest())
+    """``{"success": true, "session": {id, status, config, wsUrl}}``. ``userId`` must be
+    the token's ``sub`` (it is filled from it when absent)."""
+    record = await gateway.lifecycle.start(as_caller(principal, body), principal)
     session = S1Session(
         id=record.id,
         status=record.status,
@@ -47,9 +53,11 @@ async def start(
 
 
 @router.get("/{session_id}/transcript")
-async def transcript(gateway: GatewayDep, session_id: str) -> dict[str, Any]:
+async def transcript(
+    gateway: GatewayDep, principal: CurrentUser, session_id: str
+) -> dict[str, Any]:
     """The conversation so far."""
-    record = await load_session(gateway, session_id)
+    record = await load_session(gateway, session_id, principal)
     entries = [
         S1TranscriptEntry(
             turn_id=e.turn_id,
@@ -65,8 +73,9 @@ async def transcript(gateway: GatewayDep, session_id: str) -> dict[str, Any]:
 
 
 @router.post("/{session_id}/end")
-async def end(gateway: GatewayDep, session_id: str) -> dict[str, Any]:
+async def end(gateway: GatewayDep, principal: CurrentUser, session_id: str) -> dict[str, Any]:
     """End the session and return its metrics."""
+    await load_session(gateway, session_id, principal)
     record = await gateway.lifecycle.end(session_id)
     gateway.audio_positions.forget(session_id)
     metrics = S1SessionMetrics(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,9 +34,11 @@ from parley_common.contracts.jobs import (
 from parley_common.contracts.rest import ErrorBody
 from parley_common.contracts.session import SttProvider, TtsProvider
 from parley_common.jobs import JobTimeouts, request_job
+from parley_gateway.auth import current_user
+from parley_gateway.limits.dependency import rate_limited
 from parley_gateway.routes.deps import GatewayDep
 
-router = APIRouter(tags=["S2 compatibility"])
+router = APIRouter(tags=["S2 compatibility"], dependencies=[Depends(current_user)])
 
 SAMPLE_RATE_HEADER = "X-Audio-Sample-Rate"
 _MAX_TEXT_CHARS = 5000  # OpenAI's speech API takes 4096; a long paragraph, not a book
@@ -83,6 +85,7 @@ def _timeouts(gateway: GatewayDep) -> JobTimeouts:
 
 @router.post(
     "/api/v1/voice/tts",
+    dependencies=[Depends(rate_limited("tts"))],
     response_class=Response,
     responses={
         200: {
@@ -126,7 +129,12 @@ _STT_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/api/v1/voice/stt", response_model=SttJobResult, responses=_STT_ERRORS)
+@router.post(
+    "/api/v1/voice/stt",
+    response_model=SttJobResult,
+    responses=_STT_ERRORS,
+    dependencies=[Depends(rate_limited("stt"))],
+)
 async def s2_stt(
     gateway: GatewayDep,
     audio_file: Annotated[

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from parley_common.contracts.rest import SessionView, TranscriptView
 from parley_common.contracts.session import CreateSessionRequest
 from parley_common.errors import NotFoundError
+from parley_common.tokens import Principal
+from parley_gateway.auth import CurrentUser, acting_user
+from parley_gateway.limits.dependency import rate_limited
 from parley_gateway.routes.deps import GatewayDep, v1_ws_path, ws_url
 from parley_gateway.sessions.store import SessionRecord
 
@@ -30,39 +33,63 @@ def session_view(request: Request, record: SessionRecord) -> SessionView:
     )
 
 
-async def load_session(gateway: GatewayDep, session_id: str) -> SessionRecord:
-    """The session or a 404."""
+async def load_session(gateway: GatewayDep, session_id: str, principal: Principal) -> SessionRecord:
+    """The caller's session, or a 404 (also for another user's: its id is not confirmed)."""
     record = await gateway.store.get(session_id)
-    if record is None:
+    if record is None or not principal.owns(record.user_id):
         raise NotFoundError(f"session {session_id} does not exist", code="session_not_found")
     return record
 
 
-@router.post("", status_code=201, response_model=SessionView)
+def as_caller(principal: Principal, body: CreateSessionRequest | None) -> CreateSessionRequest:
+    """The request with its user set to the caller (a body naming another user is a 403)."""
+    request = body or CreateSessionRequest()
+    named = request.user_id if "user_id" in request.model_fields_set else None
+    user = acting_user(principal, named)
+    return request if user is None else request.model_copy(update={"user_id": user})
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SessionView,
+    dependencies=[Depends(rate_limited("session_start"))],
+)
 async def create_session(
-    request: Request, gateway: GatewayDep, body: CreateSessionRequest | None = None
+    request: Request,
+    gateway: GatewayDep,
+    principal: CurrentUser,
+    body: CreateSessionRequest | None = None,
 ) -> SessionView:
-    """Start a session; every field has a default, so an empty body is allowed."""
-    record = await gateway.lifecycle.start(body or CreateSessionRequest())
+    """Start a session; every field has a default, so an empty body is allowed. The user is
+    the token's ``sub``."""
+    record = await gateway.lifecycle.start(as_caller(principal, body), principal)
     return session_view(request, record)
 
 
 @router.get("/{session_id}", response_model=SessionView)
-async def get_session(request: Request, gateway: GatewayDep, session_id: str) -> SessionView:
+async def get_session(
+    request: Request, gateway: GatewayDep, principal: CurrentUser, session_id: str
+) -> SessionView:
     """A session with its status and totals."""
-    return session_view(request, await load_session(gateway, session_id))
+    return session_view(request, await load_session(gateway, session_id, principal))
 
 
 @router.post("/{session_id}/end", response_model=SessionView)
-async def end_session(request: Request, gateway: GatewayDep, session_id: str) -> SessionView:
+async def end_session(
+    request: Request, gateway: GatewayDep, principal: CurrentUser, session_id: str
+) -> SessionView:
     """End a session. Ending an ended session returns it unchanged."""
+    await load_session(gateway, session_id, principal)
     record = await gateway.lifecycle.end(session_id)
     gateway.audio_positions.forget(session_id)
     return session_view(request, record)
 
 
 @router.get("/{session_id}/transcript", response_model=TranscriptView)
-async def get_transcript(gateway: GatewayDep, session_id: str) -> TranscriptView:
+async def get_transcript(
+    gateway: GatewayDep, principal: CurrentUser, session_id: str
+) -> TranscriptView:
     """Every stored turn of the session."""
-    record = await load_session(gateway, session_id)
+    record = await load_session(gateway, session_id, principal)
     return TranscriptView(session_id=record.id, entries=await gateway.store.transcript(record.id))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from pydantic import BaseModel
@@ -23,9 +23,11 @@ from parley_common.contracts.bus import (
 from parley_common.contracts.session import LlmProvider, SttProvider, TtsProvider
 from parley_common.errors import NotFoundError, ProviderUnavailableError, ServiceUnavailableError
 from parley_common.providers import test_providers_enabled
+from parley_gateway.auth import current_user
 from parley_gateway.routes.deps import GatewayDep
 
-router = APIRouter(tags=["voices"])
+# Voices and providers are the deployment's, not a user's: any authenticated caller sees them.
+router = APIRouter(tags=["voices"], dependencies=[Depends(current_user)])
 
 
 class VoicesView(BaseModel):

@@ -21,6 +21,7 @@ from parley_common.errors import (
     ProviderUnavailableError,
     ServiceUnavailableError,
 )
+from parley_common.tokens import Principal
 from parley_gateway.sessions.store import SessionRecord, SessionStore
 from parley_gateway.sessions.voice_configs import VoiceConfigStore
 
@@ -33,17 +34,27 @@ STREAMING_SERVICES = ("stt", "llm", "tts")
 class SessionLifecycle:
     """Creates and ends sessions; the only writer of a session's status."""
 
-    def __init__(self, store: SessionStore, bus: Bus, assign_timeout_s: float) -> None:
+    def __init__(
+        self,
+        store: SessionStore,
+        bus: Bus,
+        assign_timeout_s: float,
+        max_sessions_per_user: int | None = None,
+    ) -> None:
         self.store = store
         self.bus = bus
         self.assign_timeout_s = assign_timeout_s
+        self.max_sessions_per_user = max_sessions_per_user
         self.voice_configs = VoiceConfigStore(store.pool)
 
-    async def start(self, request: CreateSessionRequest) -> SessionRecord:
+    async def start(self, request: CreateSessionRequest, principal: Principal) -> SessionRecord:
         """Store the session and have one worker of each streaming service take it. The
-        chatbot's voice configuration fills in what the request did not choose."""
-        config = await self._config(request)
-        record = await self.store.create(request.user_id, request.chatbot_id, config)
+        chatbot's voice configuration fills in what the request did not choose. An
+        authenticated user over the cap of concurrent sessions gets a RateLimitedError."""
+        config = await self._config(request, principal)
+        # Without authentication every caller is one user: a per-user cap means nothing.
+        cap = self.max_sessions_per_user if principal.user_id is not None else None
+        record = await self.store.create(request.user_id, request.chatbot_id, config, cap)
         try:
             await self.assign(record)
         except ParleyError:
@@ -63,11 +74,11 @@ class SessionLifecycle:
         log.info("session started", extra={"session_id": record.id})
         return record
 
-    async def _config(self, request: CreateSessionRequest) -> SessionConfig:
+    async def _config(self, request: CreateSessionRequest, principal: Principal) -> SessionConfig:
         config = request.session_config()
         if request.chatbot_id is None:
             return config
-        stored = await self.voice_configs.get(request.chatbot_id)
+        stored = await self.voice_configs.get(request.chatbot_id, principal)
         if stored is None:
             return config
         chosen = request.model_fields_set

@@ -12,6 +12,11 @@ import asyncpg
 from parley_common.contracts.bus import Role
 from parley_common.contracts.rest import TranscriptEntry
 from parley_common.contracts.session import SessionConfig, SessionStatus
+from parley_common.errors import RateLimitedError
+
+# A session slot frees when the user ends a session or it idles out; a client told to come
+# back sooner would only be refused again.
+SESSION_CAP_RETRY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -61,27 +66,50 @@ class SessionStore:
         self.pool = pool
 
     async def create(
-        self, user_id: str, chatbot_id: str | None, config: SessionConfig
+        self,
+        user_id: str,
+        chatbot_id: str | None,
+        config: SessionConfig,
+        max_active: int | None = None,
     ) -> SessionRecord:
-        """Insert a new active session."""
-        row = await self.pool.fetchrow(
-            """INSERT INTO voice_sessions (id, user_id, chatbot_id, config, stt_provider,
-                   llm_provider, tts_provider, voice, language, response_style,
-                   interrupt_sensitivity)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-               RETURNING *""",
-            uuid.uuid4(),
-            user_id,
-            chatbot_id,
-            config.model_dump(mode="json"),
-            config.stt_provider.value,
-            config.llm_provider.value,
-            config.tts_provider.value,
-            config.voice,
-            config.language,
-            config.response_style.value,
-            config.interrupt_sensitivity.value,
-        )
+        """Insert a new active session. With ``max_active``, a user who already has that many
+        active sessions gets a RateLimitedError; the count and the insert hold a per-user
+        lock, so concurrent starts through several gateways cannot pass it together."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if max_active is not None:
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended('sessions:' || $1, 0))",
+                    user_id,
+                )
+                active = await conn.fetchval(
+                    "SELECT count(*) FROM voice_sessions WHERE user_id = $1 AND status = 'active'",
+                    user_id,
+                )
+                if active >= max_active:
+                    raise RateLimitedError(
+                        f"{active} sessions are active, the most one user may have at once;"
+                        " end one to start another",
+                        code="too_many_sessions",
+                        retry_after_s=SESSION_CAP_RETRY_S,
+                    )
+            row = await conn.fetchrow(
+                """INSERT INTO voice_sessions (id, user_id, chatbot_id, config, stt_provider,
+                       llm_provider, tts_provider, voice, language, response_style,
+                       interrupt_sensitivity)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                   RETURNING *""",
+                uuid.uuid4(),
+                user_id,
+                chatbot_id,
+                config.model_dump(mode="json"),
+                config.stt_provider.value,
+                config.llm_provider.value,
+                config.tts_provider.value,
+                config.voice,
+                config.language,
+                config.response_style.value,
+                config.interrupt_sensitivity.value,
+            )
         assert row is not None
         return SessionRecord.from_row(row)
 
