@@ -1,4 +1,5 @@
-"""``python -m parley_gateway``: serve the gateway with uvicorn."""
+"""``python -m parley_gateway``: serve the gateway with uvicorn (over TLS when
+``GATEWAY_TLS_CERT`` and ``GATEWAY_TLS_KEY`` are set)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,18 @@ import uvicorn
 from parley_common.observability.logging import configure_logging
 from parley_gateway.app import create_app
 from parley_gateway.settings import GatewaySettings
+from parley_gateway.transport import tls_options
 
 
 def main() -> None:
-    """Run the gateway until SIGINT/SIGTERM."""
+    """Run the gateway until SIGINT/SIGTERM. A bad TLS pair stops it before it listens,
+    with a message naming the variable."""
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level)
+    try:
+        tls = tls_options(settings.tls_cert, settings.tls_key)
+    except ValueError as exc:
+        raise SystemExit(f"parley-gateway: {exc}") from None
     uvicorn.run(
         create_app(settings),
         host=settings.http_host,
@@ -21,6 +28,7 @@ def main() -> None:
         access_log=False,
         ws_max_size=settings.max_ws_message_bytes,
         timeout_graceful_shutdown=5,
+        **tls,
     )
 
 
