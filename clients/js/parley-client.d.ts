@@ -5,6 +5,10 @@ export declare const CLOSE_CODES: Readonly<{
   GOING_AWAY: 1001;
   INTERNAL_ERROR: 1011;
   PROTOCOL_ERROR: 4400;
+  /** no token, or one the gateway does not accept; final, never retried */
+  UNAUTHENTICATED: 4401;
+  /** the token's user may not do this; final, never retried */
+  FORBIDDEN: 4403;
   SESSION_NOT_FOUND: 4404;
   /** the session connected again elsewhere (another tab or window); final, never retried */
   REPLACED: 4409;
@@ -146,6 +150,15 @@ export declare function camelKeys<T extends object>(obj: T): Record<string, unkn
 export declare function normalizeConfig(config?: AnyConfig): SessionConfig;
 export declare function apiBase(apiUrl?: string): string;
 export declare function resolveWsUrl(wsUrl: string | null | undefined, base: string, sessionId: string): string;
+/** `url` with `?token=` set to `token` (URL-encoded, replacing one already there); unchanged without a token. */
+export declare function withToken(url: string, token: string | null | undefined): string;
+
+/**
+ * The bearer token, or a function giving it (a string or a Promise of one) that is asked before
+ * every REST request and every WebSocket (re)connection, so a refreshed token is used.
+ * null, undefined or '' mean no token.
+ */
+export type TokenSource = string | null | (() => string | null | undefined | Promise<string | null | undefined>);
 /** Normalise a providers answer: every entry becomes {name, available, reason}; bare names (older gateways) count as available. */
 export declare function normalizeProviders(listing: unknown): ProvidersView;
 /** Only the providers a session may choose, per kind. */
@@ -160,13 +173,19 @@ export declare class Emitter<Events extends object = Record<string, any>> {
 }
 
 export declare class ParleyApi {
-  constructor(opts?: { apiUrl?: string; fetch?: typeof fetch; headers?: Record<string, string> });
+  /** `token` goes as `Authorization: Bearer` on every request (replacing one in `headers`). */
+  constructor(opts?: { apiUrl?: string; fetch?: typeof fetch; headers?: Record<string, string>; token?: TokenSource });
   readonly base: string;
   headers: Record<string, string>;
-  request<T = any>(method: string, path: string, body?: unknown): Promise<T>;
-  createSession(p?: { userId?: string; chatbotId?: string | null; config?: AnyConfig }): Promise<SessionView>;
+  /** The token to use now (null: none); a Promise only when the token function returned one.
+   * Throws / rejects with a ParleyError `token_unavailable` (the function failed) or `config_error`. */
+  resolveToken(): string | null | Promise<string | null>;
+  /** `keepalive`: the request outlives the page (for pagehide). */
+  request<T = any>(method: string, path: string, body?: unknown, options?: { keepalive?: boolean }): Promise<T>;
+  /** Without `userId` the server takes the token's user ("anonymous" without auth); naming another user than the token's is a 403. */
+  createSession(p?: { userId?: string | null; chatbotId?: string | null; config?: AnyConfig }): Promise<SessionView>;
   getSession(id: string): Promise<SessionView>;
-  endSession(id: string): Promise<SessionView>;
+  endSession(id: string, options?: { keepalive?: boolean }): Promise<SessionView>;
   getTranscript(id: string): Promise<TranscriptView>;
   listVoices(provider?: string): Promise<VoicesView>;
   /** GET /api/v1/providers, normalised (see normalizeProviders) */
@@ -184,8 +203,9 @@ export interface StateEvent {
   /** on a final `closed`: why reconnecting would not help (`session_replaced`, `session_ended`, ...) */
   error?: FinalCloseCode;
 }
-/** Why a connection closed for good: 4404, 4409, 4410, 4400 and 1000 are never retried. */
-export type FinalCloseCode = 'session_not_found' | 'session_replaced' | 'session_ended' | 'protocol_error' | 'session_closed';
+/** Why a connection closed for good: 4401, 4403, 4404, 4409, 4410, 4400 and 1000 are never retried. */
+export type FinalCloseCode =
+  | 'unauthenticated' | 'forbidden' | 'session_not_found' | 'session_replaced' | 'session_ended' | 'protocol_error' | 'session_closed';
 export interface ReadyEvent {
   sessionId: string;
   config: SessionConfig | null;
@@ -221,9 +241,11 @@ export interface MetricsEvent {
 export interface NetworkEvent { rttMs: number | null; jitterMs: number | null; reconnects: number; quality: NetworkGrade }
 export interface PongEvent { rttMs: number; ts: number; serverTs: number | null }
 export interface ErrorEvent {
-  /** server codes pass through; client codes: server_unreachable, http_<status>, session_not_found,
-   * session_replaced (the call continues in another window), session_ended, session_closed,
-   * protocol_error, reconnect_failed, config_error, ... */
+  /** server codes pass through (REST 401s: token_missing, token_expired, ... with status 401);
+   * client codes: server_unreachable, http_<status>, unauthenticated / forbidden (the socket was
+   * refused, 4401 / 4403; the message is the server's reason), token_unavailable (the token
+   * function failed), session_not_found, session_replaced (the call continues in another window),
+   * session_ended, session_closed, protocol_error, reconnect_failed, config_error, ... */
   code: string;
   message: string;
   source: 'server' | 'client' | 'network' | 'http';
@@ -298,8 +320,11 @@ export interface ParleyClientOptions {
   config?: AnyConfig;
   fetch?: typeof fetch;
   WebSocket?: { new (url: string): WebSocket } | any;
-  /** Extra REST headers, e.g. Authorization. */
+  /** Extra REST headers. */
   headers?: Record<string, string>;
+  /** Bearer token for REST (`Authorization`) and the WebSocket (`?token=`, asked anew at each
+   * reconnect). Not with `api`: give it to that ParleyApi instead. */
+  token?: TokenSource;
   api?: ParleyApi;
   player?: PlaybackSink;
   createCapture?: () => CaptureSource;
@@ -342,7 +367,8 @@ export declare class ParleyClient extends Emitter<ParleyClientEvents> {
   constructor(options?: ParleyClientOptions);
   readonly options: ParleyClientOptions;
   readonly api: ParleyApi;
-  userId: string;
+  /** null: the server decides (the token's user, or "anonymous" without auth) */
+  userId: string | null;
   chatbotId: string | null;
   config: SessionConfig;
   state: ConnectionState;

@@ -21,6 +21,10 @@ export const CLOSE_CODES = Object.freeze({
   GOING_AWAY: 1001,
   INTERNAL_ERROR: 1011,
   PROTOCOL_ERROR: 4400,
+  /** No token, or one the gateway does not accept (expired, forged). */
+  UNAUTHENTICATED: 4401,
+  /** The token's user may not do this. */
+  FORBIDDEN: 4403,
   SESSION_NOT_FOUND: 4404,
   /** The same session connected again (another tab or window): this connection is over. */
   REPLACED: 4409,
@@ -29,13 +33,16 @@ export const CLOSE_CODES = Object.freeze({
 
 /**
  * Close codes after which reconnecting cannot help, with the error they become. 4409 above all:
- * reconnecting would evict the newer connection, which would reconnect in turn, for ever.
- * @type {Readonly<Record<number, readonly [string, string]>>}
+ * reconnecting would evict the newer connection, which would reconnect in turn, for ever; and
+ * the same token would be refused again (4401/4403), whose reason is the server's own words.
+ * @type {Readonly<Record<number, {code: string, message: string, serverReason?: boolean}>>}
  */
 const FINAL_CLOSES = Object.freeze({
-  [CLOSE_CODES.SESSION_NOT_FOUND]: ['session_not_found', 'This conversation no longer exists on the server.'],
-  [CLOSE_CODES.REPLACED]: ['session_replaced', 'This call continues in another window.'],
-  [CLOSE_CODES.SESSION_ENDED]: ['session_ended', 'This conversation has ended.'],
+  [CLOSE_CODES.UNAUTHENTICATED]: { code: 'unauthenticated', message: 'The server needs a valid sign-in token.', serverReason: true },
+  [CLOSE_CODES.FORBIDDEN]: { code: 'forbidden', message: 'This sign-in token may not open this conversation.', serverReason: true },
+  [CLOSE_CODES.SESSION_NOT_FOUND]: { code: 'session_not_found', message: 'This conversation no longer exists on the server.' },
+  [CLOSE_CODES.REPLACED]: { code: 'session_replaced', message: 'This call continues in another window.' },
+  [CLOSE_CODES.SESSION_ENDED]: { code: 'session_ended', message: 'This conversation has ended.' },
 });
 
 /** Native server event types ({"type", "data"}). */
@@ -279,10 +286,55 @@ export class Emitter {
   }
 }
 
+/**
+ * Where the bearer token comes from: the token itself, or a function asked before each request
+ * and each (re)connection (a string or a Promise of one; null or '' for none).
+ * @typedef {string | null | (() => string | null | undefined | Promise<string | null | undefined>)} TokenSource
+ */
+
+/**
+ * `url` with `token` as its `token` query parameter (URL-encoded, replacing one already there);
+ * unchanged without a token. WebSockets carry the token this way: browsers cannot set headers
+ * on them.
+ * @param {string} url
+ * @param {string|null|undefined} token
+ * @returns {string}
+ */
+export function withToken(url, token) {
+  if (!token) return url;
+  const u = new URL(url);
+  u.searchParams.set('token', token);
+  return u.toString();
+}
+
+/**
+ * A token as the `token` option gave it: a non-empty string, or null for "none".
+ * @param {unknown} value
+ * @returns {string|null}
+ */
+function checkedToken(value) {
+  if (value == null || value === '') return null;
+  // The value itself is never put in a message: it may be a secret of another shape.
+  if (typeof value !== 'string') throw new ParleyError('config_error', 'The token option must give a string');
+  return value;
+}
+
+/**
+ * @param {unknown} cause
+ * @returns {ParleyError}
+ */
+function tokenUnavailable(cause) {
+  if (cause instanceof ParleyError && cause.code === 'config_error') return cause;
+  return new ParleyError('token_unavailable', 'Could not get a sign-in token for the Parley server', { cause, recoverable: true });
+}
+
 /** REST client for the gateway's `/api/v1`. */
 export class ParleyApi {
   /**
-   * @param {{apiUrl?: string, fetch?: typeof fetch, headers?: Record<string,string>}} opts
+   * `token`: the bearer token of every request, or a function giving it (a string or a Promise
+   * of one), asked before each request and each WebSocket connection so a refreshed token is
+   * used. It replaces an `Authorization` in `headers`.
+   * @param {{apiUrl?: string, fetch?: typeof fetch, headers?: Record<string,string>, token?: TokenSource}} opts
    */
   constructor(opts = {}) {
     this.base = apiBase(opts.apiUrl);
@@ -291,17 +343,48 @@ export class ParleyApi {
     /** @type {typeof fetch} */
     this._fetch = (...args) => f(...args);
     this.headers = opts.headers || {};
+    /** @type {TokenSource} */
+    this._token = opts.token ?? null;
+  }
+
+  /**
+   * The token to use now: null without one. A plain value is returned as it is (no await), so a
+   * connection made with a string token starts in the same tick; a function's Promise is
+   * returned as a Promise. Failures are ParleyErrors (`token_unavailable`, `config_error`).
+   * @returns {string|null|Promise<string|null>}
+   */
+  resolveToken() {
+    const source = this._token;
+    if (typeof source !== 'function') return checkedToken(source);
+    let value;
+    try {
+      value = source();
+    } catch (cause) {
+      throw tokenUnavailable(cause);
+    }
+    if (value && typeof (/** @type {any} */ (value)).then === 'function') {
+      return Promise.resolve(value).then(checkedToken, (cause) => {
+        throw tokenUnavailable(cause);
+      });
+    }
+    return checkedToken(value);
   }
 
   /**
    * @param {string} method
    * @param {string} path
    * @param {any} [body]
+   * @param {{keepalive?: boolean}} [options] `keepalive`: the request outlives the page (pagehide)
    */
-  async request(method, path, body) {
+  async request(method, path, body, options = {}) {
     const url = `${this.base}${path}`;
+    const token = await this.resolveToken();
+    /** @type {Record<string,string>} */
+    const headers = { Accept: 'application/json', ...this.headers };
+    if (token) headers.Authorization = `Bearer ${token}`;
     /** @type {RequestInit} */
-    const init = { method, headers: { Accept: 'application/json', ...this.headers } };
+    const init = { method, headers };
+    if (options.keepalive) init.keepalive = true;
     if (body !== undefined) {
       init.body = JSON.stringify(body);
       /** @type {Record<string,string>} */ (init.headers)['Content-Type'] = 'application/json';
@@ -340,11 +423,14 @@ export class ParleyApi {
 
   /**
    * POST /api/v1/sessions
-   * @param {{userId?: string, chatbotId?: string|null, config?: Record<string, any>}} p
+   * @param {{userId?: string|null, chatbotId?: string|null, config?: Record<string, any>}} p
    */
-  createSession({ userId = 'anonymous', chatbotId = null, config = {} } = {}) {
+  createSession({ userId = null, chatbotId = null, config = {} } = {}) {
     /** @type {Record<string, any>} */
-    const body = { user_id: userId, ...DEFAULT_CONFIG, ...normalizeConfig(config) };
+    const body = { ...DEFAULT_CONFIG, ...normalizeConfig(config) };
+    // Without a user the server takes the token's (or "anonymous" when it has no auth): naming
+    // one that is not the token's is refused.
+    if (userId) body.user_id = userId;
     if (chatbotId) body.chatbot_id = chatbotId;
     // null fields the server treats as "unset" are left out to keep the body small.
     if (body.voice == null) delete body.voice;
@@ -357,9 +443,12 @@ export class ParleyApi {
     return this.request('GET', `/api/v1/sessions/${encodeURIComponent(id)}`);
   }
 
-  /** @param {string} id */
-  endSession(id) {
-    return this.request('POST', `/api/v1/sessions/${encodeURIComponent(id)}/end`, {});
+  /**
+   * @param {string} id
+   * @param {{keepalive?: boolean}} [options] `keepalive` to end it while the page goes away
+   */
+  endSession(id, options = {}) {
+    return this.request('POST', `/api/v1/sessions/${encodeURIComponent(id)}/end`, {}, options);
   }
 
   /** @param {string} id */
@@ -403,8 +492,9 @@ const WS_OPEN = 1;
  * @property {Record<string, any>} [config] session config, camelCase or snake_case
  * @property {typeof fetch} [fetch]
  * @property {any} [WebSocket] WebSocket constructor
- * @property {Record<string,string>} [headers] extra REST headers (e.g. Authorization)
- * @property {ParleyApi} [api]
+ * @property {Record<string,string>} [headers] extra REST headers
+ * @property {TokenSource} [token] bearer token (or a function giving it) for REST and the WebSocket
+ * @property {ParleyApi} [api] its own token is used: give `token` to it, not to both
  * @property {any} [player] playback sink: {push(pcm, sampleRate, turnId), flush(reason), startTurn?, endTurn?, setSampleRate?}
  * @property {() => any} [createCapture] microphone source factory: {start({stream, onFrame}), stop()}
  * @property {AudioContext} [audioContext] shared AudioContext for the lazily created audio helpers
@@ -471,10 +561,16 @@ export class ParleyClient extends Emitter {
   constructor(options = {}) {
     super();
     this.options = options;
-    this.userId = options.userId || 'anonymous';
+    /** @type {string|null} null: the server decides (the token's user, or "anonymous") */
+    this.userId = options.userId || null;
     this.chatbotId = options.chatbotId || null;
     this.config = { ...DEFAULT_CONFIG, ...normalizeConfig(options.config || {}) };
-    this.api = options.api || new ParleyApi({ apiUrl: options.apiUrl, fetch: options.fetch, headers: options.headers });
+    if (options.api && options.token != null) {
+      throw new ParleyError('config_error', 'Give the token to the ParleyApi passed as api, not to the client');
+    }
+    this.api = options.api || new ParleyApi({
+      apiUrl: options.apiUrl, fetch: options.fetch, headers: options.headers, token: options.token,
+    });
     this._WebSocket = options.WebSocket || /** @type {any} */ (globalThis).WebSocket;
     this._timers = { ...defaultTimers(), ...(options.timers || {}) };
     this._now = options.now || defaultNow();
@@ -545,6 +641,8 @@ export class ParleyClient extends Emitter {
 
     this._closing = false;
     this._attempt = 0;
+    /** Counts connection attempts: a token that arrives after its attempt was given up is dropped. */
+    this._openSeq = 0;
     this._everReady = false;
     /** @type {any} */ this._pingTimer = null;
     /** @type {any} */ this._staleTimer = null;
@@ -861,9 +959,38 @@ export class ParleyClient extends Emitter {
       this._rejectReady(err);
       return;
     }
+    const attempt = ++this._openSeq;
+    this._clearTimer('_connectTimer');
+    // Covers getting the token too: a token function that never answers is a failed attempt.
+    this._connectTimer = this._timers.setTimeout(() => {
+      if (this._openSeq === attempt && (!this.ready || this.state !== 'connected')) this._handleDrop(this.ws, 'connect timeout');
+    }, this.connectTimeoutMs);
+    let token;
+    try {
+      token = this.api.resolveToken();
+    } catch (err) {
+      this._tokenFailed(err);
+      return;
+    }
+    if (token instanceof Promise) {
+      token.then(
+        (t) => this._openSeq === attempt && !this._closing && this._openSocket(WS, t),
+        (err) => this._openSeq === attempt && !this._closing && this._tokenFailed(err),
+      );
+    } else {
+      this._openSocket(WS, token);
+    }
+  }
+
+  /**
+   * Open the socket with the token of this attempt (asked anew at each reconnect, so a
+   * refreshed one is used). `wsUrl` itself stays free of it.
+   * @param {any} WS @param {string|null} token
+   */
+  _openSocket(WS, token) {
     let ws;
     try {
-      ws = new WS(/** @type {string} */ (this.wsUrl));
+      ws = new WS(withToken(/** @type {string} */ (this.wsUrl), token));
     } catch (cause) {
       this._handleDrop(null, 'websocket constructor failed');
       return;
@@ -876,10 +1003,24 @@ export class ParleyClient extends Emitter {
     ws.onerror = () => {
       /* a close event follows; errors carry no detail in browsers */
     };
-    this._clearTimer('_connectTimer');
-    this._connectTimer = this._timers.setTimeout(() => {
-      if (this.ws === ws && (!this.ready || this.state !== 'connected')) this._handleDrop(ws, 'connect timeout');
-    }, this.connectTimeoutMs);
+  }
+
+  /**
+   * The token function failed: said once per attempt, then retried like a lost connection
+   * (a refresh may fail while the network is down).
+   * @param {unknown} err
+   */
+  _tokenFailed(err) {
+    const e = tokenUnavailable(err);
+    if (e.code === 'config_error') {
+      this._emitError(e, 'client', true);
+      this._clearTimer('_connectTimer');
+      this._setState('closed');
+      this._rejectReady(e);
+      return;
+    }
+    this._emitError(e, 'client', false);
+    this._handleDrop(null, 'token unavailable');
   }
 
   /** @param {any} ws */
@@ -1142,6 +1283,7 @@ export class ParleyClient extends Emitter {
 
   /** @param {number} code @param {string} reason */
   _teardownSocket(code, reason) {
+    this._openSeq++; // an attempt still waiting for its token is over too
     this._stopHeartbeat();
     this._clearTimer('_connectTimer');
     this._clearTimer('_reconnectTimer');
@@ -1169,16 +1311,16 @@ export class ParleyClient extends Emitter {
       this._setState('closed', { code, reason });
       return;
     }
-    /** @type {readonly [string, string]|null} */
+    /** @type {{code: string, message: string, serverReason?: boolean}|null} */
     let fatal = FINAL_CLOSES[code] || null;
-    if (code === CLOSE_CODES.PROTOCOL_ERROR) fatal = ['protocol_error', reason || 'The server rejected a message from this client.'];
-    else if (code === CLOSE_CODES.NORMAL) fatal = ['session_closed', reason || 'The server closed the conversation.'];
+    if (code === CLOSE_CODES.PROTOCOL_ERROR) fatal = { code: 'protocol_error', message: 'The server rejected a message from this client.', serverReason: true };
+    else if (code === CLOSE_CODES.NORMAL) fatal = { code: 'session_closed', message: 'The server closed the conversation.', serverReason: true };
     if (fatal) {
       this.stopMicrophone();
       this._flushPlayback('closed');
-      const err = new ParleyError(fatal[0], fatal[1]);
+      const err = new ParleyError(fatal.code, (fatal.serverReason && reason) || fatal.message);
       this._emitError(err, 'network', true, { closeCode: code });
-      this._setState('closed', { code, reason, error: fatal[0] });
+      this._setState('closed', { code, reason, error: fatal.code });
       this._rejectReady(err);
       return;
     }
@@ -1196,6 +1338,7 @@ export class ParleyClient extends Emitter {
       if (ws !== this.ws) return;
       this._teardownSocket(4000, reason);
     } else {
+      this._openSeq++;
       this._stopHeartbeat();
       this._clearTimer('_connectTimer');
       this.ws = null;
