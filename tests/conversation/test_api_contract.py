@@ -1,7 +1,8 @@
 """The OpenAPI schema is the contract clients generate code from: schemathesis, with every
 check, finds no response that the schema does not describe (statuses, bodies, content
-types, Allow headers) and no server error, against a gateway whose workers really answer.
-Bounded: a few examples per operation."""
+types, Allow headers, routes that ignore a missing token) and no server error, against a
+gateway that requires tokens and whose workers really answer. Bounded: a few examples per
+operation."""
 
 from __future__ import annotations
 
@@ -9,19 +10,26 @@ import asyncio
 import sys
 from pathlib import Path
 
+from conftest import SecuredPlatform
+
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 CONFIG = str(Path(__file__).with_name("schemathesis.toml"))
 EXAMPLES = "8"
 
 
-async def test_the_schema_describes_every_answer(platform_url: str, tmp_path: Path) -> None:
+async def test_the_schema_describes_every_answer(
+    secured_platform: SecuredPlatform, tmp_path: Path
+) -> None:
+    token = secured_platform.token("schemathesis", ttl_s=3600)
     # A subprocess, so that its blocking client does not stall the gateway in this loop.
     proc = await asyncio.create_subprocess_exec(
         SCHEMATHESIS,
         "--config-file",
         CONFIG,
         "run",
-        f"{platform_url}/openapi.json",
+        f"{secured_platform.url}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {token}",
         "--checks",
         "all",
         "--max-examples",

@@ -6,6 +6,7 @@ The scripted doubles give exact expectations; Piper and Whisper one realistic ca
 from __future__ import annotations
 
 import io
+import logging
 import os
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from bench.audio import INPUT_RATE, spoken, word_error_rate
+from parley_common.testing import eventually
 
 TTS = "/api/v1/voice/tts"
 STT = "/api/v1/voice/stt"
@@ -245,3 +247,22 @@ async def test_bad_uploads_get_documented_4xx_and_the_service_keeps_serving(
     }
     assert missing.status_code == 422
     assert still.status_code == 200
+
+
+async def test_a_client_that_leaves_stops_its_synthesis(
+    platform_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Piper speaking 3,000 characters takes several seconds; the client waits for one.
+    caplog.set_level(logging.INFO, logger="parley_common.jobs")
+    text = " ".join(["This sentence is spoken by the local voice."] * 70)
+    async with httpx.AsyncClient(base_url=platform_url, timeout=1.0) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.post(TTS, json={"text": text, "provider": "local", "encoding": "wav"})
+
+    async def cancelled() -> bool:
+        return any(r.getMessage() == "job cancelled by its requester" for r in caplog.records)
+
+    await eventually(cancelled, 5)
+    async with httpx.AsyncClient(base_url=platform_url, timeout=30) as http:
+        again = await http.post(TTS, json={"text": "Still here.", "provider": "local"})
+        assert again.status_code == 200

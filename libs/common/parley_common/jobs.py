@@ -16,7 +16,9 @@ The protocol, on core NATS:
    ``JobFailure`` that the requester raises again as the same ``ParleyError`` class.
 
 Every wait is bounded: a side silent for ``idle_s`` (a worker that died, an upload that
-stopped) is a ``ParleyTimeoutError``, and so is a job longer than ``total_s``.
+stopped) is a ``ParleyTimeoutError``, and so is a job longer than ``total_s``. A requester
+that gives up (its HTTP client left) sends ``cancel`` to the job subject, and the worker
+stops the job at once instead of spending a minute of CPU on an answer nobody reads.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ CHUNK_BYTES = 256 * 1024  # a quarter of NATS' default max_payload: headers alwa
 HEARTBEAT_S = 1.0
 # Header saying what a job message is; its sequence number is the usual Parley-Seq.
 JOB_MESSAGE = "Parley-Job"
-_CHUNK, _END, _ALIVE = "chunk", "end", "alive"
+_CHUNK, _END, _ALIVE, _CANCEL = "chunk", "end", "alive", "cancel"
 _IDLE_S = 10.0
 
 P = TypeVar("P", bound=BaseModel)
@@ -126,12 +128,17 @@ async def request_job(
     timeouts = timeouts or JobTimeouts()
     inbox = bus.nc.new_inbox()
     results = await bus.nc.subscribe(inbox)
+    accepted: JobAccepted | None = None
     try:
         async with asyncio.timeout(timeouts.total_s):
             accepted = await _offer(bus, service, kind, params, inbox, timeouts.accept_s)
             end = await _send_chunked(bus, accepted.job_subject, upload, 0)
             await bus.publish(accepted.job_subject, b"", _meta(_END, end))
             outcome, output = await _collect(results, service, timeouts.idle_s)
+    except asyncio.CancelledError:
+        if accepted is not None:
+            await asyncio.shield(_cancel(bus, accepted.job_subject))
+        raise
     except TimeoutError as exc:
         # Only the overall deadline gets here: every inner wait raises its own error.
         raise ParleyTimeoutError(
@@ -145,6 +152,11 @@ async def request_job(
     if outcome.result is None:
         raise ServiceUnavailableError(f"the {service} worker ended the job without a result")
     return result_type.model_validate_json(outcome.result), output
+
+
+async def _cancel(bus: Bus, job_subject: str) -> None:
+    with contextlib.suppress(NatsError):  # the bus is gone: the worker's idle timer ends it
+        await bus.publish(job_subject, b"", _meta(_CANCEL, 0))
 
 
 async def _offer(
@@ -265,20 +277,20 @@ class _JobServer:
             nonlocal next_seq
             next_seq = await _send_chunked(self._bus, offer.reply_to, data, next_seq)
 
+        chunks: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+        work = asyncio.create_task(self._work(offer, chunks, send))
+        reader = asyncio.create_task(self._read(uploads, chunks, work))
         beat = asyncio.create_task(self._heartbeat(offer.reply_to))
         try:
-            try:
-                params = self._parse(offer.params)
-            except ValidationError as exc:
-                raise BadInputError(f"the {self._service} job's parameters are invalid") from exc
-            result = await self._handler(params, self._upload(uploads), send)
-            outcome = JobOutcome(result=result.model_dump_json())
-        except Exception as exc:
-            if not isinstance(exc, ParleyError):
-                log.exception("job failed", extra={"service": self._service})
-            outcome = JobOutcome(error=failure_of(exc, f"the {self._service} job failed"))
+            outcome = await work
+        except asyncio.CancelledError:
+            if not work.cancelled():
+                raise  # this worker is stopping: its requester sees the idle timeout
+            log.info("job cancelled by its requester", extra={"service": self._service})
+            return
         finally:
             beat.cancel()
+            reader.cancel()
             with contextlib.suppress(Exception):
                 await uploads.unsubscribe()
         try:
@@ -286,22 +298,68 @@ class _JobServer:
         except NatsError:
             log.warning("job outcome not sent: the bus is gone", extra={"service": self._service})
 
-    async def _upload(self, uploads: Subscription) -> AsyncIterator[bytes]:
+    async def _work(
+        self,
+        offer: JobOffer,
+        chunks: asyncio.Queue[bytes | BaseException | None],
+        send: ChunkSink,
+    ) -> JobOutcome:
+        try:
+            try:
+                params = self._parse(offer.params)
+            except ValidationError as exc:
+                raise BadInputError(f"the {self._service} job's parameters are invalid") from exc
+            result = await self._handler(params, self._upload(chunks), send)
+            return JobOutcome(result=result.model_dump_json())
+        except Exception as exc:
+            if not isinstance(exc, ParleyError):
+                log.exception("job failed", extra={"service": self._service})
+            return JobOutcome(error=failure_of(exc, f"the {self._service} job failed"))
+
+    async def _read(
+        self,
+        uploads: Subscription,
+        chunks: asyncio.Queue[bytes | BaseException | None],
+        work: asyncio.Task[JobOutcome],
+    ) -> None:
+        """Feeds the upload to the handler in order, then keeps listening for a cancel."""
         seq = 0
+        uploading = True
         while True:
             try:
-                msg = await uploads.next_msg(timeout=self._idle_s)
-            except NatsTimeoutError as exc:
-                raise ParleyTimeoutError(
-                    f"the upload stopped arriving for {self._idle_s:g} s"
-                ) from exc
+                msg = await uploads.next_msg(timeout=self._idle_s if uploading else None)
+            except NatsTimeoutError:
+                chunks.put_nowait(
+                    ParleyTimeoutError(f"the upload stopped arriving for {self._idle_s:g} s")
+                )
+                uploading = False
+                continue
             kind, got = _kind_and_seq(msg)
-            if got != seq:
-                raise ServiceUnavailableError("part of the upload was lost on the way")
-            if kind == _END:
+            if kind == _CANCEL:
+                work.cancel()
                 return
-            seq += 1
-            yield msg.data
+            if not uploading:
+                continue
+            if got != seq:
+                chunks.put_nowait(ServiceUnavailableError("part of the upload was lost on the way"))
+                uploading = False
+            elif kind == _END:
+                chunks.put_nowait(None)
+                uploading = False
+            else:
+                seq += 1
+                chunks.put_nowait(msg.data)
+
+    async def _upload(
+        self, chunks: asyncio.Queue[bytes | BaseException | None]
+    ) -> AsyncIterator[bytes]:
+        while True:
+            item = await chunks.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
 
     async def _heartbeat(self, inbox: str) -> None:
         # The requester's proof that a long job (a minute of Whisper) is still alive.

@@ -177,3 +177,37 @@ async def test_an_upload_that_stops_midway_ends_the_job_on_the_worker(
     assert outcome.error.code == "timeout"
     assert outcome.error.error_classes[0] == "ParleyTimeoutError"
     assert time.monotonic() - started < 3.0
+
+
+async def test_a_requester_that_gives_up_stops_the_job_on_the_worker(bus: Bus, worker: Bus) -> None:
+    started, stopped = asyncio.Event(), asyncio.Event()
+
+    async def slow(params: EchoParams, upload: Upload, out: ChunkSink) -> EchoResult:
+        async for _ in upload:
+            pass
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+        return EchoResult(chunks=0, sizes=[])
+
+    await serve_jobs(worker, "jobtest", "slow", EchoParams, slow)
+    await worker.nc.flush()
+    request = asyncio.create_task(
+        request_job(bus, "jobtest", "slow", EchoParams(), EchoResult, upload=b"x" * 1000)
+    )
+    await asyncio.wait_for(started.wait(), 5)
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    await asyncio.wait_for(stopped.wait(), 2)
+    # The same worker takes the next job.
+    await serve_jobs(worker, "jobtest", "echo", EchoParams, _echo)
+    await worker.nc.flush()
+    result, output = await request_job(
+        bus, "jobtest", "echo", EchoParams(), EchoResult, upload=b"ab"
+    )
+    assert output == b"ab"
+    assert result.chunks == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,7 @@ from parley_common.contracts.session import SttProvider, TtsProvider
 from parley_common.jobs import JobTimeouts, request_job
 from parley_gateway.auth import current_user
 from parley_gateway.limits.dependency import rate_limited
+from parley_gateway.routes.client_gone import unless_client_leaves
 from parley_gateway.routes.deps import GatewayDep
 
 router = APIRouter(tags=["S2 compatibility"], dependencies=[Depends(current_user)])
@@ -96,9 +97,10 @@ def _timeouts(gateway: GatewayDep) -> JobTimeouts:
         },
     },
 )
-async def s2_tts(request: TtsRequest, gateway: GatewayDep) -> Response:
+async def s2_tts(request: TtsRequest, gateway: GatewayDep, http: Request) -> Response:
     """Speak ``text``: ``speed`` is passed to the provider (every provider has it), ``pitch``
-    is applied to its audio here; the file is encoded at ``sample_rate``."""
+    is applied to its audio here; the file is encoded at ``sample_rate``. A client that
+    leaves stops the synthesis."""
     params = TtsJobParams(
         text=request.text,
         provider=request.provider,
@@ -106,8 +108,11 @@ async def s2_tts(request: TtsRequest, gateway: GatewayDep) -> Response:
         model=request.model,
         speed=request.speed,
     )
-    result, pcm = await request_job(
-        gateway.bus, "tts", TTS_SYNTHESIZE, params, TtsJobResult, timeouts=_timeouts(gateway)
+    result, pcm = await unless_client_leaves(
+        http,
+        request_job(
+            gateway.bus, "tts", TTS_SYNTHESIZE, params, TtsJobResult, timeouts=_timeouts(gateway)
+        ),
     )
     pcm = await apply_effects_async(pcm, result.sample_rate, pitch=request.pitch)
     encoded = await encode_pcm_async(pcm, result.sample_rate, request.encoding, request.sample_rate)
@@ -137,6 +142,7 @@ _STT_ERRORS: dict[int | str, dict[str, Any]] = {
 )
 async def s2_stt(
     gateway: GatewayDep,
+    http: Request,
     audio_file: Annotated[
         UploadFile, File(description="WAV, WebM/Opus, Ogg/Opus, MP3, FLAC or M4A/AAC")
     ],
@@ -152,13 +158,16 @@ async def s2_stt(
     del prompt, temperature  # accepted for S2's clients; see the docstring
     decoded = await decode_upload_async(await audio_file.read(), DecodeLimits.from_env())
     params = SttJobParams(provider=provider, model=model or None, language=language or None)
-    result, _ = await request_job(
-        gateway.bus,
-        "stt",
-        STT_TRANSCRIBE,
-        params,
-        SttJobResult,
-        upload=decoded.pcm,
-        timeouts=_timeouts(gateway),
+    result, _ = await unless_client_leaves(
+        http,
+        request_job(
+            gateway.bus,
+            "stt",
+            STT_TRANSCRIBE,
+            params,
+            SttJobResult,
+            upload=decoded.pcm,
+            timeouts=_timeouts(gateway),
+        ),
     )
     return result
