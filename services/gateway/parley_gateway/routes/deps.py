@@ -11,7 +11,9 @@ from starlette.requests import HTTPConnection
 
 from parley_common.bus import Bus
 from parley_common.runtime import Runtime
+from parley_gateway.limits.limiter import RateLimiter
 from parley_gateway.realtime.audio_clock import SessionPositions
+from parley_gateway.sessions.activity import SessionActivity
 from parley_gateway.sessions.lifecycle import SessionLifecycle
 from parley_gateway.sessions.store import SessionRecord, SessionStore
 from parley_gateway.settings import GatewaySettings
@@ -29,6 +31,10 @@ class Gateway:
     connections: dict[str, WebSocket] = field(default_factory=dict)
     # Each session's input-audio clock, continued across reconnects.
     audio_positions: SessionPositions = field(default_factory=SessionPositions)
+    # Sessions whose client sent audio or a message lately (what idle-ending reads).
+    activity: SessionActivity = field(default_factory=SessionActivity)
+    # Rate limits shared with every replica (parley_gateway.limits); none unless given.
+    limiter: RateLimiter = field(default_factory=RateLimiter.unlimited)
 
     @property
     def bus(self) -> Bus:
