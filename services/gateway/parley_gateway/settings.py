@@ -8,7 +8,6 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from parley_common.settings import ServiceSettings
-from parley_gateway.transport import CorsOrigins
 from parley_gateway.limits.rules import (
     DEFAULT_IP_RULES,
     DEFAULT_USER_RULES,
@@ -16,6 +15,7 @@ from parley_gateway.limits.rules import (
     IpRateRules,
     UserRateRules,
 )
+from parley_gateway.transport import CorsOrigins
 
 
 class GatewaySettings(ServiceSettings):
