@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ from parley_common.contracts.ws import (
     ClientMessage,
     ErrorData,
     ErrorEvent,
+    Ping,
     S2Event,
     ServerEvent,
     client_message_adapter,
@@ -29,13 +31,24 @@ log = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 5.0
 
 
+def _nothing() -> None:
+    return None
+
+
 class ClientConnection:
     """One WebSocket seen as Parley's protocol. Sends are serialised; a client that stops
-    reading for ``SEND_TIMEOUT_S`` is closed rather than allowed to stall the session."""
+    reading for ``SEND_TIMEOUT_S`` is closed rather than allowed to stall the session.
 
-    def __init__(self, websocket: WebSocket) -> None:
+    ``on_activity`` is called when the client shows someone is using the session: when it
+    connects, and for every audio frame and every valid message except a keepalive ping
+    (a tab left open does not keep a session from idling out). It must not block.
+    """
+
+    def __init__(self, websocket: WebSocket, on_activity: Callable[[], None] | None = None) -> None:
         self.ws = websocket
         self._send_lock = asyncio.Lock()
+        self._on_activity = on_activity or _nothing
+        self._on_activity()
 
     async def receive(self) -> bytes | ClientMessage | ValidationError:
         """The next client message: audio bytes, a parsed control message, or why a text
@@ -45,12 +58,16 @@ class ClientConnection:
             if message["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(message.get("code", 1000))
             if (data := message.get("bytes")) is not None:
+                self._on_activity()
                 return bytes(data)
             if (text := message.get("text")) is not None:
                 try:
-                    return client_message_adapter.validate_json(text)
+                    parsed = client_message_adapter.validate_json(text)
                 except ValidationError as exc:
                     return exc
+                if not isinstance(parsed, Ping):
+                    self._on_activity()
+                return parsed
 
     async def event(self, event: ServerEvent) -> None:
         """Send one native event."""
