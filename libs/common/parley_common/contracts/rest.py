@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from parley_common.contracts.bus import Role
+from parley_common.contracts.bus import ProviderStatus, Role
 from parley_common.contracts.session import (
     InterruptSensitivity,
     LlmProvider,
@@ -172,3 +172,71 @@ class VoiceConfigView(VoiceConfig):
 
     chatbot_id: str
     updated_at: datetime | None = None
+
+
+# -- S2's health and statistics (/api/v1/voice/health, /api/v1/ws/voice/...) -----------------
+CheckResult = Literal["ok", "fail"]
+
+
+class VoiceServiceHealth(BaseModel):
+    """One streaming service (stt, llm, tts) in S2's voice health."""
+
+    status: CheckResult = Field(description="ok when at least one worker sent a heartbeat lately")
+    workers: int = Field(description="Live workers, from their heartbeats")
+    providers: list[ProviderStatus] | None = Field(
+        default=None,
+        description="Each provider and whether it can serve now; null when no worker answered",
+    )
+
+
+class VoiceHealthView(BaseModel):
+    """``GET /api/v1/voice/health``: can this deployment hold a voice conversation now?"""
+
+    status: Literal["ok", "degraded"]
+    service: Literal["voice"] = "voice"
+    checks: dict[str, CheckResult] = Field(
+        description="nats, postgres, and each streaming service (a live worker or not)"
+    )
+    stt: VoiceServiceHealth
+    llm: VoiceServiceHealth
+    tts: VoiceServiceHealth
+    timestamp: datetime
+
+
+class VoiceSocketHealthView(BaseModel):
+    """``GET /api/v1/ws/voice/health``: the WebSocket side of this gateway."""
+
+    status: Literal["ok", "degraded"]
+    service: Literal["voice-websocket"] = "voice-websocket"
+    checks: dict[str, CheckResult] = Field(description="nats and postgres, which calls need")
+    gateway: str = Field(description="This gateway's id")
+    active_connections: int = Field(description="WebSockets open on this gateway now")
+    timestamp: datetime
+
+
+class WorkerLoad(BaseModel):
+    """A live worker of a streaming service, from its last heartbeat."""
+
+    worker_id: str
+    sessions: int = Field(description="Sessions it holds now: its load")
+    last_seen_s: float = Field(description="Seconds since its last heartbeat")
+
+
+class ServiceLoad(BaseModel):
+    """The live workers of one streaming service and the sessions they hold."""
+
+    workers: list[WorkerLoad]
+    sessions: int = Field(description="Sessions held by all its live workers")
+
+
+class SessionStatsView(BaseModel):
+    """``GET /api/v1/ws/voice/sessions/stats`` (admin): sessions and load."""
+
+    active_sessions: int = Field(description="Active sessions in the database (every gateway)")
+    websocket_connections: int = Field(description="WebSockets open on this gateway")
+    gateway: str = Field(description="This gateway's id")
+    idle_timeout_s: float = Field(description="Sessions idle this long are ended (0: never)")
+    stt: ServiceLoad
+    llm: ServiceLoad
+    tts: ServiceLoad
+    timestamp: datetime

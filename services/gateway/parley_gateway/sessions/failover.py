@@ -34,6 +34,16 @@ class _Seen:
     at: float
 
 
+@dataclass(frozen=True)
+class LiveWorker:
+    """A worker heard from recently, as its last heartbeat describes it."""
+
+    service: str
+    worker_id: str
+    sessions: int  # the sessions it holds: its load
+    last_seen_s: float  # since its last heartbeat
+
+
 class WorkerMonitor:
     """Tracks worker heartbeats and reassigns the sessions of silent workers."""
 
@@ -63,6 +73,16 @@ class WorkerMonitor:
         finally:
             for sub in subs:
                 await sub.unsubscribe()
+
+    def live_workers(self) -> list[LiveWorker]:
+        """The workers heard from within ``silent_after_s``, by service and id."""
+        now = time.monotonic()
+        live = [
+            LiveWorker(seen.service, worker_id, len(seen.sessions), now - seen.at)
+            for worker_id, seen in self._workers.items()
+            if now - seen.at <= self.silent_after_s
+        ]
+        return sorted(live, key=lambda w: (w.service, w.worker_id))
 
     async def _on_heartbeat(self, msg: Received) -> None:
         beat = WorkerHeartbeat.model_validate_json(msg.data)
