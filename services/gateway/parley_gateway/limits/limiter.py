@@ -3,7 +3,9 @@
 Each request of a kind takes one unit of its user's window and of its IP's window (fixed
 windows aligned on the epoch: at most N per window, so a burst can straddle two windows).
 A request refused by one limit gives back what it took from the other, so that a user is
-not charged for requests their busy NAT address was refused.
+not charged for requests their busy NAT address was refused. A counter so contended that
+compare-and-set keeps losing (one caller's burst of simultaneous requests) refuses too, with
+a retry after one second.
 
 When the bucket does not answer within ``timeout_s`` (NATS down, reconnecting, overloaded)
 the request is let through: an outage of the limiter must not become an outage of the
@@ -52,6 +54,7 @@ WARN_EVERY_S = 60.0
 CONTENDED_RETRY_S = 1.0
 
 Scope = Literal["user", "ip"]
+_WORDS: dict[Scope, str] = {"user": "user", "ip": "address"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,9 @@ class RateLimiter:
         """Count one request of ``kind`` by ``user_id`` (None when authentication is off:
         only the IP is limited) from ``ip``; raises RateLimitedError, with the seconds until
         the refusing window reopens, when either limit is reached. Returns within about
-        ``timeout_s`` whatever the state of NATS."""
+        ``timeout_s`` whatever the state of NATS. A WebSocket calls it as
+        ``await gateway.limiter.check("session_start", user_id=principal.user_id,
+        ip=client_ip(websocket))`` and closes with CLOSE_RATE_LIMITED on the error."""
         limits = self._limits(kind, user_id, ip)
         counters = self._counters
         if counters is None or not limits:
@@ -130,8 +135,8 @@ class RateLimiter:
         limit, retry_after_s = refusal
         REFUSED.labels(kind, limit.scope).inc()
         raise RateLimitedError(
-            f"too many {kind} requests from this {limit.scope}: at most {limit.rate.count}"
-            f" per {limit.rate.window_s} s",
+            f"too many {kind} requests from this {_WORDS[limit.scope]}:"
+            f" at most {limit.rate.count} per {limit.rate.window_s} s",
             retry_after_s=retry_after_s,
             details=[
                 {
