@@ -48,8 +48,12 @@ class SessionActivity:
         touched, self._touched = self._touched, set()
         ids: list[uuid.UUID] = [sid for raw in touched if (sid := parse_session_id(raw))]
         try:
+            # A reaper's claim that lost the race with this activity (its end failed) is
+            # withdrawn, so that a later end is not reported as idle.
             await pool.execute(
-                """UPDATE voice_sessions SET last_activity_at = now()
+                """UPDATE voice_sessions
+                   SET last_activity_at = now(),
+                       metadata = metadata - 'end_reason' - 'idle_timeout_s'
                    WHERE id = ANY($1::uuid[]) AND status = 'active'""",
                 ids,
             )
