@@ -50,15 +50,15 @@ def _peak_hz(samples: np.ndarray, rate: int) -> float:
     return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
 
 
-def _container(pcm: bytes, muxer: str, codec: str) -> bytes:
-    """16 kHz PCM16 as a file of ``muxer``/``codec``, the way a client would record it."""
+def _container(pcm: bytes, muxer: str, codec: str, rate: int = INPUT_RATE) -> bytes:
+    """PCM16 at ``rate`` as a file of ``muxer``/``codec``, the way a client would record it."""
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=muxer) as container:
-        stream = container.add_stream(codec, rate=INPUT_RATE, layout="mono")
+        stream = container.add_stream(codec, rate=rate, layout="mono")
         assert isinstance(stream, av.AudioStream)
         samples = np.frombuffer(pcm, dtype="<i2").reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
-        frame.sample_rate = INPUT_RATE
+        frame.sample_rate = rate
         container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return buffer.getvalue()
@@ -225,7 +225,9 @@ async def test_bad_uploads_get_documented_4xx_and_the_service_keeps_serving(
         empty = await _stt(client, b"")
         noise = await _stt(client, rng.integers(0, 256, 50_000, dtype=np.uint8).tobytes())
         text = await _stt(client, b"just some notes, not audio\n" * 100, name="notes.mp3")
-        cut = await _stt(client, _container(spoken("hello there"), "flac", "flac")[:3000])
+        cut = await _stt(
+            client, _container(spoken("hello there"), "flac", "flac")[:3000], name="cut.flac"
+        )
         missing = await client.post(STT, data={"provider": "scripted"})
         monkeypatch.setenv("AUDIO_MAX_UPLOAD_BYTES", "1000")
         large = await _stt(client, good)
@@ -249,20 +251,59 @@ async def test_bad_uploads_get_documented_4xx_and_the_service_keeps_serving(
     assert still.status_code == 200
 
 
+async def test_the_issues_bad_uploads_each_get_a_clear_4xx(platform_url: str) -> None:
+    pcm = spoken("hello there")
+    webm = _container(pcm, "webm", "libopus")
+    # Eleven minutes of 8 kHz silence: 10.6 MB, under the body limit, over the length limit.
+    eleven_minutes = _container(bytes(11 * 60 * 8000 * 2), "wav", "pcm_s16le", 8000)
+    rng = np.random.default_rng(11)
+    async with httpx.AsyncClient(base_url=platform_url, timeout=120) as client:
+        answers = {
+            "wav named .mp3": await _stt(client, _wav(pcm), name="question.mp3"),
+            "wav sent as audio/mpeg": await client.post(
+                STT,
+                files={"audio_file": ("question", _wav(pcm), "audio/mpeg")},
+                data={"provider": "scripted"},
+            ),
+            "truncated webm": await _stt(client, webm[: len(webm) // 3], name="blob.webm"),
+            "0 bytes": await _stt(client, b""),
+            "random bytes": await _stt(
+                client, rng.integers(0, 256, 200_000, dtype=np.uint8).tobytes(), name="x.bin"
+            ),
+            "11 minutes": await _stt(client, eleven_minutes),
+            "30 MB": await _stt(client, bytes(30 * 1024 * 1024), name="big.wav"),
+        }
+        still = await _stt(client, _wav(pcm), name="question.wav")
+    seen = {name: (r.status_code, r.json()["error"]["code"]) for name, r in answers.items()}
+    assert seen == {
+        "wav named .mp3": (415, "audio_mislabelled"),
+        "wav sent as audio/mpeg": (415, "audio_mislabelled"),
+        "truncated webm": (422, "audio_unreadable"),
+        "0 bytes": (422, "audio_empty"),
+        "random bytes": (415, "audio_unsupported"),
+        "11 minutes": (422, "audio_too_long"),
+        "30 MB": (413, "payload_too_large"),
+    }
+    for response in answers.values():
+        assert response.json()["error"]["message"]
+    assert still.status_code == 200, still.text
+
+
 async def test_a_client_that_leaves_stops_its_synthesis(
     platform_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Piper speaking 3,000 characters takes several seconds; the client waits for one.
+    # Piper speaking 4,400 characters takes ten seconds here; the client waits for three
+    # (by then the worker has surely taken the job, even on a busy machine).
     caplog.set_level(logging.INFO, logger="parley_common.jobs")
-    text = " ".join(["This sentence is spoken by the local voice."] * 70)
-    async with httpx.AsyncClient(base_url=platform_url, timeout=1.0) as http:
+    text = " ".join(["This sentence is spoken by the local voice."] * 100)
+    async with httpx.AsyncClient(base_url=platform_url, timeout=3.0) as http:
         with pytest.raises(httpx.ReadTimeout):
             await http.post(TTS, json={"text": text, "provider": "local", "encoding": "wav"})
 
     async def cancelled() -> bool:
         return any(r.getMessage() == "job cancelled by its requester" for r in caplog.records)
 
-    await eventually(cancelled, 5)
+    await eventually(cancelled, 10)
     async with httpx.AsyncClient(base_url=platform_url, timeout=30) as http:
         again = await http.post(TTS, json={"text": "Still here.", "provider": "local"})
         assert again.status_code == 200

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope
 
-from parley_common.audio.decode import AUDIO_TOO_LARGE, AUDIO_UNSUPPORTED
+from parley_common.audio.decode import AUDIO_MISLABELLED, AUDIO_TOO_LARGE, AUDIO_UNSUPPORTED
 from parley_common.contracts.rest import ErrorBody, ErrorDetail
 from parley_common.errors import (
     BadInputError,
@@ -64,8 +64,8 @@ _HTTP_STATUS: tuple[tuple[type[ParleyError], int], ...] = (
 )
 
 
-# Codes more precise than their class: an upload too big, or not audio at all.
-_CODE_STATUS = {AUDIO_TOO_LARGE: 413, AUDIO_UNSUPPORTED: 415}
+# Codes more precise than their class: an upload too big, not audio, or not what it says.
+_CODE_STATUS = {AUDIO_TOO_LARGE: 413, AUDIO_UNSUPPORTED: 415, AUDIO_MISLABELLED: 415}
 
 
 def http_status(exc: ParleyError) -> int:

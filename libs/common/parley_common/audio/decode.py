@@ -16,6 +16,7 @@ Policy, for the REST routes that accept recorded audio:
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 from dataclasses import dataclass
 
@@ -24,13 +25,14 @@ from av.audio.resampler import AudioResampler
 from av.container import InputContainer
 
 from parley_common.audio._pcm import BYTES_PER_SAMPLE, resampled_pcm
-from parley_common.audio.formats import InputFormat, sniff
+from parley_common.audio.formats import InputFormat, declared, sniff
 from parley_common.bus.audio import INPUT_SAMPLE_RATE
 from parley_common.errors import BadInputError
 from parley_common.settings import positive_int_env
 
 __all__ = [
     "AUDIO_EMPTY",
+    "AUDIO_MISLABELLED",
     "AUDIO_TOO_LARGE",
     "AUDIO_TOO_LONG",
     "AUDIO_UNREADABLE",
@@ -46,6 +48,7 @@ AUDIO_TOO_LARGE = "audio_too_large"  # more bytes than DecodeLimits.max_bytes
 AUDIO_TOO_LONG = "audio_too_long"  # longer than DecodeLimits.max_duration_s
 AUDIO_UNSUPPORTED = "audio_unsupported"  # not an accepted container, or no audio track
 AUDIO_UNREADABLE = "audio_unreadable"  # an accepted container, but corrupt or truncated
+AUDIO_MISLABELLED = "audio_mislabelled"  # named or typed as one format, holding another
 
 _ACCEPTED = "WAV, WebM/Opus, Ogg/Opus, MP3, FLAC or M4A/AAC"
 # A declared duration is trusted to this much; past it the header itself is the proof.
@@ -92,12 +95,19 @@ class DecodedAudio:
         return len(self.pcm) / BYTES_PER_SAMPLE / self.sample_rate
 
 
-def decode_upload(data: bytes, limits: DecodeLimits | None = None) -> DecodedAudio:
-    """Decode an uploaded recording to PCM16 LE mono 16 kHz.
+def decode_upload(
+    data: bytes,
+    limits: DecodeLimits | None = None,
+    *,
+    filename: str | None = None,
+    content_type: str | None = None,
+) -> DecodedAudio:
+    """Decode an uploaded recording to PCM16 LE mono 16 kHz. ``filename`` and
+    ``content_type``, when given, must not claim another format than the bytes hold.
 
     Raises ``BadInputError`` with code ``audio_empty``, ``audio_too_large``,
-    ``audio_unsupported``, ``audio_unreadable`` or ``audio_too_long``. Blocking: CPU-bound
-    for about a hundredth of the clip's length.
+    ``audio_unsupported``, ``audio_mislabelled``, ``audio_unreadable`` or
+    ``audio_too_long``. Blocking: CPU-bound for about a hundredth of the clip's length.
     """
     limits = limits or DecodeLimits()
     if not data:
@@ -114,6 +124,13 @@ def decode_upload(data: bytes, limits: DecodeLimits | None = None) -> DecodedAud
             f"The upload is not audio Parley can read: send {_ACCEPTED}.",
             code=AUDIO_UNSUPPORTED,
         )
+    label, claimed = declared(filename, content_type)
+    if claimed and source not in claimed:
+        raise BadInputError(
+            f"The upload is labelled {label} but holds {source.name} audio: label it as what"
+            " it is (or as application/octet-stream).",
+            code=AUDIO_MISLABELLED,
+        )
     try:
         # Tags are never read, but PyAV decodes them at open: bad UTF-8 in a title must not
         # fail the upload (with the default "strict" it raises UnicodeDecodeError).
@@ -128,9 +145,17 @@ def decode_upload(data: bytes, limits: DecodeLimits | None = None) -> DecodedAud
     return DecodedAudio(pcm=pcm, sample_rate=INPUT_SAMPLE_RATE, source_format=source)
 
 
-async def decode_upload_async(data: bytes, limits: DecodeLimits | None = None) -> DecodedAudio:
+async def decode_upload_async(
+    data: bytes,
+    limits: DecodeLimits | None = None,
+    *,
+    filename: str | None = None,
+    content_type: str | None = None,
+) -> DecodedAudio:
     """``decode_upload`` in a worker thread, so the event loop keeps serving."""
-    return await asyncio.to_thread(decode_upload, data, limits)
+    return await asyncio.to_thread(
+        functools.partial(decode_upload, data, limits, filename=filename, content_type=content_type)
+    )
 
 
 def _unreadable(source: InputFormat) -> BadInputError:

@@ -1,16 +1,17 @@
 """Which audio container an upload really is, read from its first bytes.
 
-The file name and the declared content type of an upload are never consulted: a client can
-set both to anything. The container found here also selects the one FFmpeg demuxer that may
-read the bytes, so FFmpeg never probes its whole demuxer list (some of which, like playlists,
-would open further URLs or files).
+The file name and the declared content type of an upload never choose how it is read: a
+client can set both to anything. The container found here selects the one FFmpeg demuxer
+that may read the bytes, so FFmpeg never probes its whole demuxer list (some of which, like
+playlists, would open further URLs or files). The label is only compared with what the
+bytes are (``declared``): a WAV named ``.mp3`` is a client's mistake worth telling it about.
 """
 
 from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["InputFormat", "sniff"]
+__all__ = ["InputFormat", "declared", "sniff"]
 
 
 class InputFormat(Enum):
@@ -97,3 +98,63 @@ def sniff(data: bytes) -> InputFormat | None:
     if _is_adts(data):
         return InputFormat.AAC
     return None
+
+
+_W, _WEBM, _OGG, _MP3, _FLAC, _M4A, _AAC = (
+    InputFormat.WAV,
+    InputFormat.WEBM,
+    InputFormat.OGG,
+    InputFormat.MP3,
+    InputFormat.FLAC,
+    InputFormat.M4A,
+    InputFormat.AAC,
+)
+# What a file name's extension or a content type claims; absent: it claims nothing.
+_BY_EXTENSION: dict[str, frozenset[InputFormat]] = {
+    "wav": frozenset({_W}),
+    "wave": frozenset({_W}),
+    "webm": frozenset({_WEBM}),
+    "weba": frozenset({_WEBM}),
+    "mka": frozenset({_WEBM}),
+    "ogg": frozenset({_OGG}),
+    "oga": frozenset({_OGG}),
+    "opus": frozenset({_OGG}),
+    "mp3": frozenset({_MP3}),
+    "flac": frozenset({_FLAC}),
+    "m4a": frozenset({_M4A}),
+    "mp4": frozenset({_M4A}),
+    "aac": frozenset({_AAC, _M4A}),
+}
+_BY_TYPE: dict[str, frozenset[InputFormat]] = {
+    "audio/wav": frozenset({_W}),
+    "audio/x-wav": frozenset({_W}),
+    "audio/wave": frozenset({_W}),
+    "audio/vnd.wave": frozenset({_W}),
+    "audio/webm": frozenset({_WEBM}),
+    "video/webm": frozenset({_WEBM}),
+    "audio/ogg": frozenset({_OGG}),
+    "audio/opus": frozenset({_OGG}),
+    "application/ogg": frozenset({_OGG}),
+    "audio/mpeg": frozenset({_MP3}),
+    "audio/mp3": frozenset({_MP3}),
+    "audio/flac": frozenset({_FLAC}),
+    "audio/x-flac": frozenset({_FLAC}),
+    "audio/mp4": frozenset({_M4A}),
+    "audio/x-m4a": frozenset({_M4A}),
+    "audio/m4a": frozenset({_M4A}),
+    "video/mp4": frozenset({_M4A}),
+    "audio/aac": frozenset({_AAC, _M4A}),
+}
+
+
+def declared(filename: str | None, content_type: str | None) -> tuple[str, frozenset[InputFormat]]:
+    """What an upload's label says it is: the label as the client wrote it and the formats
+    it allows; an empty set when it names no known audio format (``upload.bin``,
+    ``application/octet-stream``), which then claims nothing."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media in _BY_TYPE:
+        return media, _BY_TYPE[media]
+    extension = (filename or "").rsplit(".", 1)[-1].lower() if "." in (filename or "") else ""
+    if extension in _BY_EXTENSION:
+        return f".{extension}", _BY_EXTENSION[extension]
+    return "", frozenset()

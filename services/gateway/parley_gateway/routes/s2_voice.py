@@ -125,7 +125,11 @@ async def s2_tts(request: TtsRequest, gateway: GatewayDep, http: Request) -> Res
 
 _STT_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "Upload over its size limit (audio_too_large)"},
-    415: {"model": ErrorBody, "description": "Not audio Parley reads (audio_unsupported)"},
+    415: {
+        "model": ErrorBody,
+        "description": "Not audio Parley reads (audio_unsupported), or named or typed as "
+        "another format than it holds (audio_mislabelled)",
+    },
     422: {
         "model": ErrorBody,
         "description": "Empty, damaged or too long audio (audio_empty, audio_unreadable, "
@@ -156,7 +160,12 @@ async def s2_stt(
     its name). ``prompt`` and ``temperature`` are accepted as S2 sends them, but no Parley
     STT provider takes them, so they change nothing."""
     del prompt, temperature  # accepted for S2's clients; see the docstring
-    decoded = await decode_upload_async(await audio_file.read(), DecodeLimits.from_env())
+    decoded = await decode_upload_async(
+        await audio_file.read(),
+        DecodeLimits.from_env(),
+        filename=audio_file.filename,
+        content_type=audio_file.content_type,
+    )
     params = SttJobParams(provider=provider, model=model or None, language=language or None)
     result, _ = await unless_client_leaves(
         http,
