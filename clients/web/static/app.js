@@ -10,6 +10,37 @@ const params = new URLSearchParams(location.search);
 const API_URL = params.get('api') || location.origin;
 const SETTINGS_KEY = 'parley.settings.v1';
 const USER_KEY = 'parley.userId';
+const TOKEN_KEY = 'parley.token';
+/** The sign-in token of a gateway that requires one (null: none, as on a dev gateway without auth). */
+const TOKEN = takeToken();
+
+/**
+ * The token of the link `parley up` prints (`/#token=…`: a fragment never reaches the server nor
+ * its logs), kept in this tab's sessionStorage so a reload still works, and taken out of the
+ * address bar so it is not shared with a copied URL or left in history. Without one in the link,
+ * the tab's stored one.
+ * @returns {string|null}
+ */
+function takeToken() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const fromLink = fragment.get('token');
+  if (!fromLink) {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY);
+    } catch {
+      return null;
+    }
+  }
+  try {
+    sessionStorage.setItem(TOKEN_KEY, fromLink);
+  } catch {
+    /* storage off: this page load works, a reload will ask for the link again */
+  }
+  fragment.delete('token');
+  const rest = fragment.toString();
+  history.replaceState(history.state, '', `${location.pathname}${location.search}${rest ? `#${rest}` : ''}`);
+  return fromLink;
+}
 
 const PROVIDER_LABELS = {
   local: 'Local (offline)',
@@ -89,7 +120,7 @@ const el = {
 };
 
 // -- state -------------------------------------------------------------------------------------
-const api = new ParleyApi({ apiUrl: API_URL });
+const api = new ParleyApi({ apiUrl: API_URL, token: TOKEN });
 const log = new ConversationLog();
 /** @type {'idle'|'starting'|'live'|'reconnecting'|'ended'} */
 let callState = 'idle';
@@ -140,6 +171,8 @@ function saveSettings() {
 function userId() {
   const fromUrl = params.get('user');
   if (fromUrl) return fromUrl;
+  // Signed in, the user is the token's: naming another one would be refused.
+  if (TOKEN) return null;
   try {
     let id = localStorage.getItem(USER_KEY);
     if (!id) {
@@ -226,7 +259,9 @@ async function loadProviders() {
     // Offer the local providers only; the server is not there to say what else works.
     const local = [{ name: 'local', available: true, reason: null }];
     lists = { stt: local, llm: local, tts: local };
-    if (/** @type {any} */ (err).code === 'server_unreachable') {
+    if (needsSignIn(/** @type {any} */ (err))) {
+      showBanner({ kind: 'error', sticky: true, ...explain(/** @type {any} */ (err)) });
+    } else if (/** @type {any} */ (err).code === 'server_unreachable') {
       showBanner({
         kind: 'warning',
         title: 'Can’t reach the Parley server',
@@ -377,12 +412,30 @@ function hideBanner() {
 el.bannerDismiss.addEventListener('click', hideBanner);
 
 /**
+ * Whether the gateway refused the page's token (or the lack of one): REST 401, socket 4401.
+ * @param {{code?: string, status?: number|null}} err
+ */
+function needsSignIn(err) {
+  return err.status === 401 || err.code === 'unauthenticated';
+}
+
+const SIGN_IN_HOW = 'open the link `parley up` printed (it ends in #token=…), or run `parley token --user NAME`.';
+
+/**
  * A message a person understands for an error code.
  * @param {{code?: string, message?: string, status?: number|null}} err
  */
 function explain(err) {
   const code = String(err.code || '');
   const msg = err.message || '';
+  if (needsSignIn(err)) {
+    return TOKEN
+      ? { title: 'Sign-in token not accepted', message: `The server said: ${msg || 'the token is not valid'}. To sign in again, ${SIGN_IN_HOW}` }
+      : { title: 'Sign-in needed', message: `This Parley needs a sign-in token: ${SIGN_IN_HOW}` };
+  }
+  if (err.status === 403 || code === 'forbidden') {
+    return { title: 'Not allowed', message: msg || 'Your sign-in token does not allow this.' };
+  }
   switch (code) {
     case 'server_unreachable':
       return { title: 'Can’t reach the Parley server', message: `Nothing answered at ${api.base}. Check that the server is running and try again.` };
@@ -750,7 +803,7 @@ async function startCall() {
 
   const mic = new MicCapture({ context: audioCtx });
   const client = new ParleyClient({
-    apiUrl: API_URL,
+    api, // with the page's token
     userId: userId(),
     config: sessionConfig(),
     player,
@@ -776,7 +829,7 @@ async function startCall() {
       call = null;
       const e = /** @type {any} */ (err);
       // Connection-level failures were already shown by the error handler.
-      if (!['reconnect_failed', 'session_not_found', 'session_replaced', 'session_ended', 'session_closed'].includes(e.code)) failStart(e);
+      if (!['reconnect_failed', 'unauthenticated', 'forbidden', 'session_not_found', 'session_replaced', 'session_ended', 'session_closed'].includes(e.code)) failStart(e);
       else setCallState('idle');
     }
     return;
@@ -933,11 +986,7 @@ document.addEventListener('keydown', (e) => {
 // Leaving the page ends the session so it does not linger on the server.
 window.addEventListener('pagehide', () => {
   if (!call || !call.client.sessionId) return;
-  try {
-    fetch(`${call.client.api.base}/api/v1/sessions/${encodeURIComponent(call.client.sessionId)}/end`, {
-      method: 'POST', keepalive: true, headers: { 'Content-Type': 'application/json' }, body: '{}',
-    });
-  } catch { /* best effort */ }
+  call.client.api.endSession(call.client.sessionId, { keepalive: true }).catch(() => { /* best effort */ });
 });
 
 // -- debug hook for end-to-end tests -----------------------------------------------------------
