@@ -21,6 +21,7 @@ from parley_common.contracts.bus import ServiceError
 from parley_common.contracts.events import ErrorRecorded
 from parley_common.contracts.subjects import SessionChannel
 from parley_common.errors import ParleyError, safe_message
+from parley_common.observability.metrics import PROVIDER_ERRORS
 from parley_common.write_behind import WriteBehind
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class FailureReporter:
             code = exc.code
         else:
             log.error(f"{what} failed", exc_info=exc)
+        PROVIDER_ERRORS.labels(self.service, provider, code).inc()
         await self.tell(code, safe_message(exc, fallback), provider=provider, meta=meta)
 
     async def tell(

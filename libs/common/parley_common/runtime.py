@@ -26,6 +26,7 @@ from parley_common.db.migrate import migrate
 from parley_common.db.pool import create_pool
 from parley_common.observability.health import HealthCheck, health_app, http_server
 from parley_common.observability.logging import configure_logging
+from parley_common.observability.metrics import EVENT_LOOP_LAG_SECONDS
 from parley_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,19 @@ class Runtime:
 ServiceMain = Callable[[Runtime], Coroutine[Any, Any, None]]
 
 
+LAG_PROBE_S = 0.25
+
+
+async def watch_event_loop(service: str) -> None:
+    """Measure, forever, how late the loop wakes a timer: the time something blocked it."""
+    lag = EVENT_LOOP_LAG_SECONDS.labels(service)
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + LAG_PROBE_S
+        await asyncio.sleep(LAG_PROBE_S)
+        lag.observe(max(0.0, loop.time() - due))
+
+
 def default_worker_id(name: str) -> str:
     """``<service>-<host>-<pid>``: unique per process, readable in logs."""
     return f"{name}-{socket.gethostname()}-{os.getpid()}"
@@ -75,7 +89,11 @@ async def open_runtime(
             await migrate(dsn)
             pool = await create_pool(dsn)
             checks["postgres"] = _db_check(pool)
-        yield Runtime(name, worker_id, settings, bus, pool, stopping or asyncio.Event(), checks)
+        lag = asyncio.create_task(watch_event_loop(name), name=f"{name}:loop-lag")
+        try:
+            yield Runtime(name, worker_id, settings, bus, pool, stopping or asyncio.Event(), checks)
+        finally:
+            lag.cancel()
     finally:
         with contextlib.suppress(Exception):
             await bus.close()

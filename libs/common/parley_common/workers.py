@@ -28,6 +28,7 @@ from parley_common.contracts.bus import (
 from parley_common.contracts.subjects import SessionChannel
 from parley_common.errors import safe_message
 from parley_common.observability.logging import session_context
+from parley_common.observability.metrics import ACTIVE_SESSIONS
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,11 @@ class SessionWorker:
         request = SessionAssign.model_validate_json(msg.data)
         sid = request.session_id
         meta = MessageMeta(session_id=sid)
+        ending = self._tasks.get(sid)
+        if ending is not None and ending.cancelling():
+            # The session ended and is resumed at once: its old task must be gone (its
+            # memory written, its subscriptions closed) before a new one starts.
+            await asyncio.wait([ending])
         if sid not in self._tasks:
             try:
                 work = await self.factory(request)
@@ -117,6 +123,7 @@ class SessionWorker:
         self._control_subs[sid] = await self.bus.subscribe(
             subjects.session(sid, SessionChannel.CONTROL), _on_control
         )
+        active = ACTIVE_SESSIONS.labels(self.service)
 
         async def _run() -> None:
             with session_context(sid):
@@ -129,8 +136,10 @@ class SessionWorker:
                     log.exception("session task failed")
                 finally:
                     self._tasks.pop(sid, None)
+                    active.set(len(self._tasks))
                     sub = self._control_subs.pop(sid, None)
                     if sub is not None:
                         await sub.unsubscribe()
 
         self._tasks[sid] = self._tg.create_task(_run(), name=f"{self.service}:{sid}")
+        active.set(len(self._tasks))

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from parley_common.contracts.bus import Role, Word
+from parley_common.observability.metrics import DB_WRITE_SECONDS
 from parley_common.write_behind import WriteBehind
 from parley_llm.providers.base import ChatMessage
 
@@ -185,4 +186,5 @@ class ConversationMemory:
 
     async def _execute(self, write: tuple[str, tuple[Any, ...]]) -> None:
         sql, args = write
-        await self.pool.execute(sql, *args)
+        with DB_WRITE_SECONDS.labels("llm", "voice_transcripts").time():
+            await self.pool.execute(sql, *args)

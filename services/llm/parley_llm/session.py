@@ -40,7 +40,7 @@ from parley_common.contracts.session import InterruptSensitivity
 from parley_common.contracts.session import LlmProvider as LlmName
 from parley_common.contracts.subjects import SessionChannel
 from parley_common.fallback import FallbackChain, Link, deadline_env, fallback_env
-from parley_common.observability.metrics import latency_histogram
+from parley_common.observability.metrics import INTERRUPTIONS, latency_histogram
 from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
@@ -175,6 +175,7 @@ class DialogueSession:
                 answer.task.cancel()
             if event.reason in (InterruptReason.BARGE_IN, InterruptReason.CLIENT):
                 self.memory.count_interruption(event.turn_id)
+                INTERRUPTIONS.labels("llm", event.reason.value).inc()
         elif isinstance(event, Heard):
             self.memory.keep_heard(event.turn_id, event.chars)
 

@@ -25,7 +25,7 @@ from parley_common.contracts.events import UsageRecorded
 from parley_common.contracts.session import SttProvider as SttName
 from parley_common.contracts.subjects import SessionChannel
 from parley_common.fallback import FallbackChain, Link, deadline_env, fallback_env
-from parley_common.observability.metrics import latency_histogram
+from parley_common.observability.metrics import AUDIO_FRAMES, DROPPED_FRAMES, latency_histogram
 from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
@@ -47,6 +47,7 @@ MAX_TURN_MS = 30_000
 # How long after the end of a turn its final may take when a fallback could take over.
 FINAL_DEADLINE_S = deadline_env("STT_FINAL_DEADLINE_S", 3.0)
 
+FRAMES_IN = AUDIO_FRAMES.labels("stt", "in")
 FINALIZE_SECONDS = latency_histogram(
     "parley_stt_final_seconds", "End of turn to final transcript published"
 )
@@ -161,6 +162,7 @@ class SttSession:
             meta = AudioInMeta.parse(msg.meta.extra)
         except ValueError as exc:
             log.warning("bad audio message dropped", extra={"error": str(exc)})
+            DROPPED_FRAMES.labels("stt", "malformed").inc()
             return
         if meta.push_to_talk is not None:
             await self._push_to_talk_changed(meta)
@@ -170,6 +172,7 @@ class SttSession:
         while len(self._pending) >= FRAME_BYTES:
             frame = bytes(self._pending[:FRAME_BYTES])
             del self._pending[:FRAME_BYTES]
+            FRAMES_IN.inc()
             await self._on_frame(frame)
 
     async def _on_frame(self, frame: bytes) -> None:

@@ -30,7 +30,7 @@ from parley_common.contracts.session import TtsProvider as TtsName
 from parley_common.contracts.subjects import SessionChannel
 from parley_common.errors import ProviderUnavailableError
 from parley_common.fallback import FallbackChain, Link, deadline_env, fallback_env
-from parley_common.observability.metrics import latency_histogram
+from parley_common.observability.metrics import AUDIO_FRAMES, latency_histogram
 from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
@@ -51,6 +51,7 @@ FIRST_AUDIO_DEADLINE_S = deadline_env("TTS_FIRST_AUDIO_DEADLINE_S", 3.0)
 # are dropped by turn id, and a call of any length keeps a bounded state.
 RECENT_TURNS = 4
 
+FRAMES_OUT = AUDIO_FRAMES.labels("tts", "out")
 FIRST_BYTE_SECONDS = latency_histogram(
     "parley_tts_first_byte_seconds", "First answer delta received to first audio published"
 )
@@ -339,6 +340,7 @@ class TtsSession:
             await self.bus.publish(
                 self._subject(SessionChannel.AUDIO_OUT), chunk, self._meta(turn.turn_id, span)
             )
+            FRAMES_OUT.inc()
             if not turn.first_audio_sent:
                 await self._first_audio(turn)
             turn.audio_ms += len(chunk) / (self.rate * 2) * 1000

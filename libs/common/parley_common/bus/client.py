@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -17,6 +18,8 @@ from nats.js.errors import NotFoundError
 from pydantic import BaseModel, TypeAdapter
 
 from parley_common.bus.headers import MessageMeta
+from parley_common.contracts import subjects
+from parley_common.observability.metrics import BUS_REQUEST_SECONDS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,6 +49,13 @@ def encode(payload: Payload) -> bytes:
     if isinstance(payload, bytes):
         return payload
     return payload.model_dump_json().encode()
+
+
+def request_target(subject: str) -> str:
+    """A request's subject as a metric label: ``stt.assign``, ``tts.job.synthesize``; never
+    a session id (requests go to services, not to sessions)."""
+    prefix = f"{subjects.PREFIX}.svc."
+    return subject[len(prefix) :] if subject.startswith(prefix) else "other"
 
 
 class Bus:
@@ -108,9 +118,11 @@ class Bus:
         timeout: float = 2.0,  # noqa: ASYNC109 - nats.py's verb, kept as is
     ) -> Received:
         """Request/reply (to a queue group, typically)."""
+        started = time.perf_counter()
         msg = await self.nc.request(
             subject, encode(payload), timeout=timeout, headers=meta.to_headers()
         )
+        BUS_REQUEST_SECONDS.labels(request_target(subject)).observe(time.perf_counter() - started)
         return Received(
             subject=msg.subject,
             data=msg.data,
