@@ -57,3 +57,20 @@ def heartbeat(service: str) -> str:
 def event(name: str) -> str:
     """JetStream subject of a durable event (``parley.events.<name>``)."""
     return f"{PREFIX}.events.{name}"
+
+
+def every_session() -> str:
+    """Subject matching every channel of every session (a recorder that must see one
+    session's messages in the order they were sent)."""
+    return f"{PREFIX}.session.>"
+
+
+def parse_session(subject: str) -> tuple[str, SessionChannel] | None:
+    """The session id and channel of a per-session subject; None for any other subject."""
+    parts = subject.split(".", 3)
+    if len(parts) != 4 or parts[0] != PREFIX or parts[1] != "session":
+        return None
+    try:
+        return parts[2], SessionChannel(parts[3])
+    except ValueError:
+        return None
