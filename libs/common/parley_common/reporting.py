@@ -9,7 +9,8 @@ failures, and flushes what is left when the session ends.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -32,6 +33,8 @@ class _Pending:
     name: str
     event: BaseModel
     meta: MessageMeta
+    # One id per fact, kept across retries: the stream stores a retried publish once.
+    msg_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 class DurableReporter:
@@ -57,7 +60,9 @@ class DurableReporter:
         await self._writes.run()
 
     async def _publish(self, item: _Pending) -> None:
-        await self.bus.js_publish(subjects.event(item.name), item.event, item.meta)
+        await self.bus.js_publish(
+            subjects.event(item.name), item.event, item.meta, msg_id=item.msg_id
+        )
 
 
 class FailureReporter:

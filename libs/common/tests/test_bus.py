@@ -8,6 +8,7 @@ import pytest
 
 from parley_common.bus import Bus, MessageMeta, Received
 from parley_common.bus.headers import new_traceparent
+from parley_common.bus.streams import StreamLimits
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import SessionEnd, TextInput, control_adapter
 from parley_common.contracts.subjects import SessionChannel
@@ -108,3 +109,36 @@ async def test_jetstream_publish_is_acknowledged_and_stored(bus: Bus) -> None:
 )
 def test_missing_or_bad_numeric_headers_read_as_zero(headers: dict[str, str], turn: int) -> None:
     assert MessageMeta.from_headers(headers).turn_id == turn
+
+
+async def test_the_events_stream_has_configured_limits_and_drops_repeated_ids(bus: Bus) -> None:
+    limits = StreamLimits(max_age_s=3600, max_bytes=10_000_000, duplicate_window_s=60)
+    await bus.ensure_stream("TEST_LIMITS", ["parley.testlimits.>"], limits)
+    info = await bus.js.stream_info("TEST_LIMITS")
+    assert info.config.max_age == 3600
+    assert info.config.max_bytes == 10_000_000
+    assert info.config.duplicate_window == 60
+    # Changed limits are applied to the existing stream.
+    tighter = StreamLimits(max_age_s=600, max_bytes=5_000_000, duplicate_window_s=60)
+    await bus.ensure_stream("TEST_LIMITS", ["parley.testlimits.>"], tighter)
+    assert (await bus.js.stream_info("TEST_LIMITS")).config.max_age == 600
+    meta = MessageMeta(session_id="s")
+    first = await bus.js_publish("parley.testlimits.a", b"1", meta, msg_id="fact-1")
+    again = await bus.js_publish("parley.testlimits.a", b"1", meta, msg_id="fact-1")
+    other = await bus.js_publish("parley.testlimits.a", b"2", meta, msg_id="fact-2")
+    assert again.duplicate
+    assert again.seq == first.seq
+    assert other.seq == first.seq + 1
+    assert (await bus.js.stream_info("TEST_LIMITS")).state.messages == 2
+
+
+def test_stream_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARLEY_EVENTS_MAX_AGE_S", "60")
+    monkeypatch.setenv("PARLEY_EVENTS_REPLICAS", "3")
+    limits = StreamLimits.from_env()
+    assert limits.max_age_s == 60
+    assert limits.replicas == 3
+    assert limits.config("E", ["e.>"]).num_replicas == 3
+    monkeypatch.setenv("PARLEY_EVENTS_MAX_BYTES", "lots")
+    with pytest.raises(ValueError, match="PARLEY_EVENTS_MAX_BYTES"):
+        StreamLimits.from_env()

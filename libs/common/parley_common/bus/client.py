@@ -13,11 +13,12 @@ import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js.api import PubAck, StreamConfig
+from nats.js.api import PubAck
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel, TypeAdapter
 
 from parley_common.bus.headers import MessageMeta
+from parley_common.bus.streams import StreamLimits
 from parley_common.contracts import subjects
 from parley_common.observability.metrics import BUS_REQUEST_SECONDS
 
@@ -142,16 +143,29 @@ class Bus:
         session cancelled right after it started must not break the worker's bus."""
         await asyncio.shield(self.nc.flush())
 
-    async def js_publish(self, subject: str, payload: Payload, meta: MessageMeta) -> PubAck:
-        """Durable publish to JetStream; returns once the stream has stored it."""
-        return await self.js.publish(subject, encode(payload), headers=meta.to_headers())
+    async def js_publish(
+        self, subject: str, payload: Payload, meta: MessageMeta, *, msg_id: str | None = None
+    ) -> PubAck:
+        """Durable publish to JetStream; returns once the stream has stored it. A ``msg_id``
+        makes a retried publish harmless: the stream stores one copy."""
+        headers = meta.to_headers()
+        if msg_id is not None:
+            headers["Nats-Msg-Id"] = msg_id
+        return await self.js.publish(subject, encode(payload), headers=headers)
 
-    async def ensure_stream(self, name: str, subjects: list[str]) -> None:
-        """Create the stream if it is missing (idempotent; safe from every process)."""
+    async def ensure_stream(
+        self, name: str, subjects: list[str], limits: StreamLimits | None = None
+    ) -> None:
+        """Create the stream if it is missing, or bring its limits to ``limits`` (default:
+        ``StreamLimits.from_env()``); idempotent, safe from every process."""
+        limits = limits or StreamLimits.from_env()
         try:
-            await self.js.stream_info(name)
+            info = await self.js.stream_info(name)
         except NotFoundError:
-            await self.js.add_stream(StreamConfig(name=name, subjects=subjects))
+            await self.js.add_stream(limits.config(name, subjects))
+            return
+        if limits.differs(info.config):
+            await self.js.update_stream(limits.config(name, subjects))
 
     async def close(self, drain_timeout_s: float = 5.0) -> None:
         """Drain subscriptions and pending publishes, then close; a drain that hangs (a pull

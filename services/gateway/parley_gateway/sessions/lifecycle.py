@@ -13,7 +13,7 @@ from parley_common.bus import Bus, MessageMeta
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import AssignAck, SessionAssign, SessionEnd
 from parley_common.contracts.events import SessionEnded, SessionStarted
-from parley_common.contracts.session import CreateSessionRequest, SessionConfig
+from parley_common.contracts.session import CreateSessionRequest, SessionConfig, SessionStatus
 from parley_common.contracts.subjects import SessionChannel
 from parley_common.errors import (
     NotFoundError,
@@ -69,7 +69,10 @@ class SessionLifecycle:
             config=config,
         )
         await self.bus.js_publish(
-            subjects.event("session.started"), event, MessageMeta(session_id=record.id)
+            subjects.event("session.started"),
+            event,
+            MessageMeta(session_id=record.id),
+            msg_id=f"{record.id}:started",
         )
         log.info("session started", extra={"session_id": record.id})
         return record
@@ -127,10 +130,35 @@ class SessionLifecycle:
                 interruptions_count=record.interruptions_count,
             )
             await self.bus.js_publish(
-                subjects.event("session.ended"), event, MessageMeta(session_id=record.id)
+                subjects.event("session.ended"),
+                event,
+                MessageMeta(session_id=record.id),
+                # A resumed conversation ends again later: each end is its own fact.
+                msg_id=f"{record.id}:ended:{event.at.timestamp()}",
             )
             log.info("session ended", extra={"session_id": record.id})
         return record
+
+    async def resume(self, record: SessionRecord) -> SessionRecord:
+        """Continue a conversation: an ended session becomes active again and one worker of
+        each streaming service takes it (the dialogue worker reloads the conversation from
+        its transcript, so the memory carries on). An active session is returned as it is."""
+        if record.status is SessionStatus.ACTIVE:
+            return record
+        reopened = await self.store.reopen(record.id)
+        if reopened is None:  # another call resumed it first (or it was removed)
+            current = await self.store.get(record.id)
+            if current is None:
+                raise NotFoundError(f"session {record.id} does not exist", code="session_not_found")
+            return current
+        try:
+            await self.assign(reopened)
+        except ParleyError:
+            await self.store.end(reopened.id)
+            await self._release(reopened.id)
+            raise
+        log.info("session resumed", extra={"session_id": reopened.id})
+        return reopened
 
     async def _release(self, session_id: str) -> None:
         await self.bus.publish(
