@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from typing import Annotated
+
+from pydantic import AliasChoices, BeforeValidator, Field
 from pydantic_settings import SettingsConfigDict
 
 from parley_common.settings import ServiceSettings
+
+
+def _blank_is_off(value: object) -> object:
+    # ``PARLEY_STORE_AUDIO=`` (a copied .env.example line) means unset, not an error.
+    return False if isinstance(value, str) and not value.strip() else value
 
 
 class AnalyticsSettings(ServiceSettings):
@@ -15,4 +22,6 @@ class AnalyticsSettings(ServiceSettings):
 
     # PARLEY_STORE_AUDIO=1: record each user utterance and assistant reply in voice_audio
     # (parley_analytics.audio_store). Off by default: no audio is stored anywhere.
-    store_audio: bool = Field(default=False, validation_alias=AliasChoices("PARLEY_STORE_AUDIO"))
+    store_audio: Annotated[bool, BeforeValidator(_blank_is_off)] = Field(
+        default=False, validation_alias=AliasChoices("PARLEY_STORE_AUDIO")
+    )
