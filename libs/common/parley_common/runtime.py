@@ -54,6 +54,8 @@ ServiceMain = Callable[[Runtime], Coroutine[Any, Any, None]]
 
 
 LAG_PROBE_S = 0.25
+# Past the drain time, how long a service gets to stop its sessions and say it is leaving.
+DRAIN_MARGIN_S = 2.0
 
 
 async def watch_event_loop(service: str) -> None:
@@ -101,7 +103,9 @@ async def open_runtime(
             await pool.close()
 
 
-async def serve(name: str, settings: ServiceSettings, main: ServiceMain, *, use_db: bool) -> None:
+async def serve(
+    name: str, settings: ServiceSettings, main: ServiceMain, *, use_db: bool, drains: bool = False
+) -> None:
     """Run ``main`` next to the ``/health`` + ``/metrics`` server until it returns or the
     process is asked to stop."""
     loop = asyncio.get_running_loop()
@@ -120,21 +124,32 @@ async def serve(name: str, settings: ServiceSettings, main: ServiceMain, *, use_
             main_task = tg.create_task(main(runtime))
             stopper = tg.create_task(stop.wait())
             await asyncio.wait({main_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if drains and stop.is_set() and not main_task.done():
+                # A session worker drains on ``runtime.stopping``; the others are cancelled.
+                await asyncio.wait({main_task}, timeout=settings.drain_s + DRAIN_MARGIN_S)
             server.should_exit = True
             main_task.cancel()
             stopper.cancel()
         log.info("service stopped")
 
 
-def run(name: str, settings: ServiceSettings, main: ServiceMain, *, use_db: bool = False) -> None:
-    """Entry point of a service process (``python -m parley_<service>``)."""
+def run(
+    name: str,
+    settings: ServiceSettings,
+    main: ServiceMain,
+    *,
+    use_db: bool = False,
+    drains: bool = False,
+) -> None:
+    """Entry point of a service process (``python -m parley_<service>``); ``drains``: its
+    ``main`` returns by itself after ``runtime.stopping`` (within ``settings.drain_s``)."""
     configure_logging(name, settings.log_level)
     try:
         import uvloop
     except ImportError:  # uvloop is an optimisation, not a requirement
-        asyncio.run(serve(name, settings, main, use_db=use_db))
+        asyncio.run(serve(name, settings, main, use_db=use_db, drains=drains))
     else:
-        uvloop.run(serve(name, settings, main, use_db=use_db))
+        uvloop.run(serve(name, settings, main, use_db=use_db, drains=drains))
 
 
 def _bus_check(bus: Bus) -> HealthCheck:

@@ -35,6 +35,9 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 0
     worker_id: str = ""
+    # On SIGTERM, how long a worker may finish its sessions' current turns before it stops
+    # (keep it under the orchestrator's grace period: Kubernetes' default is 30 s).
+    drain_s: float = Field(default=15.0, ge=0.0, validation_alias=_env("PARLEY_DRAIN_S"))
 
 
 def positive_int_env(name: str, default: int) -> int:

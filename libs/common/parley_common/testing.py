@@ -65,6 +65,9 @@ async def serving(app: ASGIApp, port: int) -> AsyncIterator[str]:
 
 
 class _HeldSession:
+    def busy(self) -> bool:
+        return False
+
     async def run(self) -> None:
         await asyncio.Event().wait()
 

@@ -5,11 +5,17 @@ NATS queue picks one worker, which starts a task for the session and answers ``A
 The task lives until the session ends (``SessionEnd`` on its control subject), the worker
 stops, or the session is assigned again elsewhere. Workers publish heartbeats listing their
 sessions, so a supervisor can move the sessions of a worker that went silent.
+
+Asked to stop (SIGTERM: a deploy, a scale-down), a worker drains: it takes no new session,
+lets each held session finish the turn it is in (``SessionWork.busy``) for up to the drain
+time, stops them, and says it is leaving, so the gateway hands them to other workers at
+once instead of after a silence.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -33,6 +39,9 @@ from parley_common.observability.metrics import ACTIVE_SESSIONS
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_S = 1.0
+# How long an assignment's ack may wait for the new session to listen to its subjects.
+READY_TIMEOUT_S = 1.0
+DRAIN_POLL_S = 0.05
 
 
 class SessionWork(Protocol):
@@ -40,6 +49,9 @@ class SessionWork(Protocol):
 
     async def run(self) -> None:
         """Process the session; return when it is over."""
+
+    def busy(self) -> bool:
+        """Whether a turn is in progress (a drain waits for it to finish)."""
 
 
 SessionFactory = Callable[[SessionAssign], Awaitable[SessionWork]]
@@ -54,27 +66,63 @@ class SessionWorker:
         self.bus = bus
         self.factory = factory
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._works: dict[str, SessionWork] = {}
         self._control_subs: dict[str, Subscription] = {}
         self._tg: asyncio.TaskGroup | None = None
+        self._draining = False
 
     @property
     def sessions(self) -> tuple[str, ...]:
         """Ids of the sessions this worker holds now."""
         return tuple(self._tasks)
 
-    async def run(self) -> None:
-        """Serve assignments until cancelled."""
+    async def run(self, stopping: asyncio.Event | None = None, drain_s: float = 0.0) -> None:
+        """Serve assignments until cancelled, or until ``stopping`` is set: then drain for
+        at most ``drain_s`` and return."""
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
             sub = await self.bus.subscribe(
                 subjects.assign(self.service), self._on_assign, queue=self.service
             )
+            beating = tg.create_task(self._heartbeat_forever())
             try:
-                await self._heartbeat_forever()
-            finally:
+                await (stopping or asyncio.Event()).wait()
                 await sub.unsubscribe()
+                await self._drain(drain_s)
+            finally:
+                beating.cancel()
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
                 for task in self._tasks.values():
                     task.cancel()
+
+    async def _drain(self, drain_s: float) -> None:
+        self._draining = True
+        held = self.sessions
+        log.info("draining", extra={"sessions": len(held), "drain_s": drain_s})
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(drain_s):
+                # busy() is each session's own state, with no event to wait on.
+                while self._busy():  # noqa: ASYNC110
+                    await asyncio.sleep(DRAIN_POLL_S)
+        if self._busy():
+            log.warning("drain time over; stopping sessions mid-turn")
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        # Their memory is written as they stop; only then may another worker load it.
+        await asyncio.gather(*tasks, return_exceptions=True)
+        leaving = WorkerHeartbeat(
+            service=self.service, worker_id=self.worker_id, sessions=held, leaving=True
+        )
+        await self.bus.publish(
+            subjects.heartbeat(self.service), leaving, MessageMeta(session_id="")
+        )
+        await self.bus.flush()
+        log.info("drained", extra={"sessions": len(held)})
+
+    def _busy(self) -> bool:
+        return any(work.busy() for work in self._works.values())
 
     async def _heartbeat_forever(self) -> None:
         while True:
@@ -83,7 +131,10 @@ class SessionWorker:
 
     async def _heartbeat(self) -> None:
         beat = WorkerHeartbeat(
-            service=self.service, worker_id=self.worker_id, sessions=self.sessions
+            service=self.service,
+            worker_id=self.worker_id,
+            sessions=self.sessions,
+            draining=self._draining,
         )
         await self.bus.publish(subjects.heartbeat(self.service), beat, MessageMeta(session_id=""))
 
@@ -106,10 +157,27 @@ class SessionWorker:
                 await self.bus.respond(msg, nack, meta)
                 return
             await self._start(sid, work)
+            await self._until_listening(sid, work)
             # Announce the new session at once: were this worker to die before its next
             # periodic beat, the session would otherwise never be moved.
             await self._heartbeat()
         await self.bus.respond(msg, AssignAck(session_id=sid, worker_id=self.worker_id), meta)
+
+    async def _until_listening(self, sid: str, work: SessionWork) -> None:
+        """Wait (bounded) until a session that says when it listens (a ``ready`` event) has
+        subscribed to its subjects: the ack tells the gateway it may publish at once (S2's
+        REST voice chat feeds its audio right after the session starts)."""
+        ready = getattr(work, "ready", None)
+        task = self._tasks.get(sid)
+        if not isinstance(ready, asyncio.Event) or task is None:
+            return
+        listening = asyncio.ensure_future(ready.wait())
+        try:
+            await asyncio.wait(
+                {listening, task}, timeout=READY_TIMEOUT_S, return_when="FIRST_COMPLETED"
+            )
+        finally:
+            listening.cancel()
 
     async def _start(self, sid: str, work: SessionWork) -> None:
         assert self._tg is not None
@@ -136,10 +204,12 @@ class SessionWorker:
                     log.exception("session task failed")
                 finally:
                     self._tasks.pop(sid, None)
+                    self._works.pop(sid, None)
                     active.set(len(self._tasks))
                     sub = self._control_subs.pop(sid, None)
                     if sub is not None:
                         await sub.unsubscribe()
 
+        self._works[sid] = work
         self._tasks[sid] = self._tg.create_task(_run(), name=f"{self.service}:{sid}")
         active.set(len(self._tasks))

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from nats.errors import NoRespondersError
 
 from parley_common.bus import Bus, MessageMeta, Received
 from parley_common.contracts import subjects
@@ -34,6 +35,10 @@ class Work:
         self.started = asyncio.Event()
         self.fail = asyncio.Event()
         self.cancelled = False
+        self.turn_in_progress = False
+
+    def busy(self) -> bool:
+        return self.turn_in_progress
 
     async def run(self) -> None:
         self.started.set()
@@ -241,3 +246,61 @@ async def test_heartbeats_list_the_sessions_held(bus: Bus, nats_url: str, servic
 
     assert {(b.service, b.worker_id) for b in beats} == {(service, "w-1")}
     assert beats[0].sessions == ()
+
+
+async def test_a_stopping_worker_finishes_the_turn_takes_nothing_new_and_hands_over(
+    bus: Bus, nats_url: str, service: str
+) -> None:
+    factory = Factory()
+    worker_bus = await Bus.connect(nats_url, name="draining")
+    worker = SessionWorker(service, "draining", worker_bus, factory)
+    stopping = asyncio.Event()
+    beats: list[WorkerHeartbeat] = []
+
+    async def on_beat(msg: Received) -> None:
+        beats.append(WorkerHeartbeat.model_validate_json(msg.data))
+
+    sub = await bus.subscribe(subjects.heartbeat(service), on_beat)
+    task = asyncio.create_task(worker.run(stopping, drain_s=5.0))
+    try:
+        await eventually(lambda: bool(beats), 5)
+        await hold(bus, service, factory, "s-busy", "s-idle")
+        factory.works["s-busy"].turn_in_progress = True
+        stopping.set()
+        await eventually(lambda: any(b.draining for b in beats), 5)
+        # No new session reaches a draining worker (no one else serves this service).
+        with pytest.raises(NoRespondersError):
+            await assign(bus, service, "s-new")
+        await asyncio.sleep(0.3)
+        assert not task.done(), "it left before the turn was over"
+        assert not factory.works["s-busy"].cancelled
+        factory.works["s-busy"].turn_in_progress = False
+        await asyncio.wait_for(task, 5)
+        assert factory.works["s-busy"].cancelled
+        assert factory.works["s-idle"].cancelled
+        await eventually(lambda: any(b.leaving for b in beats), 5)
+        last = next(b for b in beats if b.leaving)
+        assert sorted(last.sessions) == ["s-busy", "s-idle"]
+    finally:
+        task.cancel()
+        await sub.unsubscribe()
+        await worker_bus.close()
+
+
+async def test_a_drain_stops_a_turn_that_outlasts_it(bus: Bus, nats_url: str, service: str) -> None:
+    factory = Factory()
+    worker_bus = await Bus.connect(nats_url, name="draining-short")
+    worker = SessionWorker(service, "draining-short", worker_bus, factory)
+    stopping = asyncio.Event()
+    task = asyncio.create_task(worker.run(stopping, drain_s=0.3))
+    try:
+        await eventually(lambda: bool(worker.sessions) or True, 1)
+        await asyncio.sleep(0.2)
+        await hold(bus, service, factory, "s-long")
+        factory.works["s-long"].turn_in_progress = True
+        stopping.set()
+        await asyncio.wait_for(task, 3)
+        assert factory.works["s-long"].cancelled
+    finally:
+        task.cancel()
+        await worker_bus.close()

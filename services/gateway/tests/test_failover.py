@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -50,6 +51,44 @@ async def test_sessions_of_a_silent_worker_move_to_another(
                 second = SessionWorker("stt", "stt-second", bus, hold_session)
                 tasks["stt-second"] = asyncio.create_task(second.run())
                 await eventually(lambda: sid in second.sessions, 10)
+    finally:
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+
+async def test_sessions_of_a_draining_worker_move_at_once(
+    nats_url: str, database_url: str, bus_for_workers: Bus, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="parley_gateway.sessions.failover")
+    bus = bus_for_workers
+    stable = [SessionWorker(s, f"{s}-stable2", bus, hold_session) for s in ("llm", "tts")]
+    first = SessionWorker("stt", "stt-drains", bus, hold_session)
+    stopping = asyncio.Event()
+    tasks = {w.worker_id: asyncio.create_task(w.run()) for w in stable}
+    tasks["stt-drains"] = asyncio.create_task(first.run(stopping, drain_s=5.0))
+    port = free_port()
+    settings = GatewaySettings(
+        nats_url=nats_url, database_url=SecretStr(database_url), http_port=port
+    )
+    try:
+        async with serving(create_app(settings), port) as url:
+            async with httpx.AsyncClient(base_url=url) as client:
+                created = (await client.post("/api/v1/sessions", json={})).json()
+            sid = created["id"]
+            assert first.sessions == (sid,)
+            async with websockets.connect(created["ws_url"]) as ws:
+                assert json.loads(await ws.recv())["type"] == "ready"
+                second = SessionWorker("stt", "stt-takes-over", bus, hold_session)
+                tasks["stt-takes-over"] = asyncio.create_task(second.run())
+                await asyncio.sleep(0.2)  # its assign subscription is up
+                stopping.set()
+                await eventually(lambda: sid in second.sessions, 10)
+                await asyncio.wait_for(tasks.pop("stt-drains"), 5)
+        # Moved because the worker said it was leaving, not because it fell silent.
+        said = [r.getMessage() for r in caplog.records]
+        assert "worker left" in said
+        assert "worker went silent" not in said
     finally:
         for task in tasks.values():
             task.cancel()

@@ -20,14 +20,14 @@ async def _main(runtime: Runtime) -> None:
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(warm_up("local", lambda: get_provider(LlmName.LOCAL)))
-            tg.create_task(worker.run())
+            tg.create_task(worker.run(runtime.stopping, runtime.settings.drain_s))
     finally:
         await REGISTRY.aclose()
 
 
 def main() -> None:
     """Run one llm worker."""
-    run("llm", LlmSettings(), _main, use_db=True)
+    run("llm", LlmSettings(), _main, use_db=True, drains=True)
 
 
 if __name__ == "__main__":

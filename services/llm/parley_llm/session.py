@@ -132,6 +132,11 @@ class DialogueSession:
         live = answer is not None and answer.task is not None and not answer.task.done()
         return answer.turn_id if live and answer is not None else None
 
+    def busy(self) -> bool:
+        """Whether an answer is being generated (a drain lets it finish)."""
+        answer = self._answer
+        return answer is not None and answer.task is not None and not answer.task.done()
+
     async def run(self) -> None:
         """Serve the session until cancelled."""
         await self.memory.load()

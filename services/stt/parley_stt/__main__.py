@@ -25,14 +25,14 @@ async def _main(runtime: Runtime) -> None:
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(warm_up("local", lambda: get_provider(SttName.LOCAL)))
-            tg.create_task(worker.run())
+            tg.create_task(worker.run(runtime.stopping, runtime.settings.drain_s))
     finally:
         await REGISTRY.aclose()
 
 
 def main() -> None:
     """Run one stt worker."""
-    run("stt", SttSettings(), _main, use_db=False)
+    run("stt", SttSettings(), _main, use_db=False, drains=True)
 
 
 if __name__ == "__main__":

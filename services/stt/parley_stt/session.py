@@ -112,6 +112,10 @@ class SttSession:
     def _offset_ms(self) -> int:
         return self._next_sample * 1000 // INPUT_SAMPLE_RATE
 
+    def busy(self) -> bool:
+        """Whether the user is mid-utterance (a drain lets the turn finish)."""
+        return self._stream is not None
+
     async def run(self) -> None:
         """Process the session until cancelled."""
         sub = await self.bus.subscribe(self._subject(SessionChannel.AUDIO_IN), self._on_audio)

@@ -24,14 +24,14 @@ async def _main(runtime: Runtime) -> None:
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(warm_up("local", lambda: get_provider(TtsName.LOCAL)))
-            tg.create_task(worker.run())
+            tg.create_task(worker.run(runtime.stopping, runtime.settings.drain_s))
     finally:
         await REGISTRY.aclose()
 
 
 def main() -> None:
     """Run one tts worker."""
-    run("tts", TtsSettings(), _main, use_db=False)
+    run("tts", TtsSettings(), _main, use_db=False, drains=True)
 
 
 if __name__ == "__main__":

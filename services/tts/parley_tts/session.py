@@ -135,6 +135,10 @@ class TtsSession:
         for stale in [t for t in self._turns if t <= oldest]:
             del self._turns[stale]
 
+    def busy(self) -> bool:
+        """Whether a turn is being spoken (a drain lets it finish)."""
+        return bool(self._turns)
+
     async def run(self) -> None:
         """Serve the session until cancelled."""
         subs = [

@@ -219,6 +219,8 @@ class WorkerHeartbeat(_Msg):
     service: str
     worker_id: str
     sessions: tuple[str, ...] = ()
+    draining: bool = False  # takes no new sessions; finishing its turns
+    leaving: bool = False  # the last beat: ``sessions`` are to be handed over now
 
 
 # -- service queries (request/reply to a queue group) -----------------------------------------

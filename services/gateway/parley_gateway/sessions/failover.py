@@ -1,8 +1,9 @@
-"""Moves sessions off workers that died.
+"""Moves sessions off workers that died or left.
 
-Workers send heartbeats listing the sessions they hold. When one falls silent, each active
-session it held that is connected to this gateway is assigned again through the service's
-queue group; the new worker picks the conversation up from PostgreSQL. Only the gateway
+Workers send heartbeats listing the sessions they hold. When one falls silent, or says in
+its last beat that it is leaving (a drain), each active session it held that is connected
+to this gateway is assigned again through the service's queue group; the new worker picks
+the conversation up from PostgreSQL. Only the gateway
 holding a session's connection reassigns it, so several gateways never race for one session.
 """
 
@@ -86,6 +87,16 @@ class WorkerMonitor:
 
     async def _on_heartbeat(self, msg: Received) -> None:
         beat = WorkerHeartbeat.model_validate_json(msg.data)
+        if beat.leaving:
+            # A draining worker stopped its sessions: move them now, not after a silence.
+            self._workers.pop(beat.worker_id, None)
+            log.info(
+                "worker left", extra={"worker_id": beat.worker_id, "sessions": len(beat.sessions)}
+            )
+            for sid in beat.sessions:
+                if sid in self.connected:
+                    await self._reassign(beat.service, sid)
+            return
         self._workers[beat.worker_id] = _Seen(beat.service, beat.sessions, time.monotonic())
 
     async def _check(self, now: float) -> None:
