@@ -9,8 +9,11 @@ export interface UseVoiceChatOptions {
   chatbotId?: string | null;
   /** Session configuration, camelCase (S1) or snake_case: ttsProvider, voice, language, responseStyle, ... */
   initialConfig?: AnyConfig;
-  /** Extra REST headers (e.g. Authorization). */
+  /** Extra REST headers. */
   headers?: Record<string, string>;
+  /** The gateway's bearer token, or a function returning it (called at each request and
+   * (re)connection, so a refreshed token is used); sent as Authorization and `?token=`. */
+  token?: import('@parley/client').TokenSource;
   /** Where the two AudioWorklet files are served, if your bundler does not handle `new URL(..., import.meta.url)`. */
   workletBaseUrl?: string;
   onSessionStart?: (sessionId: string) => void;

@@ -101,6 +101,7 @@ export function useVoiceChat(opts) {
       chatbotId: o.chatbotId,
       config: o.initialConfig,
       headers: o.headers,
+      token: o.token,
       player,
       createCapture: () => mic,
     });
