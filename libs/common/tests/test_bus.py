@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from parley_common.bus import Bus, MessageMeta, Received
+from parley_common.bus.client import seed_urls
 from parley_common.bus.headers import new_traceparent
 from parley_common.bus.streams import StreamLimits
 from parley_common.contracts import subjects
@@ -142,3 +143,14 @@ def test_stream_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PARLEY_EVENTS_MAX_BYTES", "lots")
     with pytest.raises(ValueError, match="PARLEY_EVENTS_MAX_BYTES"):
         StreamLimits.from_env()
+
+
+def test_nats_url_may_list_a_clusters_seeds() -> None:
+    assert seed_urls("nats://a:4222") == ["nats://a:4222"]
+    assert seed_urls("nats://a:4222, nats://b:4222,,nats://c:4222") == [
+        "nats://a:4222",
+        "nats://b:4222",
+        "nats://c:4222",
+    ]
+    with pytest.raises(ValueError, match="NATS_URL"):
+        seed_urls(" , ")

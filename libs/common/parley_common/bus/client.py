@@ -52,6 +52,14 @@ def encode(payload: Payload) -> bytes:
     return payload.model_dump_json().encode()
 
 
+def seed_urls(url: str) -> list[str]:
+    """The servers of ``NATS_URL``: one URL, or a cluster's seeds separated by commas."""
+    urls = [part.strip() for part in url.split(",") if part.strip()]
+    if not urls:
+        raise ValueError("NATS_URL names no server")
+    return urls
+
+
 def request_target(subject: str) -> str:
     """A request's subject as a metric label: ``stt.assign``, ``tts.job.synthesize``; never
     a session id (requests go to services, not to sessions)."""
@@ -68,13 +76,15 @@ class Bus:
 
     @classmethod
     async def connect(cls, url: str, name: str, **options: Any) -> Bus:
-        """Connect with reconnects that never give up: the bus outlives NATS restarts."""
+        """Connect with reconnects that never give up: the bus outlives NATS restarts.
+        ``url`` may list a cluster's seed servers, comma-separated: the client moves to
+        another node when one goes down."""
 
         async def _error(exc: Exception) -> None:
             log.warning("nats error", extra={"error": repr(exc)})
 
         nc = await nats.connect(
-            servers=[url],
+            servers=seed_urls(url),
             name=name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
