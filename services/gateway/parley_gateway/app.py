@@ -15,12 +15,23 @@ from parley_common.tokens import AuthSettings, TokenVerifier, describe_keys
 from parley_gateway.body_limit import BodyLimitMiddleware
 from parley_gateway.errors import ERROR_RESPONSES, install_error_handlers
 from parley_gateway.realtime.endpoint import router as realtime_router
-from parley_gateway.routes import health, s1, s2_config, s2_voice, sessions_v1, voices, web
+from parley_gateway.routes import (
+    health,
+    s1,
+    s2_config,
+    s2_health,
+    s2_voice,
+    sessions_v1,
+    voices,
+    web,
+)
 from parley_gateway.routes.deps import Gateway
 from parley_gateway.sessions.failover import WorkerMonitor
+from parley_gateway.sessions.idle import IdleReaper
 from parley_gateway.sessions.lifecycle import SessionLifecycle
 from parley_gateway.sessions.store import SessionStore
 from parley_gateway.settings import GatewaySettings
+from parley_gateway.transport import install_cors
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +65,13 @@ def create_app(settings: GatewaySettings, auth: AuthSettings | None = None) -> F
             gateway = Gateway(settings=settings, runtime=runtime, store=store, lifecycle=lifecycle)
             app.state.gateway = gateway
             monitor = WorkerMonitor(runtime.bus, lifecycle, gateway.connections)
+            app.state.worker_monitor = monitor
             async with asyncio.TaskGroup() as tg:
                 watching = tg.create_task(monitor.run())
+                reaping = tg.create_task(IdleReaper(gateway).run())
                 yield
                 watching.cancel()
+                reaping.cancel()
 
     app = FastAPI(
         title="Parley",
@@ -68,8 +82,10 @@ def create_app(settings: GatewaySettings, auth: AuthSettings | None = None) -> F
     )
     app.state.token_verifier = require_safe_auth(settings, auth or AuthSettings())
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_cors(app, settings.cors_origins)  # outermost: preflights never reach a route
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(s2_health.router)
     app.include_router(sessions_v1.router)
     app.include_router(s1.router)
     app.include_router(s2_config.router)
