@@ -97,7 +97,7 @@ class SessionBridge:
         self.bus = gateway.bus
         self.config = record.config
         self.sid = record.id
-        self.client = ClientConnection(websocket)
+        self.client = ClientConnection(websocket, gateway.activity.noter(record.id))
         self.clock = AudioClock(gateway.audio_positions.get(record.id))
         self.playout = Playout(
             self.client.audio,
