@@ -9,7 +9,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from parley_analytics.recorder import Recorder
-from parley_common.bus import Bus
+from parley_common.bus import Bus, MessageMeta
 from parley_common.contracts.events import event_adapter
 from parley_common.contracts.subjects import EVENTS_STREAM, EVENTS_SUBJECTS
 
@@ -42,7 +42,8 @@ async def consume(bus: Bus, recorder: Recorder, stopping: asyncio.Event) -> None
                     await msg.ack()
                     continue
                 try:
-                    await recorder.record(event, f"{EVENTS_STREAM}:{msg.metadata.sequence.stream}")
+                    event_id = f"{EVENTS_STREAM}:{msg.metadata.sequence.stream}"
+                    await recorder.record(event, event_id, MessageMeta.from_headers(msg.headers))
                 except (
                     asyncpg.PostgresError,
                     asyncpg.InterfaceError,

@@ -3,11 +3,14 @@ JetStream delivers at least once."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import asyncpg
+from prometheus_client import Counter
 
-from parley_analytics.pricing import estimate_cost
+from parley_analytics.pricing import DEFAULT_PRICES, PriceTable
+from parley_common.bus import MessageMeta
 from parley_common.contracts.events import (
     DurableEvent,
     ErrorRecorded,
@@ -18,18 +21,83 @@ from parley_common.contracts.events import (
     UsageRecorded,
 )
 
+log = logging.getLogger(__name__)
+
+COST_USD = Counter(
+    "parley_cost_usd_total",
+    "Estimated provider cost of the usage recorded, in US dollars (kind: the unit billed)",
+    ["service", "provider", "kind"],
+)
+
+# A session's usage totals in its voice_analytics row, recomputed from its usage rows: a
+# replay writes the same figures, and usage that arrives after the session ended still counts.
+_USAGE_TOTALS = """UPDATE voice_analytics a SET
+        characters_synthesized = t.characters, audio_seconds_processed = t.audio_seconds,
+        llm_input_tokens = t.input_tokens, llm_output_tokens = t.output_tokens,
+        estimated_cost_usd = t.cost, price_version = t.versions
+    FROM (SELECT
+            COALESCE(sum(quantity) FILTER (WHERE service = 'tts' AND unit = 'characters'), 0)
+                AS characters,
+            COALESCE(sum(quantity) FILTER (WHERE unit = 'audio_seconds'), 0) AS audio_seconds,
+            COALESCE(sum(quantity) FILTER (WHERE unit = 'input_tokens'), 0) AS input_tokens,
+            COALESCE(sum(quantity) FILTER (WHERE unit = 'output_tokens'), 0) AS output_tokens,
+            COALESCE(sum(cost_usd), 0) AS cost,
+            string_agg(DISTINCT price_version, ',' ORDER BY price_version) AS versions
+          FROM voice_usage WHERE session_id = $1) t
+    WHERE a.session_id = $1"""
+
+
+# One row per session; its usage totals are left to _USAGE_TOTALS.
+_SUMMARY = """INSERT INTO voice_analytics (session_id, user_id, chatbot_id, stt_provider,
+           llm_provider, tts_provider, duration_seconds, total_turns,
+           interruptions_count, characters_transcribed,
+           avg_stt_latency_ms, avg_llm_first_token_ms, avg_tts_first_byte_ms,
+           avg_voice_to_voice_ms, avg_interrupt_latency_ms, avg_confidence,
+           recorded_at)
+       SELECT s.id, s.user_id, s.chatbot_id, s.stt_provider, s.llm_provider,
+           s.tts_provider, $2, $3, $4,
+           COALESCE((SELECT sum(length(text)) FROM voice_transcripts
+                     WHERE session_id = s.id AND role = 'user'), 0),
+           l.stt, l.llm, l.tts, l.v2v, l.intr,
+           (SELECT avg(confidence) FROM voice_transcripts
+            WHERE session_id = s.id AND role = 'user'),
+           $5
+       FROM voice_sessions s,
+           LATERAL (SELECT avg(stt_final_ms) stt, avg(llm_first_token_ms) llm,
+                           avg(tts_first_byte_ms) tts, avg(voice_to_voice_ms) v2v,
+                           avg(interrupt_ms) intr
+                    FROM voice_turn_latency WHERE session_id = s.id) l
+       WHERE s.id = $1
+       ON CONFLICT (session_id) DO UPDATE SET
+           duration_seconds = EXCLUDED.duration_seconds,
+           total_turns = EXCLUDED.total_turns,
+           interruptions_count = EXCLUDED.interruptions_count,
+           characters_transcribed = EXCLUDED.characters_transcribed,
+           avg_stt_latency_ms = EXCLUDED.avg_stt_latency_ms,
+           avg_llm_first_token_ms = EXCLUDED.avg_llm_first_token_ms,
+           avg_tts_first_byte_ms = EXCLUDED.avg_tts_first_byte_ms,
+           avg_voice_to_voice_ms = EXCLUDED.avg_voice_to_voice_ms,
+           avg_interrupt_latency_ms = EXCLUDED.avg_interrupt_latency_ms,
+           avg_confidence = EXCLUDED.avg_confidence,
+           recorded_at = EXCLUDED.recorded_at"""
+
 
 class Recorder:
-    """One method per event type, dispatched by ``record``."""
+    """One method per event type, dispatched by ``record``. Usage is priced by ``prices``."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, prices: PriceTable = DEFAULT_PRICES) -> None:
         self.pool = pool
+        self.prices = prices
+        self._unpriced: set[tuple[str, str, str | None, str]] = set()
 
-    async def record(self, event: DurableEvent, event_id: str) -> None:
-        """Store ``event``; ``event_id`` (the stream sequence) makes redelivery harmless."""
+    async def record(
+        self, event: DurableEvent, event_id: str, meta: MessageMeta | None = None
+    ) -> None:
+        """Store ``event``; ``event_id`` (the stream sequence) makes redelivery harmless.
+        ``meta`` (the message's headers) says which turn usage belongs to."""
         match event:
             case UsageRecorded():
-                await self._usage(event, event_id)
+                await self._usage(event, event_id, meta.turn_id if meta else 0)
             case ErrorRecorded():
                 await self._error(event, event_id)
             case ProviderSwitched():
@@ -49,23 +117,52 @@ class Recorder:
             case SessionStarted():
                 pass  # the gateway stores the session row itself
 
-    async def _usage(self, event: UsageRecorded, event_id: str) -> None:
-        await self.pool.execute(
-            """INSERT INTO voice_usage (session_id, user_id, chatbot_id, service, provider,
-                   quantity, unit, cost_usd, event_id, recorded_at, model)
-               SELECT s.id, s.user_id, s.chatbot_id, $2, $3, $4, $5, $6, $7, $8, $9
-               FROM voice_sessions s WHERE s.id = $1
-               ON CONFLICT (event_id) DO NOTHING""",
-            uuid.UUID(event.session_id),
-            event.service,
-            event.provider,
-            event.quantity,
-            event.unit,
-            estimate_cost(event.service, event.provider, event.unit, event.quantity),
-            event_id,
-            event.at,
-            event.model,
-        )
+    async def _usage(self, event: UsageRecorded, event_id: str, turn_id: int) -> None:
+        price = self.prices.price(event.service, event.provider, event.model, event.unit)
+        if price is None:
+            self._warn_unpriced(event)
+        cost = self.prices.cost(price, event.quantity)
+        sid = uuid.UUID(event.session_id)
+        async with self.pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                """INSERT INTO voice_usage (session_id, user_id, chatbot_id, service, provider,
+                       quantity, unit, cost_usd, event_id, recorded_at, model, turn_id,
+                       price_version)
+                   SELECT s.id, s.user_id, s.chatbot_id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
+                   FROM voice_sessions s WHERE s.id = $1
+                   ON CONFLICT (event_id) DO NOTHING
+                   RETURNING true""",
+                sid,
+                event.service,
+                event.provider,
+                event.quantity,
+                event.unit,
+                cost,
+                event_id,
+                event.at,
+                event.model,
+                turn_id if turn_id > 0 else None,  # 0: the publisher did not know the turn
+                self.prices.version,
+            )
+            if inserted:
+                await conn.execute(_USAGE_TOTALS, sid)
+        if inserted:  # counted once, after the row is committed; a replay inserts nothing
+            COST_USD.labels(event.service, event.provider, event.unit).inc(float(cost))
+
+    def _warn_unpriced(self, event: UsageRecorded) -> None:
+        key = (event.service, event.provider, event.model, event.unit)
+        if key not in self._unpriced:
+            self._unpriced.add(key)
+            log.warning(
+                "no price for this usage in the price table; its cost is recorded as 0",
+                extra={
+                    "service": event.service,
+                    "provider": event.provider,
+                    "model": event.model,
+                    "unit": event.unit,
+                    "price_version": self.prices.version,
+                },
+            )
 
     async def _error(self, event: ErrorRecorded, event_id: str) -> None:
         await self.pool.execute(
@@ -107,58 +204,10 @@ class Recorder:
         )
 
     async def _session_summary(self, event: SessionEnded) -> None:
-        # One row per session, recomputed from the facts, so a replay yields the same row.
-        await self.pool.execute(
-            """INSERT INTO voice_analytics (session_id, user_id, chatbot_id, stt_provider,
-                   llm_provider, tts_provider, duration_seconds, total_turns,
-                   interruptions_count, characters_transcribed, characters_synthesized,
-                   audio_seconds_processed, llm_input_tokens, llm_output_tokens,
-                   avg_stt_latency_ms, avg_llm_first_token_ms, avg_tts_first_byte_ms,
-                   avg_voice_to_voice_ms, avg_interrupt_latency_ms, avg_confidence,
-                   estimated_cost_usd, recorded_at)
-               SELECT s.id, s.user_id, s.chatbot_id, s.stt_provider, s.llm_provider,
-                   s.tts_provider, $2, $3, $4,
-                   COALESCE((SELECT sum(length(text)) FROM voice_transcripts
-                             WHERE session_id = s.id AND role = 'user'), 0),
-                   COALESCE((SELECT sum(quantity) FROM voice_usage WHERE session_id = s.id
-                             AND service = 'tts' AND unit = 'characters'), 0),
-                   COALESCE((SELECT sum(quantity) FROM voice_usage WHERE session_id = s.id
-                             AND unit = 'audio_seconds'), 0),
-                   COALESCE((SELECT sum(quantity) FROM voice_usage WHERE session_id = s.id
-                             AND unit = 'input_tokens'), 0),
-                   COALESCE((SELECT sum(quantity) FROM voice_usage WHERE session_id = s.id
-                             AND unit = 'output_tokens'), 0),
-                   l.stt, l.llm, l.tts, l.v2v, l.intr,
-                   (SELECT avg(confidence) FROM voice_transcripts
-                    WHERE session_id = s.id AND role = 'user'),
-                   COALESCE((SELECT sum(cost_usd) FROM voice_usage WHERE session_id = s.id), 0),
-                   $5
-               FROM voice_sessions s,
-                   LATERAL (SELECT avg(stt_final_ms) stt, avg(llm_first_token_ms) llm,
-                                   avg(tts_first_byte_ms) tts, avg(voice_to_voice_ms) v2v,
-                                   avg(interrupt_ms) intr
-                            FROM voice_turn_latency WHERE session_id = s.id) l
-               WHERE s.id = $1
-               ON CONFLICT (session_id) DO UPDATE SET
-                   duration_seconds = EXCLUDED.duration_seconds,
-                   total_turns = EXCLUDED.total_turns,
-                   interruptions_count = EXCLUDED.interruptions_count,
-                   characters_transcribed = EXCLUDED.characters_transcribed,
-                   characters_synthesized = EXCLUDED.characters_synthesized,
-                   audio_seconds_processed = EXCLUDED.audio_seconds_processed,
-                   llm_input_tokens = EXCLUDED.llm_input_tokens,
-                   llm_output_tokens = EXCLUDED.llm_output_tokens,
-                   avg_stt_latency_ms = EXCLUDED.avg_stt_latency_ms,
-                   avg_llm_first_token_ms = EXCLUDED.avg_llm_first_token_ms,
-                   avg_tts_first_byte_ms = EXCLUDED.avg_tts_first_byte_ms,
-                   avg_voice_to_voice_ms = EXCLUDED.avg_voice_to_voice_ms,
-                   avg_interrupt_latency_ms = EXCLUDED.avg_interrupt_latency_ms,
-                   avg_confidence = EXCLUDED.avg_confidence,
-                   estimated_cost_usd = EXCLUDED.estimated_cost_usd,
-                   recorded_at = EXCLUDED.recorded_at""",
-            uuid.UUID(event.session_id),
-            event.duration_seconds,
-            event.total_turns,
-            event.interruptions_count,
-            event.at,
-        )
+        # One row per session, recomputed from the facts, so a replay yields the same row;
+        # its usage totals come from _USAGE_TOTALS, which also runs as later usage arrives.
+        sid = uuid.UUID(event.session_id)
+        async with self.pool.acquire() as conn, conn.transaction():
+            totals = (event.duration_seconds, event.total_turns, event.interruptions_count)
+            await conn.execute(_SUMMARY, sid, *totals, event.at)
+            await conn.execute(_USAGE_TOTALS, sid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AliasChoices, BeforeValidator, Field
@@ -15,6 +16,10 @@ def _blank_is_off(value: object) -> object:
     return False if isinstance(value, str) and not value.strip() else value
 
 
+def _blank_is_unset(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 class AnalyticsSettings(ServiceSettings):
     """``ANALYTICS_HTTP_PORT`` and the service's own options."""
 
@@ -24,4 +29,9 @@ class AnalyticsSettings(ServiceSettings):
     # (parley_analytics.audio_store). Off by default: no audio is stored anywhere.
     store_audio: Annotated[bool, BeforeValidator(_blank_is_off)] = Field(
         default=False, validation_alias=AliasChoices("PARLEY_STORE_AUDIO")
+    )
+    # A JSON or TOML price table replacing the defaults (parley_analytics.pricing); blank
+    # means the defaults.
+    prices_file: Annotated[Path | None, BeforeValidator(_blank_is_unset)] = Field(
+        default=None, validation_alias=AliasChoices("PARLEY_PRICES_FILE")
     )
