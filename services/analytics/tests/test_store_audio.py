@@ -19,7 +19,8 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from pydantic import SecretStr
 
 from bench.call import Call
-from parley_analytics.__main__ import _main
+from parley_analytics.__main__ import _service
+from parley_analytics.pricing import DEFAULT_PRICES
 from parley_analytics.settings import AnalyticsSettings
 from parley_common.bus import Bus
 from parley_common.contracts import subjects
@@ -61,7 +62,7 @@ async def _analytics(
     settings = AnalyticsSettings(nats_url=nats_url, database_url=SecretStr(database_url))
     bus = await Bus.connect(nats_url, name="analytics-audio-test")
     runtime = Runtime("analytics", "analytics-audio-test", settings, bus, pool, asyncio.Event())
-    task = asyncio.create_task(_main(runtime))
+    task = asyncio.create_task(_service(DEFAULT_PRICES)(runtime))
     try:
         await asyncio.sleep(0.3)  # subscribed (or not) by now
         assert not task.done(), task
@@ -185,3 +186,13 @@ async def test_with_store_audio_each_utterance_and_reply_is_a_decodable_file(
         assert heard > 0.5
         assert abs(seconds - heard) < 0.01, (seconds, heard)
         assert not row["interrupted"]
+
+
+@pytest.mark.parametrize(("value", "enabled"), [("", False), ("0", False), ("1", True)])
+def test_only_parley_store_audio_set_to_true_turns_it_on(
+    monkeypatch: pytest.MonkeyPatch, value: str, enabled: bool
+) -> None:
+    monkeypatch.setenv("PARLEY_STORE_AUDIO", value)
+    assert AnalyticsSettings().store_audio is enabled
+    monkeypatch.delenv("PARLEY_STORE_AUDIO")
+    assert AnalyticsSettings().store_audio is False
