@@ -1,7 +1,7 @@
 """Audio files in and out of Parley's REST API, all in memory through PyAV (FFmpeg).
 
 ``decode`` turns an uploaded recording into the PCM16 LE mono 16 kHz that STT takes,
-``encode`` turns PCM into a complete mp3/wav/opus/flac/pcm file, and ``effects`` applies
+``encode`` turns PCM into a complete mp3/wav/opus/flac/pcm/webm file, and ``effects`` applies
 ``speed`` and ``pitch`` when a TTS provider cannot. Every refusal is a ``BadInputError`` with
 a stable ``code``. (``parley_common.bus.audio`` is unrelated: metadata of the bus's audio
 frames.)
@@ -15,8 +15,10 @@ from parley_common.audio.decode import (
 )
 from parley_common.audio.effects import apply_effects, apply_effects_async
 from parley_common.audio.encode import (
+    AudioFormat,
     EncodedAudio,
     Encoding,
+    encodable_rate,
     encode_pcm,
     encode_pcm_async,
     mime_type,
@@ -24,6 +26,7 @@ from parley_common.audio.encode import (
 from parley_common.audio.formats import InputFormat, sniff
 
 __all__ = [
+    "AudioFormat",
     "DecodeLimits",
     "DecodedAudio",
     "EncodedAudio",
@@ -33,6 +36,7 @@ __all__ = [
     "apply_effects_async",
     "decode_upload",
     "decode_upload_async",
+    "encodable_rate",
     "encode_pcm",
     "encode_pcm_async",
     "mime_type",

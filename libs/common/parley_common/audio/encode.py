@@ -1,4 +1,5 @@
-"""PCM16 LE mono -> a complete, playable audio file, for ``POST /api/v1/voice/tts`` answers.
+"""PCM16 LE mono -> a complete, playable audio file, for ``POST /api/v1/voice/tts`` answers
+(``Encoding``) and S2's voice chat answers (``AudioFormat``: those, plus WebM).
 
 =========  =====================  =================================================
 encoding   MIME type              container / codec, accepted ``sample_rate`` (Hz)
@@ -10,14 +11,17 @@ opus       ``audio/ogg``          Ogg Opus (libopus, 32 kbit/s): 8000, 12000, 16
                                   rate chosen sets the encoded band and is stored in
                                   the header as the input rate.
 flac       ``audio/flac``         FLAC, 16 bit: 8000-192000
+webm       ``audio/webm``         WebM Opus (libopus, 32 kbit/s), what MediaRecorder
+                                  records and browsers' ``new Audio()`` plays: the
+                                  Opus rates above
 pcm        ``audio/pcm``          no container: PCM16 LE mono samples, 8000-192000
                                   (``audio/L16`` would mean big-endian, RFC 2586, so
                                   it is not used; the rate travels beside the bytes)
 =========  =====================  =================================================
 
 No audio at all gives a file of headers only: WAV and FLAC open as 0 samples (MP3 is then
-its ID3 tag alone, Ogg Opus its two header pages). A rate outside the list is a
-``BadInputError`` (``audio_rate_unsupported``), an unknown encoding
+its ID3 tag alone, Ogg Opus its two header pages, WebM its EBML header). A rate outside the
+list is a ``BadInputError`` (``audio_rate_unsupported``), an unknown encoding
 ``audio_encoding_unsupported``. Encoding blocks; use ``encode_pcm_async`` on a loop.
 """
 
@@ -36,8 +40,10 @@ from parley_common.errors import BadInputError
 __all__ = [
     "AUDIO_ENCODING_UNSUPPORTED",
     "AUDIO_RATE_UNSUPPORTED",
+    "AudioFormat",
     "EncodedAudio",
     "Encoding",
+    "encodable_rate",
     "encode_pcm",
     "encode_pcm_async",
     "mime_type",
@@ -48,6 +54,8 @@ AUDIO_ENCODING_UNSUPPORTED = "audio_encoding_unsupported"
 AUDIO_RATE_UNSUPPORTED = "audio_rate_unsupported"
 
 Encoding = Literal["mp3", "wav", "opus", "flac", "pcm"]
+# S2's ``audio_format``: the encodings above and WebM/Opus, S2's default.
+AudioFormat = Literal["mp3", "wav", "opus", "flac", "pcm", "webm"]
 
 _MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
@@ -69,8 +77,10 @@ _CODECS: dict[str, _Codec] = {
     "opus": _Codec("ogg", "libopus", "audio/ogg", _OPUS_RATES, 32_000),
     "flac": _Codec("flac", "flac", "audio/flac", None),
     "pcm": _Codec(None, "pcm_s16le", "audio/pcm", None),
+    "webm": _Codec("webm", "libopus", "audio/webm", _OPUS_RATES, 32_000),
 }
-assert set(_CODECS) == set(get_args(Encoding))
+assert set(_CODECS) == set(get_args(AudioFormat))
+assert set(get_args(Encoding)) < set(_CODECS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,22 +89,35 @@ class EncodedAudio:
 
     data: bytes
     mime_type: str
-    encoding: Encoding
+    encoding: AudioFormat
     sample_rate: int
 
 
-def mime_type(encoding: Encoding) -> str:
+def mime_type(encoding: AudioFormat) -> str:
     """The ``Content-Type`` of an ``encoding``'s files."""
     return _codec(encoding).mime_type
 
 
-def supported_rates(encoding: Encoding) -> tuple[int, ...] | tuple[int, int]:
+def supported_rates(encoding: AudioFormat) -> tuple[int, ...] | tuple[int, int]:
     """The sample rates an ``encoding`` accepts: a list, or (min, max) for any rate between."""
     codec = _codec(encoding)
     return codec.rates if codec.rates is not None else _PCM_RANGE
 
 
-def encode_pcm(pcm: bytes, source_rate: int, encoding: Encoding, sample_rate: int) -> EncodedAudio:
+def encodable_rate(encoding: AudioFormat, rate: int) -> int:
+    """The rate closest to ``rate`` that ``encoding`` takes: ``rate`` itself when it can,
+    else the lowest listed rate above it (so no band is lost), else the highest one."""
+    codec = _codec(encoding)
+    if codec.rates is None:
+        return min(max(rate, _PCM_RANGE[0]), _PCM_RANGE[1])
+    if rate in codec.rates:
+        return rate
+    return min((r for r in codec.rates if r > rate), default=max(codec.rates))
+
+
+def encode_pcm(
+    pcm: bytes, source_rate: int, encoding: AudioFormat, sample_rate: int
+) -> EncodedAudio:
     """Encode PCM16 LE mono at ``source_rate`` Hz as a whole ``encoding`` file at
     ``sample_rate`` Hz (resampled when the two differ). Blocking."""
     codec = _codec(encoding)
@@ -107,7 +130,7 @@ def encode_pcm(pcm: bytes, source_rate: int, encoding: Encoding, sample_rate: in
 
 
 async def encode_pcm_async(
-    pcm: bytes, source_rate: int, encoding: Encoding, sample_rate: int
+    pcm: bytes, source_rate: int, encoding: AudioFormat, sample_rate: int
 ) -> EncodedAudio:
     """``encode_pcm`` in a worker thread, so the event loop keeps serving."""
     return await asyncio.to_thread(encode_pcm, pcm, source_rate, encoding, sample_rate)
