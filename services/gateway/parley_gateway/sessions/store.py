@@ -151,6 +151,24 @@ class SessionStore:
         existing = await self.get(session_id)
         return (existing, False) if existing else None
 
+    async def reopen(self, session_id: str) -> SessionRecord | None:
+        """Make an ended session active again (a conversation continued); None when it is
+        not ended (or does not exist). Its turns and totals stay; its end is forgotten."""
+        sid = parse_session_id(session_id)
+        if sid is None:
+            return None
+        row = await self.pool.fetchrow(
+            """UPDATE voice_sessions SET
+                   status = 'active', ended_at = NULL, duration_seconds = NULL,
+                   last_activity_at = now(),
+                   metadata = metadata - 'end_reason' - 'idle_timeout_s',
+                   updated_at = now()
+               WHERE id = $1 AND status = 'ended'
+               RETURNING *""",
+            sid,
+        )
+        return SessionRecord.from_row(row) if row else None
+
     async def transcript(self, session_id: str) -> list[TranscriptEntry]:
         """Every stored turn of the session, in order."""
         sid = parse_session_id(session_id)
