@@ -2,7 +2,8 @@
 
 The gateway is the one place that knows what the user has actually heard, so it decides
 barge-in (``barge_in.py``), tells everyone to cancel the turn, and reports how much of the
-answer reached the user. The client protocol is in ``client.py``, pacing in ``playout.py``,
+answer reached the user. The client protocol is in ``client.py``, the user's audio in
+``audio_in.py``, pacing in ``playout.py`` (S2's whole answer files in ``answer_files.py``),
 latency in ``latency.py``; this module wires them to the session's subjects.
 """
 
@@ -20,7 +21,7 @@ from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
 from parley_common.bus import MessageMeta, Received
-from parley_common.bus.audio import AudioInMeta, AudioOutMeta, PushToTalk
+from parley_common.bus.audio import AudioOutMeta, PushToTalk
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import (
     Heard,
@@ -67,13 +68,16 @@ from parley_common.contracts.ws import (
 )
 from parley_common.observability.logging import session_context
 from parley_common.reporting import DurableReporter
+from parley_gateway.realtime.answer_files import AnswerFiles
 from parley_gateway.realtime.audio_clock import AudioClock
+from parley_gateway.realtime.audio_in import AudioInPublisher, AudioInput, PcmInput, RecordingInput
 from parley_gateway.realtime.barge_in import BargeInPolicy
 from parley_gateway.realtime.client import ClientConnection, describe
 from parley_gateway.realtime.latency import TurnLatencies
-from parley_gateway.realtime.playout import Playout, TurnAudio
+from parley_gateway.realtime.playout import AudioOutput, Playout, TurnAudio
 from parley_gateway.routes.deps import Gateway
 from parley_gateway.sessions.store import SessionRecord
+from parley_gateway.sessions.turn_result import AnswerFormat
 
 log = logging.getLogger(__name__)
 
@@ -90,26 +94,45 @@ class _TurnState:
 
 
 class SessionBridge:
-    """Relays one WebSocket to the session's subjects until either side ends."""
+    """Relays one WebSocket to the session's subjects until either side ends.
 
-    def __init__(self, gateway: Gateway, record: SessionRecord, websocket: WebSocket) -> None:
+    ``answers`` None is the native protocol: PCM frames both ways. With an ``AnswerFormat``
+    it is S2's: every binary message from the client is a whole recording, and every answer
+    goes back as one file in that format; the events are the same.
+    """
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        record: SessionRecord,
+        websocket: WebSocket,
+        answers: AnswerFormat | None = None,
+    ) -> None:
         self.gateway = gateway
         self.bus = gateway.bus
         self.config = record.config
         self.sid = record.id
         self.client = ClientConnection(websocket, gateway.activity.noter(record.id))
         self.clock = AudioClock(gateway.audio_positions.get(record.id))
-        self.playout = Playout(
-            self.client.audio,
-            self._audio_started,
-            self._first_audio_sent,
-            self._audio_ended,
-            lead_ms=gateway.settings.audio_lead_ms,
-        )
+        publisher = AudioInPublisher(self.bus, self.sid, self.clock)
+        self.playout: AudioOutput
+        self.input: AudioInput
+        if answers is None:
+            self.playout = Playout(
+                self.client.audio,
+                self._audio_started,
+                self._first_audio_sent,
+                self._audio_ended,
+                lead_ms=gateway.settings.audio_lead_ms,
+            )
+            self.input = PcmInput(publisher, self.client, gateway.settings.max_ws_message_bytes)
+        else:
+            self.playout = AnswerFiles(
+                self.client.audio, self._first_audio_sent, self._audio_ended, answers
+            )
+            self.input = RecordingInput(publisher, self.client)
         self.reporter = DurableReporter(self.bus, "gateway")
         self.latency = TurnLatencies(self.sid, self.client.event, self.reporter)
-        self._audio_subject = subjects.session(self.sid, SessionChannel.AUDIO_IN)
-        self._audio_seq = 0
         self._seq = 0
         # The assistant's current turn: from its first message until its audio has played.
         self._turn: int | None = None
@@ -158,14 +181,17 @@ class SessionBridge:
                     self._barge_in = BargeInPolicy(
                         self.config.interrupt_sensitivity, self._audible_turn, self._barge, tg
                     )
-                    playout = tg.create_task(self.playout.run())
-                    reporter = tg.create_task(self.reporter.run())
+                    background = [
+                        tg.create_task(self.playout.run()),
+                        tg.create_task(self.input.run()),
+                        tg.create_task(self.reporter.run()),
+                    ]
                     try:
                         await self._receive_forever()
                     finally:
                         self._barge_in.cancel()
-                        playout.cancel()
-                        reporter.cancel()
+                        for task in background:
+                            task.cancel()
             except* WebSocketDisconnect:
                 log.info("client disconnected")
             finally:
@@ -194,17 +220,12 @@ class SessionBridge:
         while True:
             message = await self.client.receive()
             if isinstance(message, bytes):
-                await self._publish_audio(message, AudioInMeta(self.clock.received(len(message))))
+                await self.input.audio(message)
             elif isinstance(message, ValidationError):
                 # A bad message is answered, not fatal: the call goes on.
                 await self.client.error("invalid_message", describe(message))
             else:
                 await self._on_client_message(message)
-
-    async def _publish_audio(self, data: bytes, audio: AudioInMeta) -> None:
-        self._audio_seq += 1
-        meta = MessageMeta(session_id=self.sid, seq=self._audio_seq, extra=audio.headers())
-        await self.bus.publish(self._audio_subject, data, meta)
 
     async def _on_client_message(
         self, msg: Ping | TextMessage | AudioStartMsg | AudioStopMsg | InterruptMsg
@@ -216,9 +237,8 @@ class SessionBridge:
                 self._subject(SessionChannel.CONTROL), TextInput(text=msg.text), self._meta()
             )
         elif isinstance(msg, AudioStartMsg | AudioStopMsg):
-            # In the audio stream itself, so that it stays in order with the frames.
             action: PushToTalk = "start" if isinstance(msg, AudioStartMsg) else "stop"
-            await self._publish_audio(b"", AudioInMeta(self.clock.sample, action))
+            await self.input.push_to_talk(action)
         elif self._turn is not None:
             await self._interrupt(self._turn, InterruptReason.CLIENT, time.perf_counter())
 

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from fastapi import APIRouter, WebSocket
 
 from parley_common.contracts.session import SessionStatus
-from parley_common.contracts.ws import (
-    CLOSE_REPLACED,
-    CLOSE_SESSION_ENDED,
-    CLOSE_SESSION_NOT_FOUND,
-)
+from parley_common.contracts.ws import CLOSE_SESSION_ENDED, CLOSE_SESSION_NOT_FOUND
 from parley_common.errors import ForbiddenError, UnauthenticatedError
 from parley_gateway.auth import refuse_socket, socket_user
 from parley_gateway.realtime.bridge import SessionBridge
+from parley_gateway.realtime.connections import connected
 from parley_gateway.routes.deps import get_gateway
 
 router = APIRouter()
@@ -41,13 +36,5 @@ async def session_socket(websocket: WebSocket, session_id: str) -> None:
     if record.status is SessionStatus.ENDED:
         await websocket.close(CLOSE_SESSION_ENDED, f"session {session_id} has ended")
         return
-    previous = gateway.connections.get(record.id)
-    if previous is not None:
-        with contextlib.suppress(RuntimeError):
-            await previous.close(CLOSE_REPLACED, "replaced by a newer connection")
-    gateway.connections[record.id] = websocket
-    try:
+    async with connected(gateway, record.id, websocket):
         await SessionBridge(gateway, record, websocket).run()
-    finally:
-        if gateway.connections.get(record.id) is websocket:
-            del gateway.connections[record.id]

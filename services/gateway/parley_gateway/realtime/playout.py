@@ -1,5 +1,9 @@
 """Sends the assistant's audio to the client close to real time, never more than a small
-lead ahead, so that audio not yet played can still be dropped when the user interrupts."""
+lead ahead, so that audio not yet played can still be dropped when the user interrupts.
+
+``AudioOutput`` is what the bridge needs of a connection's outgoing audio; ``Playout`` is the
+native one (paced PCM frames), ``answer_files.AnswerFiles`` S2's (one whole file per turn).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from parley_common.cancellation import raise_if_cancelling
 
@@ -32,6 +37,15 @@ class TurnAudio:
     # (turn audio ms where a sentence's audio ends, reply text span of that sentence)
     spans: list[tuple[float, int, int]] = field(default_factory=list)
 
+    def queued(self, pcm: bytes, text_start: int, text_end: int) -> None:
+        """``pcm`` (at the turn's rate) speaking reply characters [text_start, text_end)
+        was queued after the turn's earlier audio."""
+        self.queued_ms += len(pcm) / (self.rate * 2) * 1000
+        if self.spans and self.spans[-1][1:] == (text_start, text_end):
+            self.spans[-1] = (self.queued_ms, text_start, text_end)
+        else:
+            self.spans.append((self.queued_ms, text_start, text_end))
+
     def heard(self, played_ms: float) -> tuple[float, float]:
         """How much of this turn the client has played: (audio ms, reply characters)."""
         if self.timeline_start_ms is None:
@@ -49,6 +63,30 @@ class TurnAudio:
 
 SendAudio = Callable[[bytes], Awaitable[None]]
 TurnCallback = Callable[[TurnAudio], Awaitable[None]]
+
+
+class AudioOutput(Protocol):
+    """A connection's outgoing audio, by assistant turn, on a playback timeline."""
+
+    turns: dict[int, TurnAudio]  # the turns queued or recently sent
+
+    def played_ms(self, now: float | None = None) -> float:
+        """Where the client's playback is on the timeline now (estimate)."""
+
+    def is_playing(self, now: float | None = None) -> bool:
+        """Whether queued or sent audio has not finished playing yet."""
+
+    def add(self, turn_id: int, pcm: bytes, rate: int, text_start: int, text_end: int) -> None:
+        """Queue audio of ``turn_id`` that speaks reply characters [text_start, text_end)."""
+
+    def end(self, turn_id: int, rate: int) -> None:
+        """The TTS has sent all audio of ``turn_id``."""
+
+    def drop(self, turn_id: int) -> TurnAudio | None:
+        """Send nothing more of ``turn_id``; returns the turn as far as it got."""
+
+    async def run(self) -> None:
+        """Send audio until cancelled."""
 
 
 class Playout:
@@ -98,11 +136,7 @@ class Playout:
         for i in range(0, len(pcm), step):
             self._frames.append((turn, pcm[i : i + step]))
             turn.pending_frames += 1
-        turn.queued_ms += len(pcm) / (rate * 2) * 1000
-        if turn.spans and turn.spans[-1][1:] == (text_start, text_end):
-            turn.spans[-1] = (turn.queued_ms, text_start, text_end)
-        else:
-            turn.spans.append((turn.queued_ms, text_start, text_end))
+        turn.queued(pcm, text_start, text_end)
         self._wake.set()
 
     def end(self, turn_id: int, rate: int) -> None:
