@@ -18,6 +18,7 @@ from parley_gateway.realtime.endpoint import router as realtime_router
 from parley_gateway.routes import (
     health,
     s1,
+    s2_chat,
     s2_config,
     s2_health,
     s2_voice,
@@ -92,6 +93,7 @@ def create_app(settings: GatewaySettings, auth: AuthSettings | None = None) -> F
     app.include_router(realtime_router)
     app.include_router(voices.router)
     app.include_router(s2_voice.router)
+    app.include_router(s2_chat.router)
     app.include_router(web.router)
     lib_dir = settings.client_lib_dir or web.DEFAULT_CLIENT_LIB_DIR
     # Mounted first: /static/lib is more specific than /static.
