@@ -23,6 +23,7 @@ from parley_gateway.routes import (
     s2_health,
     s2_voice,
     sessions_v1,
+    usage,
     voices,
     web,
 )
@@ -88,6 +89,7 @@ def create_app(settings: GatewaySettings, auth: AuthSettings | None = None) -> F
     app.include_router(health.router)
     app.include_router(s2_health.router)
     app.include_router(sessions_v1.router)
+    app.include_router(usage.router)
     app.include_router(s1.router)
     app.include_router(s2_config.router)
     app.include_router(realtime_router)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from parley_common.contracts.bus import ProviderStatus, Role
+from parley_common.contracts.bus import LatencyStages, ProviderStatus, Role
 from parley_common.contracts.session import (
     InterruptSensitivity,
     LlmProvider,
@@ -240,3 +240,64 @@ class SessionStatsView(BaseModel):
     llm: ServiceLoad
     tts: ServiceLoad
     timestamp: datetime
+
+
+class UsageLine(BaseModel):
+    """Work one provider (and model) did in one unit, with its estimated cost."""
+
+    service: str = Field(description="The stage that used the provider: stt, llm, tts, clone")
+    provider: str
+    model: str | None = Field(description="The model billed; null when it was not reported")
+    unit: str = Field(description="audio_seconds, characters, input_tokens or output_tokens")
+    quantity: float
+    cost_usd: float = Field(description="Estimated from the price table, in US dollars")
+
+
+class TurnMetrics(BaseModel):
+    """One turn: how long each stage took, what it used and what that cost."""
+
+    turn_id: int
+    latency: LatencyStages = Field(description="Per stage, in milliseconds; null: not measured")
+    usage: list[UsageLine]
+    cost_usd: float
+
+
+class SessionMetricsView(BaseModel):
+    """``GET /api/v1/sessions/{id}/metrics``: latency, usage and cost per turn and in all."""
+
+    session_id: str
+    turns: list[TurnMetrics] = Field(
+        description="Turns in order; speech-to-text usage is matched to the spoken turns in"
+        " the order both happened"
+    )
+    usage: list[UsageLine] = Field(
+        description="The whole session's usage, including any no turn could be matched to"
+    )
+    total_cost_usd: float
+    price_versions: list[str] = Field(description="The price table versions that priced it")
+
+
+class UsageGroup(BaseModel):
+    """Usage and cost of one provider (``group_by=provider``) or one UTC day (``day``)."""
+
+    service: str | None = Field(default=None, description="With group_by=provider")
+    provider: str | None = Field(default=None, description="With group_by=provider")
+    day: date | None = Field(default=None, description="With group_by=day (UTC)")
+    sessions: int = Field(description="Sessions with usage in this group")
+    audio_seconds: float = Field(description="Audio transcribed")
+    characters: float = Field(description="Characters synthesized")
+    input_tokens: float
+    output_tokens: float
+    cost_usd: float
+
+
+class UsageReportView(BaseModel):
+    """``GET /api/v1/usage``: one user's usage and cost in ``[from, to)``."""
+
+    user_id: str | None = Field(description="Whose usage; null: every user (authentication off)")
+    from_: datetime = Field(serialization_alias="from")
+    to: datetime
+    group_by: Literal["provider", "day"]
+    groups: list[UsageGroup]
+    total_cost_usd: float
+    price_versions: list[str] = Field(description="The price table versions that priced it")
