@@ -27,6 +27,7 @@ from parley_common.db.pool import create_pool
 from parley_common.observability.health import HealthCheck, health_app, http_server
 from parley_common.observability.logging import configure_logging
 from parley_common.observability.metrics import EVENT_LOOP_LAG_SECONDS
+from parley_common.observability.tracing import configure_tracing
 from parley_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ def run(
     """Entry point of a service process (``python -m parley_<service>``); ``drains``: its
     ``main`` returns by itself after ``runtime.stopping`` (within ``settings.drain_s``)."""
     configure_logging(name, settings.log_level)
+    configure_tracing(name)
     try:
         import uvloop
     except ImportError:  # uvloop is an optimisation, not a requirement

@@ -13,9 +13,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from opentelemetry import trace
 
 from parley_common.bus import Bus, MessageMeta, Received
 from parley_common.contracts import subjects
@@ -40,6 +43,7 @@ from parley_common.contracts.session import InterruptSensitivity
 from parley_common.contracts.session import LlmProvider as LlmName
 from parley_common.contracts.subjects import SessionChannel
 from parley_common.fallback import FallbackChain, Link, deadline_env, fallback_env
+from parley_common.observability import tracing
 from parley_common.observability.metrics import INTERRUPTIONS, latency_histogram
 from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
@@ -50,6 +54,8 @@ from parley_llm.providers.registry import get_provider
 
 log = logging.getLogger(__name__)
 
+# Turns whose trace is remembered: messages about older ones are late.
+RECENT_TRACES = 8
 FIRST_TOKEN_SECONDS = latency_histogram(
     "parley_llm_first_token_seconds", "User turn received to first answer delta published"
 )
@@ -75,6 +81,7 @@ class _TurnRequest:
     text: str
     transcript: Transcript | None  # None: typed
     received: float
+    traceparent: str  # the turn's root span, when the STT started one
 
 
 @dataclass(slots=True)
@@ -116,6 +123,8 @@ class DialogueSession:
         self._answer: _Answer | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._seq = 0
+        # Each recent turn's root span, carried by every message of the turn.
+        self._traces: OrderedDict[int, str] = OrderedDict()
         self.ready = asyncio.Event()  # set once the session listens to its subjects
 
     def _subject(self, channel: SessionChannel) -> str:
@@ -123,7 +132,20 @@ class DialogueSession:
 
     def _meta(self, turn_id: int) -> MessageMeta:
         self._seq += 1
-        return MessageMeta(session_id=self.sid, turn_id=turn_id, seq=self._seq)
+        traceparent = self._traces.get(turn_id, "")
+        return MessageMeta(
+            session_id=self.sid, turn_id=turn_id, seq=self._seq, traceparent=traceparent
+        )
+
+    def _trace_turn(self, turn_id: int, traceparent: str) -> None:
+        """Remember the turn's root span; a typed turn starts its own trace here."""
+        if not traceparent:
+            root = tracing.start_turn("llm", self.sid, **{"parley.turn_id": turn_id})
+            traceparent = tracing.traceparent_of(root)
+            root.end()
+        self._traces[turn_id] = traceparent
+        while len(self._traces) > RECENT_TRACES:
+            self._traces.popitem(last=False)
 
     @property
     def answering(self) -> int | None:
@@ -163,13 +185,15 @@ class DialogueSession:
         transcript = msg.decode(transcript_adapter)
         if transcript.is_final and transcript.text.strip():
             self._requests.put_nowait(
-                _TurnRequest(transcript.text, transcript, time.perf_counter())
+                _TurnRequest(transcript.text, transcript, time.perf_counter(), msg.meta.traceparent)
             )
 
     async def _on_control(self, msg: Received) -> None:
         control = msg.decode(control_adapter)
         if isinstance(control, TextInput):
-            self._requests.put_nowait(_TurnRequest(control.text, None, time.perf_counter()))
+            self._requests.put_nowait(
+                _TurnRequest(control.text, None, time.perf_counter(), msg.meta.traceparent)
+            )
 
     async def _on_interrupt(self, msg: Received) -> None:
         event = msg.decode(interrupt_adapter)
@@ -213,6 +237,7 @@ class DialogueSession:
                 # Cancelled before it began: its turn still gets its (empty) end.
                 await self._finish(answer.turn_id, "", True, "interrupted", answer.stt_ms, None)
         turn_id = self.memory.last_turn_id + 1
+        self._trace_turn(turn_id, request.traceparent)
         transcript = request.transcript
         self.memory.add_user(
             turn_id,
@@ -242,7 +267,17 @@ class DialogueSession:
         try:
             while link is not None:
                 try:
-                    await self._stream_from(link, turn_id, parts, timing)
+                    with tracing.child_span(
+                        "llm.stream",
+                        self._traces.get(turn_id, ""),
+                        "llm",
+                        **{
+                            "gen_ai.operation.name": "chat",
+                            "gen_ai.system": link.name,
+                            "parley.turn_id": turn_id,
+                        },
+                    ):
+                        await self._stream_from(link, turn_id, parts, timing)
                     break
                 except Exception as exc:
                     # Before the first token another provider can still give the whole
@@ -305,6 +340,12 @@ class DialogueSession:
             self._report_usage(turn_id, link.name, usage)
 
     def _report_usage(self, turn_id: int, provider: str, usage: LlmUsage) -> None:
+        span = trace.get_current_span()
+        span.set_attribute("gen_ai.request.model", self.config.llm_model or "default")
+        if usage.model:
+            span.set_attribute("gen_ai.response.model", usage.model)
+        span.set_attribute("gen_ai.usage.input_tokens", usage.input_tokens)
+        span.set_attribute("gen_ai.usage.output_tokens", usage.output_tokens)
         for unit, quantity in (
             ("input_tokens", usage.input_tokens),
             ("output_tokens", usage.output_tokens),

@@ -8,6 +8,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -25,6 +26,7 @@ from parley_common.contracts.events import UsageRecorded
 from parley_common.contracts.session import SttProvider as SttName
 from parley_common.contracts.subjects import SessionChannel
 from parley_common.fallback import FallbackChain, Link, deadline_env, fallback_env
+from parley_common.observability import tracing
 from parley_common.observability.metrics import AUDIO_FRAMES, DROPPED_FRAMES, latency_histogram
 from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
@@ -286,7 +288,27 @@ class SttSession:
         ended_at: float,
         audio: bytes,
     ) -> None:
-        audio_ms = len(audio) * 1000 // (2 * INPUT_SAMPLE_RATE)
+        # The user stopped speaking: a turn, and its trace, begin here.
+        turn = tracing.start_turn("stt", self.sid)
+        try:
+            with tracing.child_span("stt.final", tracing.traceparent_of(turn), "stt") as span:
+                found = await self._final_result(stream, speculative, audio)
+                if found is not None:
+                    span.set_attribute("parley.provider", found[1].name)
+                    span.set_attribute("parley.model", self.config.stt_model or "default")
+            if found is None:
+                return
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            await self._final_found(*found, ended_at, audio, tracing.traceparent_of(turn))
+        finally:
+            turn.end()
+
+    async def _final_result(
+        self, stream: SttStream, speculative: asyncio.Task[object] | None, audio: bytes
+    ) -> tuple[SttResult, Link[SttProvider]] | None:
+        """The utterance's final transcript and the provider that gave it (a fallback's
+        when the primary failed); None when every provider failed (the user is told)."""
         link = self.chain.primary
         result: SttResult | None = None
         try:
@@ -309,7 +331,7 @@ class SttSession:
                     provider=link.name,
                     meta=self._meta(),
                 )
-                return
+                return None
             # The rest of the turn goes to the next provider, with the utterance's audio.
             self.chain.switched(link.name, following.name, error, self._meta())
             link = following
@@ -318,8 +340,17 @@ class SttSession:
                     result = await self._transcribe(link.provider, audio)
             except Exception as exc:
                 error = exc
-        if previous is not None:
-            await asyncio.gather(previous, return_exceptions=True)
+        return result, link
+
+    async def _final_found(
+        self,
+        result: SttResult,
+        link: Link[SttProvider],
+        ended_at: float,
+        audio: bytes,
+        traceparent: str,
+    ) -> None:
+        audio_ms = len(audio) * 1000 // (2 * INPUT_SAMPLE_RATE)
         finalize_s = time.perf_counter() - ended_at
         FINALIZE_SECONDS.observe(finalize_s)
         if not result.text.strip():
@@ -333,7 +364,8 @@ class SttSession:
             audio_ms=audio_ms,
             finalize_ms=finalize_s * 1000,
         )
-        await self.bus.publish(self._subject(SessionChannel.TRANSCRIPT), transcript, self._meta())
+        meta = replace(self._meta(), traceparent=traceparent)
+        await self.bus.publish(self._subject(SessionChannel.TRANSCRIPT), transcript, meta)
         usage = UsageRecorded(
             session_id=self.sid,
             at=datetime.now(UTC),

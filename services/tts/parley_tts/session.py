@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from opentelemetry.trace import Span
+
 from parley_common.bus import Bus, MessageMeta, Received
 from parley_common.bus.audio import AudioOutMeta
 from parley_common.contracts import subjects
@@ -30,6 +32,7 @@ from parley_common.contracts.session import TtsProvider as TtsName
 from parley_common.contracts.subjects import SessionChannel
 from parley_common.errors import ProviderUnavailableError
 from parley_common.fallback import FallbackChain, Link, deadline_env, fallback_env
+from parley_common.observability import tracing
 from parley_common.observability.metrics import AUDIO_FRAMES, latency_histogram
 from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
@@ -68,6 +71,17 @@ class _Turn:
     characters: int = 0
     streamed: StreamedText | None = None  # the text side, for input-streaming providers
     link: Link[TtsProvider] | None = None  # a fallback that took the rest of the turn over
+    traceparent: str = ""  # the turn's root span, carried by its audio
+    span: Span | None = None  # tts.synthesize, from the turn's first reply to its end
+
+    def close_span(self, cancelled: bool = False) -> None:
+        """End the turn's span (once)."""
+        if self.span is not None:
+            if cancelled:
+                self.span.set_attribute("parley.cancelled", True)
+            self.span.set_attribute("parley.characters", self.characters)
+            self.span.end()
+            self.span = None
 
 
 _END = None  # queued after a turn's last sentence
@@ -115,7 +129,31 @@ class TtsSession:
 
     def _meta(self, turn_id: int, extra: dict[str, str] | None = None) -> MessageMeta:
         self._seq += 1
-        return MessageMeta(session_id=self.sid, turn_id=turn_id, seq=self._seq, extra=extra or {})
+        turn = self._turns.get(turn_id)
+        return MessageMeta(
+            session_id=self.sid,
+            turn_id=turn_id,
+            seq=self._seq,
+            traceparent=turn.traceparent if turn else "",
+            extra=extra or {},
+        )
+
+    def _turn(self, turn_id: int, traceparent: str) -> _Turn:
+        """The state of ``turn_id``; a new turn starts its span in the turn's trace."""
+        turn = self._turns.get(turn_id)
+        if turn is None:
+            turn = self._turns[turn_id] = _Turn(turn_id, traceparent=traceparent)
+            turn.span = tracing.start_child(
+                "tts.synthesize",
+                traceparent,
+                "tts",
+                **{
+                    "parley.provider": self.config.tts_provider.value,
+                    "parley.model": self.config.tts_model or "default",
+                    "parley.turn_id": turn_id,
+                },
+            )
+        return turn
 
     @property
     def tracked_turns(self) -> int:
@@ -133,7 +171,7 @@ class TtsSession:
         oldest = self._newest - RECENT_TURNS
         self._cancelled = set(sorted(t for t in self._cancelled if t > oldest)[-RECENT_TURNS:])
         for stale in [t for t in self._turns if t <= oldest]:
-            del self._turns[stale]
+            self._turns.pop(stale).close_span(cancelled=True)
 
     def busy(self) -> bool:
         """Whether a turn is being spoken (a drain lets it finish)."""
@@ -184,11 +222,11 @@ class TtsSession:
         if isinstance(event, UserText) and self.streaming:
             # Connect while the model thinks: the handshake is then off the path between
             # the first token and the first audio.
-            turn = self._turns.setdefault(turn_id, _Turn(turn_id))
+            turn = self._turn(turn_id, msg.meta.traceparent)
             turn.streamed = StreamedText()
             self._queue.put_nowait((turn, _STREAM))
         elif isinstance(event, ReplyDelta | ReplyDone):
-            turn = self._turns.setdefault(turn_id, _Turn(turn_id))
+            turn = self._turn(turn_id, msg.meta.traceparent)
             if self.streaming:
                 await self._stream_reply(turn, event)
             else:
@@ -235,7 +273,9 @@ class TtsSession:
         if self._speaking is not None and self._speaking[0] == event.turn_id:
             self._speaking[1].cancel()
         self._cancelled.add(event.turn_id)
-        self._turns.pop(event.turn_id, None)
+        cut = self._turns.pop(event.turn_id, None)
+        if cut is not None:
+            cut.close_span(cancelled=True)
         self._prune()
 
     async def _speak(self, turn: _Turn, sentence: Sentence) -> None:
@@ -375,12 +415,10 @@ class TtsSession:
         )
 
     async def _end_turn(self, turn: _Turn) -> None:
+        end = self._meta(turn.turn_id, AudioOutMeta(self.rate, end=True).headers())
         self._turns.pop(turn.turn_id, None)
-        await self.bus.publish(
-            self._subject(SessionChannel.AUDIO_OUT),
-            b"",
-            self._meta(turn.turn_id, AudioOutMeta(self.rate, end=True).headers()),
-        )
+        turn.close_span()
+        await self.bus.publish(self._subject(SessionChannel.AUDIO_OUT), b"", end)
         if turn.characters:
             usage = UsageRecorded(
                 session_id=self.sid,

@@ -41,10 +41,12 @@ class SlowAcks(Bus):
         super().__init__(bus.nc)
         self.durable: list[str] = []
 
-    async def js_publish(self, subject: str, payload: Any, meta: MessageMeta) -> Any:
+    async def js_publish(
+        self, subject: str, payload: Any, meta: MessageMeta, *, msg_id: str | None = None
+    ) -> Any:
         await asyncio.sleep(self.ACK_DELAY_S)
         self.durable.append(subject)
-        return await super().js_publish(subject, payload, meta)
+        return await super().js_publish(subject, payload, meta, msg_id=msg_id)
 
 
 @pytest.fixture
