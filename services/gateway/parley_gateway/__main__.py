@@ -6,22 +6,25 @@ from __future__ import annotations
 import uvicorn
 
 from parley_common.observability.logging import configure_logging
+from parley_common.observability.tracing import configure_tracing
 from parley_gateway.app import create_app
 from parley_gateway.settings import GatewaySettings
 from parley_gateway.transport import tls_options
 
 
 def main() -> None:
-    """Run the gateway until SIGINT/SIGTERM. A bad TLS pair stops it before it listens,
-    with a message naming the variable."""
+    """Run the gateway until SIGINT/SIGTERM. A bad TLS pair, or a public address without
+    token keys, stops it before it listens, with a message naming the variable."""
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level)
+    configure_tracing("gateway")
     try:
         tls = tls_options(settings.tls_cert, settings.tls_key)
-    except ValueError as exc:
+        app = create_app(settings)
+    except (ValueError, RuntimeError) as exc:  # bad TLS files, no token key off loopback
         raise SystemExit(f"parley-gateway: {exc}") from None
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
