@@ -86,12 +86,17 @@ def _chatbot() -> str:
     return f"chatbot-{uuid.uuid4().hex[:8]}"
 
 
+def _user() -> str:
+    # Sessions stay active until they idle out, and a user may hold only so many at once.
+    return f"user-{uuid.uuid4().hex[:8]}"
+
+
 async def test_a_new_conversation_is_answered_with_text_audio_and_timings(
     secured_platform: SecuredPlatform, scripted_llm: ScriptedLlmProvider, question: bytes
 ) -> None:
     scripted_llm.reply = "It is sunny and warm."
-    chatbot = _chatbot()
-    async with _client(secured_platform, "ada") as client:
+    chatbot, user = _chatbot(), _user()
+    async with _client(secured_platform, user) as client:
         reply = await _chat(client, question, chatbot)
         assert reply.status_code == 200, reply.text
         body = reply.json()
@@ -115,7 +120,7 @@ async def test_a_new_conversation_is_answered_with_text_audio_and_timings(
     assert timings["llm_first_token_ms"] is not None
     # The conversation is the caller's session, on the chatbot, with the voice_config's options.
     assert session.status_code == 200
-    assert session.json()["user_id"] == "ada"
+    assert session.json()["user_id"] == user
     assert session.json()["chatbot_id"] == chatbot
     assert session.json()["config"]["llm_provider"] == "scripted"
 
@@ -124,7 +129,7 @@ async def test_a_continued_conversation_shares_its_memory_even_after_it_ended(
     secured_platform: SecuredPlatform, scripted_llm: ScriptedLlmProvider, question: bytes
 ) -> None:
     chatbot = _chatbot()
-    async with _client(secured_platform, "ada") as client:
+    async with _client(secured_platform, _user()) as client:
         scripted_llm.reply = "First answer."
         first = (await _chat(client, question, chatbot)).json()
         conversation = first["conversation_id"]
@@ -145,8 +150,8 @@ async def test_a_continued_conversation_shares_its_memory_even_after_it_ended(
         assert third.json()["response_text"] == "Third answer."
         # Resumed: active again, and the memory was reloaded from the transcript.
         assert (await client.get(f"/api/v1/sessions/{conversation}")).json()["status"] == "active"
-        prompt = [m.content for m in scripted_llm.runs[-1].messages if m.role == "assistant"]
-        assert prompt == ["First answer.", "Second answer."]
+        answers = [m.content for m in scripted_llm.runs[-1].messages if m.role == "assistant"]
+        assert answers == ["First answer.", "Second answer."]
         transcript = (await client.get(f"/api/v1/sessions/{conversation}/transcript")).json()
         assert [e["text"] for e in transcript["entries"] if e["role"] == "assistant"] == [
             "First answer.",
@@ -160,8 +165,8 @@ async def test_another_users_or_chatbots_conversation_is_not_found(
 ) -> None:
     chatbot = _chatbot()
     async with (
-        _client(secured_platform, "ada") as ada,
-        _client(secured_platform, "bob") as bob,
+        _client(secured_platform, _user()) as ada,
+        _client(secured_platform, _user()) as bob,
         httpx.AsyncClient(base_url=secured_platform.url) as nobody,
     ):
         mine = (await _chat(ada, question, chatbot)).json()["conversation_id"]
@@ -188,7 +193,7 @@ async def test_the_answer_file_follows_audio_format_and_pitch(
     secured_platform: SecuredPlatform, scripted_llm: ScriptedLlmProvider, question: bytes
 ) -> None:
     scripted_llm.reply = "A tone."
-    async with _client(secured_platform, "ada") as client:
+    async with _client(secured_platform, _user()) as client:
         webm = await _chat(client, question, _chatbot(), voice_config={"audio_format": "webm"})
         wav = await _chat(
             client, question, _chatbot(), voice_config={"audio_format": "wav", "tts_pitch": 2.0}
@@ -199,7 +204,7 @@ async def test_the_answer_file_follows_audio_format_and_pitch(
     assert (container.split(",")[0], rate) == ("matroska", 48000)  # Opus plays at 48 kHz
     assert seconds == pytest.approx(len("A tone.") * MS_PER_CHAR / 1000, abs=0.05)
     data = base64.b64decode(wav.json()["audio_data"])
-    with av.open(io.BytesIO(data)) as container_file:
+    with av.open(io.BytesIO(data), mode="r") as container_file:
         samples = np.concatenate(
             [f.to_ndarray().reshape(-1) for f in container_file.decode(audio=0)]
         ).astype(np.float64)
@@ -221,7 +226,7 @@ async def test_the_answer_file_follows_audio_format_and_pitch(
 async def test_a_bad_voice_config_is_a_clear_422(
     secured_platform: SecuredPlatform, question: bytes, voice_config: str, says: str
 ) -> None:
-    async with _client(secured_platform, "ada") as client:
+    async with _client(secured_platform, _user()) as client:
         reply = await _chat(client, question, _chatbot(), voice_config=voice_config)
     assert reply.status_code == 422, reply.text
     error = reply.json()["error"]
@@ -259,7 +264,7 @@ async def test_a_pipeline_that_stops_answering_is_a_504(
 ) -> None:
     monkeypatch.setenv("GATEWAY_CHAT_TIMEOUT_S", "1")
     scripted_llm.reply, scripted_llm.delta_delay_s = "Slow words that never come in time.", 3.0
-    async with _client(secured_platform, "ada") as client:
+    async with _client(secured_platform, _user()) as client:
         started = asyncio.get_running_loop().time()
         reply = await _chat(client, question, _chatbot())
         took = asyncio.get_running_loop().time() - started
@@ -277,7 +282,7 @@ async def test_a_client_that_leaves_stops_the_wait(
 ) -> None:
     scripted_llm.reply, scripted_llm.delta_delay_s = "Slow words " * 10, 0.5
     caplog.set_level(logging.INFO, logger="parley_gateway.routes.client_gone")
-    async with _client(secured_platform, "ada") as client:
+    async with _client(secured_platform, _user()) as client:
         request = asyncio.create_task(_chat(client, question, _chatbot()))
         await asyncio.sleep(1.0)
         request.cancel()

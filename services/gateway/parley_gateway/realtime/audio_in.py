@@ -155,11 +155,11 @@ class RecordingInput:
         self,
         publisher: AudioInPublisher,
         client: ClientConnection,
-        wait_s: float = RECORDING_WAIT_S,
+        wait_s: float | None = None,
     ) -> None:
         self.publisher = publisher
         self.client = client
-        self.wait_s = wait_s
+        self.wait_s = RECORDING_WAIT_S if wait_s is None else wait_s
         # None wakes the worker to look at the deadline again.
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._queued = 0
@@ -185,9 +185,10 @@ class RecordingInput:
         self._queue.put_nowait(data)
 
     async def push_to_talk(self, action: PushToTalk) -> None:
-        """``audio_start`` needs nothing (the recording will hold the turn); ``audio_stop``
-        waits for its recording unless it already came."""
+        """``audio_start`` begins a new recording (an earlier one is no longer its pair);
+        ``audio_stop`` waits for its recording unless that already came."""
         if action == "start":
+            self._unpaired_at = None
             return
         now = time.monotonic()
         if self._unpaired_at is not None and now - self._unpaired_at <= self.wait_s:
