@@ -19,6 +19,14 @@ _REFERENCE = re.compile(
 )
 
 
+# What an operator sets before `docker compose up`: the variables the file requires.
+SAMPLE_ENV = {
+    "PARLEY_JWT_SECRET": "s" * 40,
+    "POSTGRES_PASSWORD": "pg-password",
+    "GRAFANA_ADMIN_PASSWORD": "grafana-password",
+}
+
+
 class MissingVariableError(ValueError):
     """A ``${VAR:?message}`` whose variable is not set (or empty)."""
 
