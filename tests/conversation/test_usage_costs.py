@@ -438,8 +438,11 @@ async def test_a_window_before_the_calls_holds_nothing(
     ("query", "code", "says"),
     [
         ("from=2026-02-01&to=2026-01-01", "bad_range", "is after to"),
-        ("from=yesterday", "validation_error", "datetime"),
-        ("to=2026-13-01", "validation_error", "month"),
+        ("from=yesterday", "bad_date", "from must be a date (2026-12-01) or a date-time"),
+        ("to=0.5", "bad_date", "to must be a date"),  # not a Unix time
+        ("to=2026-12-01T10:00:00", "bad_date", "with its offset"),
+        ("to=2026-13-01", "bad_date", "to is not a real date or time: month must be in 1..12"),
+        ("from=2026-02-30T10:00:00Z", "bad_date", "day is out of range for month"),
         ("group_by=week", "validation_error", "provider"),
         ("from=0001-01-01T00:00:00%2B23:59", "bad_range", "outside the years"),
     ],

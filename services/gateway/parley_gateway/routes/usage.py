@@ -3,6 +3,7 @@ each stage was, from what the analytics service recorded."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -22,9 +23,28 @@ router = APIRouter(prefix="/api/v1", tags=["usage"])
 DEFAULT_WINDOW = timedelta(days=30)
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
+# A date, or an RFC 3339 date-time (with its offset): what the schema says, and nothing
+# looser (no Unix timestamps, no times without an offset).
+TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"
+)
+_TIME = re.compile(TIME_PATTERN)
 
-def _utc(value: datetime, name: str) -> datetime:
-    """``value`` in UTC (a time without an offset is taken as UTC)."""
+
+def parse_time(raw: str, name: str) -> datetime:
+    """``raw`` as a UTC datetime (a date is its midnight, UTC); a 422 saying what is wrong
+    otherwise."""
+    if not _TIME.match(raw):
+        raise BadInputError(
+            f"{name} must be a date (2026-12-01) or a date-time with its offset"
+            " (2026-12-01T09:30:00Z)",
+            code="bad_date",
+        )
+    try:
+        value = datetime.fromisoformat(raw.upper())
+    except ValueError as exc:
+        raise BadInputError(f"{name} is not a real date or time: {exc}", code="bad_date") from None
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     try:
@@ -35,12 +55,12 @@ def _utc(value: datetime, name: str) -> datetime:
         ) from None
 
 
-def report_range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+def report_range(start: str | None, end: str | None) -> tuple[datetime, datetime]:
     """The ``[from, to)`` of a report: ``to`` defaults to now, ``from`` to 30 days before
     ``to``; ``from`` after ``to`` is refused."""
-    stop = _utc(end, "to") if end is not None else datetime.now(UTC)
+    stop = parse_time(end, "to") if end is not None else datetime.now(UTC)
     if start is not None:
-        begin = _utc(start, "from")
+        begin = parse_time(start, "from")
     else:
         begin = stop - DEFAULT_WINDOW if stop - _EARLIEST > DEFAULT_WINDOW else _EARLIEST
     if begin > stop:
@@ -65,16 +85,21 @@ async def usage_report(
     gateway: GatewayDep,
     principal: CurrentUser,
     start: Annotated[
-        datetime | None,
+        str | None,
         Query(
             alias="from",
-            description="Start (inclusive), ISO 8601 date or date-time; without an offset, UTC."
-            " Default: 30 days before `to`",
+            description="Start (inclusive): a date (its midnight, UTC) or an RFC 3339"
+            " date-time. Default: 30 days before `to`",
+            json_schema_extra={"pattern": TIME_PATTERN},
         ),
     ] = None,
     end: Annotated[
-        datetime | None,
-        Query(alias="to", description="End (exclusive), like `from`. Default: now"),
+        str | None,
+        Query(
+            alias="to",
+            description="End (exclusive), like `from`. Default: now",
+            json_schema_extra={"pattern": TIME_PATTERN},
+        ),
     ] = None,
     group_by: Annotated[
         GroupBy, Query(description="One group per provider (and stage), or per UTC day")
