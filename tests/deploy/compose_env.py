@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 import yaml
@@ -67,13 +69,18 @@ def interpolate(node: Any, env: Mapping[str, str]) -> Any:
     return node
 
 
+@cache
+def _parsed() -> dict[str, Any]:
+    parsed: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    return parsed
+
+
 def raw() -> dict[str, Any]:
-    """docker-compose.yml as YAML, before interpolation."""
-    loaded: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
-    return loaded
+    """docker-compose.yml as YAML, before interpolation (a copy each time: tests change it)."""
+    return copy.deepcopy(_parsed())
 
 
 def loaded(env: Mapping[str, str]) -> dict[str, Any]:
     """docker-compose.yml as Compose sees it with ``env`` as the environment."""
-    filled: dict[str, Any] = interpolate(raw(), env)
+    filled: dict[str, Any] = interpolate(_parsed(), env)
     return filled
