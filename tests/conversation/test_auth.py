@@ -45,7 +45,7 @@ def _bad_tokens(platform: SecuredPlatform) -> dict[str, str | None]:
 
 
 def _operations(schema: dict[str, Any]) -> list[tuple[str, str]]:
-    ops = []
+    ops: list[tuple[str, str]] = []
     for path, item in schema["paths"].items():
         if path in PUBLIC:
             continue

@@ -194,7 +194,7 @@ async def test_a_failing_stt_provider_falls_back_to_the_local_model(
         switched.append(ProviderSwitched.model_validate_json(msg.data))
 
     await observer.subscribe(subjects.event("provider.switched"), on_switch)
-    config = {
+    config: dict[str, Any] = {
         "stt_provider": "whisper",
         "stt_fallback": ["local"],
         "llm_provider": "scripted",

@@ -7,7 +7,8 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -17,9 +18,7 @@ from bench.call import Call
 from bench.mic import voiced_span_ms
 from parley_common.bus import Bus, Received
 from parley_common.contracts import subjects
-from parley_common.contracts.session import LlmProvider as LlmName
 from parley_common.contracts.subjects import SessionChannel
-from parley_llm.providers.registry import get_provider as get_llm
 from parley_llm.providers.scripted import ScriptedLlmProvider
 
 from .conftest import SCRIPTED
@@ -32,22 +31,12 @@ LONG_REPLY = " ".join(
 
 
 @pytest.fixture
-def llm() -> Iterator[ScriptedLlmProvider]:
-    """The shared scripted LLM, restored after the test."""
-    provider = get_llm(LlmName.SCRIPTED)
-    assert isinstance(provider, ScriptedLlmProvider)
-    reply, delay = provider.reply, provider.delta_delay_s
-    yield provider
-    provider.reply, provider.delta_delay_s = reply, delay
-
-
-@pytest.fixture
 async def question() -> bytes:
     return await speak(QUESTION)
 
 
 @contextlib.asynccontextmanager
-async def _call(platform_url: str, **config: object) -> AsyncIterator[Call]:
+async def _call(platform_url: str, **config: Any) -> AsyncIterator[Call]:
     call = await Call.start(platform_url, **{**SCRIPTED, **config})
     try:
         yield call
@@ -66,9 +55,9 @@ async def _rows(pool: asyncpg.Pool, sid: str) -> list[asyncpg.Record]:
 
 
 async def test_typed_message_is_answered_with_text_and_audio(
-    platform_url: str, pool: asyncpg.Pool, llm: ScriptedLlmProvider
+    platform_url: str, pool: asyncpg.Pool, scripted_llm: ScriptedLlmProvider
 ) -> None:
-    llm.reply = "Hello there. Nice to meet you."
+    scripted_llm.reply = "Hello there. Nice to meet you."
     async with _call(platform_url, interrupt_sensitivity="high") as call:
         await call.send_json({"type": "text_message", "content": "hi"})
         done = await call.wait_for("response", lambda e: e["data"]["done"])
@@ -115,10 +104,10 @@ async def test_barge_in_stops_the_old_turn_everywhere_and_answers_the_new_one(
     platform_url: str,
     pool: asyncpg.Pool,
     nats_url: str,
-    llm: ScriptedLlmProvider,
+    scripted_llm: ScriptedLlmProvider,
     question: bytes,
 ) -> None:
-    llm.reply, llm.delta_delay_s = LONG_REPLY, 0.03
+    scripted_llm.reply, scripted_llm.delta_delay_s = LONG_REPLY, 0.03
     async with _call(platform_url, interrupt_sensitivity="medium") as call:
         observer = await Bus.connect(nats_url, name="observer")
         tts_audio: list[tuple[float, int]] = []
@@ -134,9 +123,9 @@ async def test_barge_in_stops_the_old_turn_everywhere_and_answers_the_new_one(
             start = await call.wait_for("audio_start")
             old_turn = start["data"]["turn_id"]
             await asyncio.sleep(1.0)  # the assistant is talking
-            runs_before = len(llm.runs)
+            runs_before = len(scripted_llm.runs)
             # The answer to the next question is short (the old one already has its text).
-            llm.reply = "Short answer."
+            scripted_llm.reply = "Short answer."
             # Medium sensitivity: the new turn ends after 1 s of silence.
             await call.say(question + silence(1200))
             interrupted = await call.wait_for("interrupted", within_s=10)
@@ -151,7 +140,7 @@ async def test_barge_in_stops_the_old_turn_everywhere_and_answers_the_new_one(
                     break
                 assert record.audio is None, "old-turn audio after interrupted"
             # The LLM stream of the old turn was cancelled, the TTS stopped producing it.
-            assert llm.runs[runs_before - 1].cancelled
+            assert scripted_llm.runs[runs_before - 1].cancelled
             await asyncio.sleep(0.3)
             assert not [t for t, turn in tts_audio if turn == old_turn and t > cut_at + 0.1]
             # The new utterance is answered.
@@ -184,9 +173,9 @@ async def test_barge_in_stops_the_old_turn_everywhere_and_answers_the_new_one(
 
 
 async def test_low_sensitivity_never_barges_in(
-    platform_url: str, llm: ScriptedLlmProvider, question: bytes
+    platform_url: str, scripted_llm: ScriptedLlmProvider, question: bytes
 ) -> None:
-    llm.reply = LONG_REPLY[:400]
+    scripted_llm.reply = LONG_REPLY[:400]
     async with _call(platform_url, interrupt_sensitivity="low") as call:
         await call.send_json({"type": "text_message", "text": "talk to me"})
         await call.wait_for("audio_start")
@@ -227,9 +216,9 @@ async def test_push_to_talk_ends_the_turn_on_release(platform_url: str, question
 
 
 async def test_synthesis_stays_a_few_seconds_ahead_of_playback(
-    platform_url: str, nats_url: str, llm: ScriptedLlmProvider
+    platform_url: str, nats_url: str, scripted_llm: ScriptedLlmProvider
 ) -> None:
-    llm.reply = LONG_REPLY  # about two minutes of scripted speech
+    scripted_llm.reply = LONG_REPLY  # about two minutes of scripted speech
     observer = await Bus.connect(nats_url, name="pacing-observer")
     published: list[tuple[float, int]] = []
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from fastapi import WebSocket, WebSocketDisconnect
 from nats.aio.subscription import Subscription
+from opentelemetry.trace import Span
 from pydantic import ValidationError
 
 from parley_common.bus import MessageMeta, Received
@@ -66,6 +67,7 @@ from parley_common.contracts.ws import (
     TranscriptEvent,
     TurnData,
 )
+from parley_common.observability import tracing
 from parley_common.observability.logging import session_context
 from parley_common.reporting import DurableReporter
 from parley_gateway.realtime.answer_files import AnswerFiles
@@ -91,6 +93,13 @@ class _TurnState:
     reply_text: str = ""
     speech_end: float | None = None  # when the user's speech that started it ended
     interrupted: bool = False
+    traceparent: str = ""  # the turn's root span
+    playout: Span | None = None  # gateway.playout: first audio to its end or its cut
+
+    def end_playout(self) -> None:
+        if self.playout is not None:
+            self.playout.end()
+            self.playout = None
 
 
 class SessionBridge:
@@ -150,7 +159,11 @@ class SessionBridge:
 
     def _meta(self, turn_id: int = 0) -> MessageMeta:
         self._seq += 1
-        return MessageMeta(session_id=self.sid, turn_id=turn_id, seq=self._seq)
+        state = self._turns.get(turn_id) if turn_id else None
+        traceparent = state.traceparent if state else ""
+        return MessageMeta(
+            session_id=self.sid, turn_id=turn_id, seq=self._seq, traceparent=traceparent
+        )
 
     def _state(self, turn_id: int) -> _TurnState:
         """The state of ``turn_id``, created when new; the oldest turns are forgotten."""
@@ -158,7 +171,7 @@ class SessionBridge:
         if state is None:
             state = self._turns[turn_id] = _TurnState()
             while len(self._turns) > RECENT_TURNS:
-                self._turns.popitem(last=False)
+                self._turns.popitem(last=False)[1].end_playout()
         return state
 
     def _dropped(self, turn_id: int) -> bool:
@@ -257,6 +270,9 @@ class SessionBridge:
         await self._interrupt(turn_id, InterruptReason.BARGE_IN, onset)
 
     async def _interrupt(self, turn_id: int, reason: InterruptReason, onset: float) -> None:
+        state = self._turns.get(turn_id)
+        if state is not None and state.playout is not None:
+            state.playout.add_event(reason.value)  # "barge_in" or "client"
         await self.bus.publish(
             self._subject(SessionChannel.INTERRUPT),
             Interrupt(turn_id=turn_id, reason=reason),
@@ -271,6 +287,9 @@ class SessionBridge:
         if state.interrupted:
             return
         state.interrupted = True
+        if state.playout is not None:
+            state.playout.set_attribute("parley.cancelled", True)
+        state.end_playout()
         if self._turn == turn_id:
             self._turn = None
         audio = self.playout.drop(turn_id)
@@ -373,6 +392,12 @@ class SessionBridge:
         except ValueError as exc:
             log.warning("bad audio chunk dropped", extra={"error": str(exc)})
             return
+        state = self._state(turn_id)
+        state.traceparent = state.traceparent or msg.meta.traceparent
+        if state.playout is None and msg.data:
+            state.playout = tracing.start_child(
+                "gateway.playout", state.traceparent, "gateway", **{"parley.turn_id": turn_id}
+            )
         if audio.end:
             self.playout.end(turn_id, audio.rate)
         elif msg.data:
@@ -405,6 +430,9 @@ class SessionBridge:
         )
 
     async def _audio_ended(self, turn: TurnAudio) -> None:
+        state = self._turns.get(turn.turn_id)
+        if state is not None:
+            state.end_playout()
         await self.client.event(AudioEndEvent(data=TurnData(turn_id=turn.turn_id)))
         await self.client.s2(S2Event(type="voice_processing_complete"))
 
