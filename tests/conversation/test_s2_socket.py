@@ -322,6 +322,21 @@ async def test_pcm_opt_in_streams_native_frames_and_takes_interrupts(
     assert not run.finished
 
 
+async def test_a_pcm_frame_over_the_limit_is_refused_and_the_call_goes_on(
+    secured_platform: SecuredPlatform,
+) -> None:
+    user = _user()
+    chatbot = await _chatbot(secured_platform, user)
+    async with _s2(secured_platform, chatbot, user, audio="pcm") as client:
+        await client.event("ready")
+        await client.send(bytes(64 * 1024 + 2))  # S2's socket takes recordings this big
+        error = await client.event("error")
+        await client.send({"type": "ping"})
+        await client.event("pong")
+    assert error["data"]["code"] == "message_too_large"
+    assert "640 bytes" in error["data"]["message"]
+
+
 async def test_an_unknown_audio_mode_is_refused(secured_platform: SecuredPlatform) -> None:
     user = _user()
     chatbot = await _chatbot(secured_platform, user)

@@ -29,7 +29,8 @@ def main() -> None:
         port=settings.http_port,
         log_config=None,
         access_log=False,
-        ws_max_size=settings.max_ws_message_bytes,
+        # The largest any socket takes; the native one refuses bigger frames itself.
+        ws_max_size=max(settings.max_ws_message_bytes, settings.max_ws_recording_bytes),
         timeout_graceful_shutdown=5,
         **tls,
     )

@@ -37,6 +37,9 @@ class GatewaySettings(ServiceSettings):
     audio_lead_ms: int = 250
     # Largest WebSocket message accepted from a client (a binary audio frame or a JSON text).
     max_ws_message_bytes: int = 64 * 1024
+    # Largest message on S2's voice socket, where a binary message is a whole recording of up
+    # to 30 s (MediaRecorder's WebM/Opus is 16-128 kbit/s; a WAV of 30 s is under 1 MB).
+    max_ws_recording_bytes: int = 8 * 1024 * 1024
     # Where the JS client library the call page loads is served from; None = the copy
     # installed with parley-web (clients/js in a checkout).
     client_lib_dir: Path | None = None
