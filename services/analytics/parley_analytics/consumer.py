@@ -4,20 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import asyncpg
+from nats.errors import Error as NatsError
+from nats.js.client import JetStreamContext
+from prometheus_client import Gauge
 from pydantic import ValidationError
 
 from parley_analytics.recorder import Recorder
 from parley_common.bus import Bus, MessageMeta
 from parley_common.contracts.events import event_adapter
 from parley_common.contracts.subjects import EVENTS_STREAM, EVENTS_SUBJECTS
+from parley_common.observability.metrics import JETSTREAM_PENDING
 
 log = logging.getLogger(__name__)
 
 DURABLE = "analytics"
 BATCH = 64
 RETRY_DELAY_S = 2.0
+LAG_EVERY_S = 5.0
+
+
+async def _measure_lag(sub: JetStreamContext.PullSubscription, lag: Gauge) -> None:
+    """The consumer's lag: events stored but not yet processed and acknowledged."""
+    try:
+        info = await sub.consumer_info()
+    except (NatsError, TimeoutError):
+        return  # the next measurement will tell; the consumer itself goes on
+    lag.set((info.num_pending or 0) + (info.num_ack_pending or 0))
 
 
 async def consume(bus: Bus, recorder: Recorder, stopping: asyncio.Event) -> None:
@@ -26,8 +41,13 @@ async def consume(bus: Bus, recorder: Recorder, stopping: asyncio.Event) -> None
     block the stream."""
     await bus.ensure_stream(EVENTS_STREAM, [EVENTS_SUBJECTS])
     sub = await bus.js.pull_subscribe(EVENTS_SUBJECTS, durable=DURABLE, stream=EVENTS_STREAM)
+    lag = JETSTREAM_PENDING.labels(DURABLE)
+    measured = 0.0
     try:
         while not stopping.is_set():
+            if time.monotonic() - measured >= LAG_EVERY_S:
+                measured = time.monotonic()
+                await _measure_lag(sub, lag)
             try:
                 batch = await sub.fetch(BATCH, timeout=1.0)
             except TimeoutError:

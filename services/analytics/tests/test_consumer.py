@@ -7,8 +7,9 @@ import uuid
 from datetime import UTC, datetime
 
 import asyncpg
+from prometheus_client import REGISTRY
 
-from parley_analytics.consumer import consume
+from parley_analytics.consumer import DURABLE, consume
 from parley_analytics.recorder import Recorder
 from parley_common.bus import Bus, MessageMeta
 from parley_common.contracts import subjects
@@ -184,3 +185,41 @@ async def test_a_provider_switch_and_the_usage_model_are_recorded(pool: asyncpg.
         "SELECT model FROM voice_usage WHERE session_id = $1", uuid.UUID(sid)
     )
     assert model == "claude-haiku-5-5"
+
+
+async def test_the_consumer_reports_its_lag_and_catches_up(bus: Bus, pool: asyncpg.Pool) -> None:
+    sid = await _session(pool, SessionConfig())
+    meta = MessageMeta(session_id=sid)
+    await bus.ensure_stream(EVENTS_STREAM, [EVENTS_SUBJECTS])
+    now = datetime.now(UTC)
+    stopping = asyncio.Event()
+    task = asyncio.create_task(consume(bus, Recorder(pool), stopping))
+
+    def lag() -> float:
+        value = REGISTRY.get_sample_value(
+            "parley_jetstream_pending_messages", {"consumer": DURABLE}
+        )
+        return value if value is not None else -1.0
+
+    try:
+        await eventually(lambda: lag() == 0, 15)  # caught up with earlier tests
+        stopping.set()
+        await asyncio.wait_for(task, 5)
+        for turn in range(1, 6):
+            usage = UsageRecorded(
+                session_id=sid,
+                at=now,
+                service="tts",
+                provider="local",
+                quantity=turn,
+                unit="characters",
+            )
+            await bus.js_publish(subjects.event(usage.type), usage, meta)
+        stopping = asyncio.Event()
+        task = asyncio.create_task(consume(bus, Recorder(pool), stopping))
+        # The first measurement, before the backlog is read, sees it.
+        await eventually(lambda: lag() >= 5, 10)
+        await eventually(lambda: lag() == 0, 15)
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 5)
