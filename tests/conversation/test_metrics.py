@@ -8,9 +8,7 @@ import re
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.audio import silence, speak
-from bench.call import Call
-from tests.conversation.conftest import SCRIPTED
+from tests.conversation.conftest import one_spoken_turn
 
 # A UUID, or any long run of hex/digits: what a session, turn or user id looks like.
 ID_LIKE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}|^[0-9a-f]{16,}$|^\d{6,}$", re.I)
@@ -49,12 +47,7 @@ EXPECTED = {
 
 
 async def test_metrics_after_a_spoken_turn(platform_url: str) -> None:
-    call = await Call.start(platform_url, **SCRIPTED)
-    try:
-        await call.say(await speak("What time is it?") + silence(1200), realtime=False)
-        await call.wait_for("audio_end", within_s=30)
-    finally:
-        await call.close()
+    await one_spoken_turn(platform_url)
     async with httpx.AsyncClient(base_url=platform_url, timeout=10) as http:
         response = await http.get("/metrics")
     assert response.status_code == 200

@@ -17,7 +17,7 @@ from bench.audio import silence, speak
 from bench.call import Call
 from parley_common.testing import eventually
 from parley_llm.providers.scripted import ScriptedLlmProvider
-from tests.conversation.conftest import SCRIPTED
+from tests.conversation.conftest import SCRIPTED, one_spoken_turn
 from tests.conversation.test_pipeline import LONG_REPLY
 
 CHILDREN = {
@@ -59,19 +59,14 @@ def _of_session(exporter: InMemorySpanExporter, sid: str) -> list[ReadableSpan]:
 async def test_a_spoken_turn_is_one_trace_across_the_four_services(
     platform_url: str, spans: InMemorySpanExporter
 ) -> None:
-    call = await Call.start(platform_url, **SCRIPTED)
-    try:
-        await call.say(await speak("What time is it?") + silence(1200), realtime=False)
-        await call.wait_for("audio_end", within_s=30)
-    finally:
-        await call.close()
+    sid = await one_spoken_turn(platform_url)
 
     def complete() -> bool:
-        names = {s.name for s in _of_session(spans, call.session_id)}
+        names = {s.name for s in _of_session(spans, sid)}
         return set(CHILDREN) <= names
 
     await eventually(complete, 10)
-    found = _of_session(spans, call.session_id)
+    found = _of_session(spans, sid)
     roots = [s for s in found if s.name == "turn"]
     assert len(roots) == 1, [s.name for s in found]
     root = roots[0]
