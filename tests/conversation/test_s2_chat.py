@@ -7,55 +7,31 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 import logging
 import uuid
 from typing import Any
 
 import asyncpg
-import av
 import httpx
 import numpy as np
 import pytest
 
-from bench.audio import INPUT_RATE, silence, spoken
+from bench.audio import silence, spoken
 from conftest import SecuredPlatform
 from parley_llm.providers.scripted import ScriptedLlmProvider
 
 from .conftest import SCRIPTED
+from .s2_audio import played, recording
 
 CHAT = "/api/v1/voice/chat"
 HEARD = "hello there"  # what the scripted STT hears in any recording
 MS_PER_CHAR = 60  # the scripted TTS
 
 
-def _wav(pcm: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="wav") as container:
-        stream = container.add_stream("pcm_s16le", rate=INPUT_RATE, layout="mono")
-        assert isinstance(stream, av.AudioStream)
-        frame = av.AudioFrame.from_ndarray(
-            np.frombuffer(pcm, dtype="<i2").reshape(1, -1), format="s16", layout="mono"
-        )
-        frame.sample_rate = INPUT_RATE
-        container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def question() -> bytes:
-    return _wav(spoken("What is the weather like today?"))
-
-
-def _decoded(data: bytes) -> tuple[str, int, float]:
-    """(container format, codec rate, seconds) of an audio file, read with PyAV."""
-    with av.open(io.BytesIO(data), mode="r") as container:
-        stream = container.streams.audio[0]
-        samples = sum(f.samples for f in container.decode(stream))
-        rate = stream.codec_context.sample_rate
-        return container.format.name, rate, samples / rate
+    return recording(spoken("What is the weather like today?"), "wav", "pcm_s16le")
 
 
 async def _chat(
@@ -109,8 +85,9 @@ async def test_a_new_conversation_is_answered_with_text_audio_and_timings(
         "mp3",
         "audio/mpeg",
     )
-    container, rate, seconds = _decoded(base64.b64decode(body["audio_data"]))
-    assert (container, rate, body["sample_rate"]) == ("mp3", 24000, 24000)
+    answer = played(base64.b64decode(body["audio_data"]))
+    assert (answer.container, answer.rate, body["sample_rate"]) == ("mp3", 24000, 24000)
+    seconds = answer.seconds
     spoken_chars = len("It is sunny and warm.")
     assert seconds == pytest.approx(spoken_chars * MS_PER_CHAR / 1000, abs=0.1)
     assert body["audio_duration_s"] == pytest.approx(spoken_chars * MS_PER_CHAR / 1000, abs=0.03)
@@ -200,14 +177,10 @@ async def test_the_answer_file_follows_audio_format_and_pitch(
         )
     assert webm.status_code == 200, webm.text
     assert webm.json()["audio_mime_type"] == "audio/webm"
-    container, rate, seconds = _decoded(base64.b64decode(webm.json()["audio_data"]))
-    assert (container.split(",")[0], rate) == ("matroska", 48000)  # Opus plays at 48 kHz
-    assert seconds == pytest.approx(len("A tone.") * MS_PER_CHAR / 1000, abs=0.05)
-    data = base64.b64decode(wav.json()["audio_data"])
-    with av.open(io.BytesIO(data), mode="r") as container_file:
-        samples = np.concatenate(
-            [f.to_ndarray().reshape(-1) for f in container_file.decode(audio=0)]
-        ).astype(np.float64)
+    answer = played(base64.b64decode(webm.json()["audio_data"]))
+    assert (answer.container, answer.rate) == ("matroska", 48000)  # Opus plays at 48 kHz
+    assert answer.seconds == pytest.approx(len("A tone.") * MS_PER_CHAR / 1000, abs=0.05)
+    samples = played(base64.b64decode(wav.json()["audio_data"])).samples
     spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
     peak_hz = np.fft.rfftfreq(len(samples), 1 / 24000)[int(np.argmax(spectrum))]
     assert peak_hz == pytest.approx(440 * 2 ** (2 / 12), rel=0.02)  # two semitones up
@@ -241,8 +214,12 @@ async def test_bad_audio_is_refused_and_no_session_is_started(
     cases = {
         "noise": (rng.integers(0, 256, 20_000, dtype=np.uint8).tobytes(), 415, "audio_unsupported"),
         "empty": (b"", 422, "audio_empty"),
-        "silence": (_wav(silence(2000)), 422, "audio_silent"),
-        "long": (_wav(spoken("hello") * 40 + silence(31_000)), 422, "audio_too_long"),
+        "silence": (recording(silence(2000), "wav", "pcm_s16le"), 422, "audio_silent"),
+        "long": (
+            recording(spoken("hello") * 40 + silence(31_000), "wav", "pcm_s16le"),
+            422,
+            "audio_too_long",
+        ),
     }
     user = f"carol-{uuid.uuid4().hex[:6]}"
     async with _client(secured_platform, user) as client:

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import uuid
-import wave
 from pathlib import Path
 from typing import Any
 
-import av
-import numpy as np
 import pytest
 
-from bench.audio import INPUT_RATE, spoken, word_error_rate
+from bench.audio import spoken, word_error_rate
 from conftest import SecuredPlatform
 from parley_llm.providers.scripted import ScriptedLlmProvider
 
 from . import s2_seed_api
+from .s2_audio import played, recording
 
 # The seed's code is untyped; typed code sees it as Any.
 VoiceChatAPI: Any = s2_seed_api.VoiceChatAPI
@@ -33,25 +30,8 @@ QUESTION = "Please book a table for two people tomorrow evening"
 
 
 def _wav_file(pcm: bytes, path: Path) -> str:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(INPUT_RATE)
-        out.writeframes(pcm)
+    path.write_bytes(recording(pcm, "wav", "pcm_s16le"))
     return str(path)
-
-
-def _speech(data: bytes) -> tuple[str, float, float]:
-    """(container, seconds, RMS on the int16 scale) of an audio file, via PyAV."""
-    with av.open(io.BytesIO(data), mode="r") as container:
-        stream = container.streams.audio[0]
-        parts = [f.to_ndarray().reshape(-1) for f in container.decode(stream)]
-        rate = stream.codec_context.sample_rate
-        name = container.format.name
-    samples = np.concatenate(parts).astype(np.float64)
-    if np.abs(samples).max() <= 1.0:  # planar float from the MP3 decoder
-        samples *= 32767
-    return name, len(samples) / rate, float(np.sqrt(np.mean(samples**2)))
 
 
 # The seed's voice_chat and speech_to_text open the upload and never close it.
@@ -72,10 +52,10 @@ async def test_the_seeds_python_client_works_against_parley(
         api.text_to_speech, "Hello, how are you today?", voice=voice, output_file=str(out)
     )
     assert written == str(out)
-    container, seconds, rms = _speech(out.read_bytes())
-    assert container == "mp3"
-    assert 0.8 < seconds < 5.0  # five words of speech
-    assert rms > 300  # not silence
+    speech = played(out.read_bytes())
+    assert speech.container == "mp3"
+    assert 0.8 < speech.seconds < 5.0  # five words of speech
+    assert speech.rms > 300  # not silence
 
     question = _wav_file(spoken(QUESTION), tmp_path / "user_audio.wav")
     result = await asyncio.to_thread(api.speech_to_text, question, "en")
@@ -100,7 +80,7 @@ async def test_the_seeds_python_client_works_against_parley(
     assert word_error_rate(QUESTION, answer["transcript"]) < 0.3, answer["transcript"]
     assert answer["response_text"] == scripted_llm.reply
     assert answer["audio_format"] == "mp3"
-    container, seconds, rms = _speech(base64.b64decode(answer["audio_data"]))
-    assert (container, rms > 300) == ("mp3", True)
-    assert 1.0 < seconds < 6.0
+    spoken_answer = played(base64.b64decode(answer["audio_data"]))
+    assert (spoken_answer.container, spoken_answer.rms > 300) == ("mp3", True)
+    assert 1.0 < spoken_answer.seconds < 6.0
     assert answer["conversation_id"]

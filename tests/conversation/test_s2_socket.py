@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import io
 import json
 import time
 import uuid
@@ -18,21 +17,20 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import av
 import httpx
-import numpy as np
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from bench.audio import INPUT_RATE, spoken
+from bench.audio import spoken
 from conftest import SecuredPlatform
 from parley_common.testing import eventually
 from parley_gateway.realtime import audio_in
 from parley_llm.providers.scripted import ScriptedLlmProvider
 
 from .conftest import SCRIPTED
+from .s2_audio import played, recording
 
 MS_PER_CHAR = 60  # the scripted TTS
 HEARD = "hello there"  # the scripted STT, whatever it is sent
@@ -107,33 +105,9 @@ async def _chatbot(platform: SecuredPlatform, user: str, **config: Any) -> str:
     return chatbot
 
 
-def _recording(pcm: bytes, muxer: str = "webm", codec: str = "libopus") -> bytes:
-    """16 kHz PCM as MediaRecorder would hand it over (WebM/Opus by default)."""
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format=muxer) as container:
-        stream = container.add_stream(codec, rate=48000 if codec == "libopus" else INPUT_RATE)
-        assert isinstance(stream, av.AudioStream)
-        frame = av.AudioFrame.from_ndarray(
-            np.frombuffer(pcm, dtype="<i2").reshape(1, -1), format="s16", layout="mono"
-        )
-        frame.sample_rate = INPUT_RATE
-        container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def question() -> bytes:
-    return _recording(spoken("What time is it in Tokyo?"))
-
-
-def _played(data: bytes) -> tuple[str, str, float]:
-    """(container, codec, seconds) of a file, decoded whole with PyAV."""
-    with av.open(io.BytesIO(data), mode="r") as container:
-        stream = container.streams.audio[0]
-        samples = sum(f.samples for f in container.decode(stream))
-        rate = stream.codec_context.sample_rate
-        return container.format.name.split(",")[0], stream.codec_context.name, samples / rate
+    return recording(spoken("What time is it in Tokyo?"))
 
 
 async def test_ping_is_answered_with_pong(secured_platform: SecuredPlatform) -> None:
@@ -164,9 +138,9 @@ async def test_audio_stop_before_the_recording_is_answered_with_one_webm_file(
     assert [e["text"] for e in client.events("response_generated")] == [scripted_llm.reply]
     files = client.files()
     assert len(files) == 1
-    container, codec, seconds = _played(files[0])
-    assert (container, codec) == ("matroska", "opus")
-    assert seconds == pytest.approx(len(scripted_llm.reply) * MS_PER_CHAR / 1000, abs=0.05)
+    answer = played(files[0])
+    assert (answer.container, answer.codec) == ("matroska", "opus")
+    assert answer.seconds == pytest.approx(len(scripted_llm.reply) * MS_PER_CHAR / 1000, abs=0.05)
     # S2's order: transcript, answer text, its audio, then done; no error on the way.
     order = [
         m if isinstance(m, bytes) else m["type"]
@@ -187,7 +161,7 @@ async def test_recordings_without_a_stop_and_typed_messages_are_answered_in_the_
     scripted_llm.reply = "Noted."
     user = _user()
     chatbot = await _chatbot(secured_platform, user, audio_format="mp3")
-    wav = _recording(spoken("Remember the milk"), "wav", "pcm_s16le")
+    wav = recording(spoken("Remember the milk"), "wav", "pcm_s16le")
     async with _s2(secured_platform, chatbot, user) as client:
         await client.send(wav)  # a whole utterance, no audio_start/audio_stop around it
         await client.event("voice_processing_complete")
@@ -196,7 +170,7 @@ async def test_recordings_without_a_stop_and_typed_messages_are_answered_in_the_
     assert [e["text"] for e in client.events("response_generated")] == ["Noted.", "Noted."]
     assert len(client.files()) == 2
     for data in client.files():
-        assert _played(data)[0] == "mp3"
+        assert played(data).container == "mp3"
     assert scripted_llm.runs[-1].messages[-1].content == "and the bread"
     assert not client.events("voice_processing_error")
 
@@ -292,7 +266,7 @@ async def test_a_conversation_continues_from_rest_to_the_socket(
     assert prompt == [("user", HEARD), ("assistant", "The REST answer."), ("user", "and now?")]
     # The REST answer was mp3 (its default); the socket's is the chatbot's wav.
     assert base64.b64decode(chat.json()["audio_data"])[:3] in (b"ID3", b"\xff\xfb")
-    assert _played(client.files()[0])[0] == "wav"
+    assert played(client.files()[0]).container == "wav"
 
 
 async def test_pcm_opt_in_streams_native_frames_and_takes_interrupts(

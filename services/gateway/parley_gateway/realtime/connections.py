@@ -1,4 +1,5 @@
-"""Which session's WebSocket this gateway holds: one connection per session at a time."""
+"""A client's WebSocket to a session: accepted with its caller checked, and held on this
+gateway as the session's one connection."""
 
 from __future__ import annotations
 
@@ -8,7 +9,22 @@ from collections.abc import AsyncIterator
 from fastapi import WebSocket
 
 from parley_common.contracts.ws import CLOSE_REPLACED
+from parley_common.errors import ForbiddenError, UnauthenticatedError
+from parley_common.tokens import Principal
+from parley_gateway.auth import refuse_socket, socket_user
 from parley_gateway.routes.deps import Gateway
+
+
+async def accept_caller(websocket: WebSocket) -> Principal | None:
+    """Accept the WebSocket and authenticate its caller (``?token=``); a caller refused is
+    told why as the socket closes (4401/4403), and None returned."""
+    # Accept before closing: a close before the handshake is an HTTP 403 without a reason.
+    await websocket.accept()
+    try:
+        return socket_user(websocket)
+    except (UnauthenticatedError, ForbiddenError) as exc:
+        await refuse_socket(websocket, exc)
+        return None
 
 
 @contextlib.asynccontextmanager

@@ -6,10 +6,8 @@ from fastapi import APIRouter, WebSocket
 
 from parley_common.contracts.session import SessionStatus
 from parley_common.contracts.ws import CLOSE_SESSION_ENDED, CLOSE_SESSION_NOT_FOUND
-from parley_common.errors import ForbiddenError, UnauthenticatedError
-from parley_gateway.auth import refuse_socket, socket_user
 from parley_gateway.realtime.bridge import SessionBridge
-from parley_gateway.realtime.connections import connected
+from parley_gateway.realtime.connections import accept_caller, connected
 from parley_gateway.routes.deps import get_gateway
 
 router = APIRouter()
@@ -22,12 +20,8 @@ async def session_socket(websocket: WebSocket, session_id: str) -> None:
     unknown, another user's or ended sessions are refused with an application close code
     and a reason the client can show."""
     gateway = get_gateway(websocket)
-    # Accept before closing: a close before the handshake is an HTTP 403 without a reason.
-    await websocket.accept()
-    try:
-        principal = socket_user(websocket)
-    except (UnauthenticatedError, ForbiddenError) as exc:
-        await refuse_socket(websocket, exc)
+    principal = await accept_caller(websocket)
+    if principal is None:
         return
     record = await gateway.store.get(session_id)
     if record is None or not principal.owns(record.user_id):

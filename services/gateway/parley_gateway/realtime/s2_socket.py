@@ -21,17 +21,14 @@ from parley_common.contracts.ws import (
     CLOSE_SESSION_NOT_FOUND,
 )
 from parley_common.errors import (
-    ForbiddenError,
     NotFoundError,
     ParleyError,
     RateLimitedError,
     ServiceUnavailableError,
-    UnauthenticatedError,
 )
-from parley_gateway.auth import refuse_socket, socket_user
 from parley_gateway.limits.dependency import client_ip
 from parley_gateway.realtime.bridge import SessionBridge
-from parley_gateway.realtime.connections import connected
+from parley_gateway.realtime.connections import accept_caller, connected
 from parley_gateway.routes.deps import get_gateway
 from parley_gateway.sessions.conversation import chatbot_voice, open_conversation
 from parley_gateway.sessions.turn_result import AnswerFormat
@@ -71,12 +68,8 @@ async def s2_voice_socket(websocket: WebSocket, chatbot_id: str) -> None:
     one). Refusals close with a code and a reason: 4401/4403 for the token, 4404 for another
     user's or an unknown conversation or chatbot, 4429 over a rate limit."""
     gateway = get_gateway(websocket)
-    # Accept before closing: a close before the handshake is an HTTP 403 without a reason.
-    await websocket.accept()
-    try:
-        principal = socket_user(websocket)
-    except (UnauthenticatedError, ForbiddenError) as exc:
-        await refuse_socket(websocket, exc)
+    principal = await accept_caller(websocket)
+    if principal is None:
         return
     mode = websocket.query_params.get("audio", "file")
     if mode not in _AUDIO_MODES:
