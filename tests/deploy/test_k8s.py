@@ -228,3 +228,12 @@ def test_the_prometheus_adapter_serves_the_autoscaling_metric() -> None:
     assert set(rule["resources"]["overrides"]) == {"namespace", "pod"}
     gauges = {m.name for m in defined_metrics() if m.kind == "gauge"}
     assert "parley_active_sessions" in gauges
+
+
+def test_nats_values_make_a_jetstream_cluster_for_the_stream_replicas() -> None:
+    values = yaml.safe_load((K8S / "nats" / "values.yaml").read_text())["config"]
+    assert values["jetstream"]["enabled"] is True
+    assert values["jetstream"]["fileStore"]["pvc"]["enabled"] is True
+    assert values["cluster"]["enabled"] is True
+    assert values["cluster"]["replicas"] == int(config_map()["PARLEY_EVENTS_REPLICAS"])
+    assert config_map()["NATS_URL"].startswith("nats://nats.nats.svc")
