@@ -3,8 +3,8 @@ takes the session over continues the same conversation.
 
 Memory changes at once, in this process; the rows follow from a write-behind task in the
 order the changes happened. A turn's answer and its cancellation therefore never wait on
-PostgreSQL, and a database that is slow or briefly down delays only the rows, which are
-retried.
+PostgreSQL, and a database that is slow or down delays only the rows, which are retried
+until it is back (an outage of any length, up to ``MAX_PENDING_WRITES`` rows a session).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from parley_common.contracts.bus import Role, Word
+from parley_common.db.pool import UNREACHABLE
 from parley_common.observability.metrics import DB_WRITE_SECONDS
 from parley_common.write_behind import WriteBehind
 from parley_llm.providers.base import ChatMessage
@@ -36,6 +37,9 @@ RECENT_TURNS = 4
 WRITE_RETRIES = 5
 WRITE_RETRY_DELAY_S = 0.2
 FLUSH_TIMEOUT_S = 5.0
+# While PostgreSQL is unreachable, writes wait (retried every few seconds at most) rather
+# than being lost; this bounds how many one session holds meanwhile (three per turn).
+MAX_PENDING_WRITES = 3000
 
 
 @dataclass
@@ -88,6 +92,8 @@ class ConversationMemory:
             retries=WRITE_RETRIES,
             retry_delay_s=WRITE_RETRY_DELAY_S,
             flush_timeout_s=FLUSH_TIMEOUT_S,
+            transient=UNREACHABLE,
+            max_pending=MAX_PENDING_WRITES,
         )
 
     @property

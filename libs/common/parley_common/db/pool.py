@@ -6,6 +6,15 @@ import json
 
 import asyncpg
 
+# What a query raises when PostgreSQL cannot be reached (stopped, restarting, the connection
+# cut), as opposed to a query it refused: worth retrying later, and a 503 to a client.
+UNREACHABLE: tuple[type[Exception], ...] = (
+    ConnectionError,  # refused, reset
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,  # shutting down, starting up
+    asyncpg.InterfaceError,  # the connection was closed under the query
+)
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for type_name in ("json", "jsonb"):
