@@ -20,6 +20,7 @@ from starlette.types import Scope
 
 from parley_common.audio.decode import AUDIO_MISLABELLED, AUDIO_TOO_LARGE, AUDIO_UNSUPPORTED
 from parley_common.contracts.rest import ErrorBody, ErrorDetail
+from parley_common.db.pool import UNREACHABLE
 from parley_common.errors import (
     BadInputError,
     ConflictError,
@@ -124,6 +125,16 @@ def install_error_handlers(app: FastAPI) -> None:
             response.headers["Allow"] = ", ".join(_allowed_methods(app, request.scope))
         return response
 
+    async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+        # The route needed PostgreSQL and could not reach it: a retry later works.
+        log.warning("database unreachable", extra={"error": repr(exc)})
+        return error_response(
+            503, "database_unavailable", "the database is unavailable; try again shortly"
+        )
+
+    for unreachable in UNREACHABLE:
+        app.add_exception_handler(unreachable, _database_down)
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
@@ -154,6 +165,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: _documented("Parley's or a provider's rate limit; Retry-After says when to retry"),
     500: _documented("Internal error"),
     502: _documented("A provider failed or refused the credentials"),
-    503: _documented("No worker of a service is available"),
+    503: _documented("No worker of a service is available, or the database is unreachable"),
     504: _documented("A provider or service did not answer in time"),
 }
