@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import copy
 import re
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
+
+from parley_launcher.embedded.nats_server import nats_server_binary
+from parley_launcher.embedded.process import free_port
 
 from . import compose_env, schemas
 from .dockerfiles import stages
@@ -211,3 +218,41 @@ def test_grafana_provisioning_points_at_the_compose_paths() -> None:
     url = urlsplit(datasource["datasources"][0]["url"])
     assert url.hostname == "prometheus"
     assert document["services"]["prometheus"]["ports"][0].endswith(f":{url.port}")
+
+
+def test_nats_command_and_healthcheck_work_with_the_nats_server_parley_runs(
+    tmp_path: Path,
+) -> None:
+    # The compose command, run by the nats-server parley up embeds (the image's minor
+    # version), on free ports and a temporary store; its healthcheck URL must then answer.
+    nats = compose_env.loaded(ENV)["services"]["nats"]
+    binary = nats_server_binary()
+    version = subprocess.run([str(binary), "--version"], capture_output=True, text=True)
+    image_minor = nats["image"].split(":")[1].split("-")[0]
+    assert re.search(rf"v{re.escape(image_minor)}\.\d+", version.stdout), version.stdout
+    monitor, client = free_port(), free_port()
+    local = {"--store_dir": str(tmp_path / "data"), "--http_port": str(monitor)}
+    args = []
+    for arg in nats["command"][1:]:
+        flag = arg.split("=")[0]
+        args.append(f"{flag}={local[flag]}" if flag in local else arg)
+    process = subprocess.Popen(
+        [str(binary), *args, f"--port={client}", "--addr=127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = nats["healthcheck"]["test"][-1].replace(":8222/", f":{monitor}/")
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "nats-server never became healthy"
+                time.sleep(0.1)
+        assert (tmp_path / "data" / "jetstream").is_dir()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
