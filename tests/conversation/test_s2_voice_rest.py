@@ -5,6 +5,7 @@ The scripted doubles give exact expectations; Piper and Whisper one realistic ca
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import os
@@ -16,6 +17,9 @@ import numpy as np
 import pytest
 
 from bench.audio import INPUT_RATE, spoken, word_error_rate
+from parley_common.bus import Bus, Received
+from parley_common.contracts import subjects
+from parley_common.contracts.jobs import TTS_SYNTHESIZE
 from parley_common.testing import eventually
 
 TTS = "/api/v1/voice/tts"
@@ -290,20 +294,36 @@ async def test_the_issues_bad_uploads_each_get_a_clear_4xx(platform_url: str) ->
 
 
 async def test_a_client_that_leaves_stops_its_synthesis(
-    platform_url: str, caplog: pytest.LogCaptureFixture
+    platform_url: str, bus: Bus, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Piper speaking 4,400 characters takes ten seconds here; the client waits for three
-    # (by then the worker has surely taken the job, even on a busy machine).
+    # Piper speaking 4,400 characters takes ten seconds or more here; the client leaves once
+    # a worker has been offered the job.
     caplog.set_level(logging.INFO, logger="parley_common.jobs")
+    offered = asyncio.Event()
+
+    async def on_offer(_: Received) -> None:
+        offered.set()
+
+    # A plain subscription sees the offers the queue group's worker takes.
+    watch = await bus.subscribe(subjects.job("tts", TTS_SYNTHESIZE), on_offer)
     text = " ".join(["This sentence is spoken by the local voice."] * 100)
-    async with httpx.AsyncClient(base_url=platform_url, timeout=3.0) as http:
-        with pytest.raises(httpx.ReadTimeout):
-            await http.post(TTS, json={"text": text, "provider": "local", "encoding": "wav"})
+    try:
+        async with httpx.AsyncClient(base_url=platform_url, timeout=120) as http:
+            request = asyncio.create_task(
+                http.post(TTS, json={"text": text, "provider": "local", "encoding": "wav"})
+            )
+            await asyncio.wait_for(offered.wait(), 30)
+            await asyncio.sleep(1.0)  # the worker answered the offer and is speaking
+            request.cancel()  # the connection closes: the client has left
+            with pytest.raises(asyncio.CancelledError):
+                await request
+    finally:
+        await watch.unsubscribe()
 
     async def cancelled() -> bool:
         return any(r.getMessage() == "job cancelled by its requester" for r in caplog.records)
 
-    await eventually(cancelled, 10)
-    async with httpx.AsyncClient(base_url=platform_url, timeout=30) as http:
+    await eventually(cancelled, 30)
+    async with httpx.AsyncClient(base_url=platform_url, timeout=60) as http:
         again = await http.post(TTS, json={"text": "Still here.", "provider": "local"})
         assert again.status_code == 200

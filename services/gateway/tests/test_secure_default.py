@@ -18,19 +18,17 @@ NO_KEYS = AuthSettings.model_construct()
 
 def test_a_public_address_without_keys_is_refused() -> None:
     with pytest.raises(RuntimeError, match="PARLEY_JWT_SECRET"):
-        create_app(GatewaySettings(http_host="0.0.0.0"), NO_KEYS)  # noqa: S104
+        create_app(GatewaySettings(http_host="0.0.0.0"), NO_KEYS)
     with pytest.raises(RuntimeError, match="reachable from other machines"):
         create_app(GatewaySettings(http_host="10.1.2.3"), NO_KEYS)
     keyed = AuthSettings(secret=SecretStr("s" * 32))
-    assert create_app(GatewaySettings(http_host="0.0.0.0"), keyed)  # noqa: S104
+    assert create_app(GatewaySettings(http_host="0.0.0.0"), keyed)
     assert create_app(GatewaySettings(http_host="127.0.0.1"), NO_KEYS)
 
 
 def test_the_gateway_process_says_why_it_will_not_start() -> None:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_JWT_", "GATEWAY_"))
-    }
-    env["GATEWAY_HTTP_HOST"] = "0.0.0.0"  # noqa: S104
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_JWT_", "GATEWAY_"))}
+    env["GATEWAY_HTTP_HOST"] = "0.0.0.0"
     done = subprocess.run(
         [sys.executable, "-m", "parley_gateway"],
         env=env,

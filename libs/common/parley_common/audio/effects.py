@@ -21,6 +21,7 @@ import av
 import av.filter
 
 from parley_common.audio._pcm import frame_pcm, pcm_frames
+from parley_common.contracts.audio import PITCH_RANGE, SPEED_RANGE
 from parley_common.errors import BadInputError
 
 __all__ = [
@@ -32,8 +33,6 @@ __all__ = [
 ]
 
 AUDIO_EFFECT_OUT_OF_RANGE = "audio_effect_out_of_range"
-SPEED_RANGE = (0.5, 2.0)
-PITCH_RANGE = (-2.0, 2.0)
 _ATEMPO_MIN = 0.5
 
 

@@ -30,11 +30,12 @@ from __future__ import annotations
 import asyncio
 import io
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import get_args
 
 import av
 
 from parley_common.audio._pcm import pcm_frames, resample_pcm
+from parley_common.contracts.audio import AudioFormat, Encoding
 from parley_common.errors import BadInputError
 
 __all__ = [
@@ -53,9 +54,6 @@ __all__ = [
 AUDIO_ENCODING_UNSUPPORTED = "audio_encoding_unsupported"
 AUDIO_RATE_UNSUPPORTED = "audio_rate_unsupported"
 
-Encoding = Literal["mp3", "wav", "opus", "flac", "pcm"]
-# S2's ``audio_format``: the encodings above and WebM/Opus, S2's default.
-AudioFormat = Literal["mp3", "wav", "opus", "flac", "pcm", "webm"]
 
 _MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from parley_common.contracts.audio import AudioFormat
 from parley_common.contracts.bus import LatencyStages, ProviderStatus, Role
 from parley_common.contracts.session import (
     InterruptSensitivity,
@@ -141,7 +142,7 @@ class VoiceConfig(BaseModel):
     tts_speed: float = Field(default=1.0, ge=0.5, le=2.0, strict=True)
     tts_pitch: float = Field(default=0.0, ge=-2.0, le=2.0, strict=True)
     stt_language: Text | None = Field(default=None, min_length=2, max_length=16)
-    audio_format: Literal["webm", "mp3", "wav", "opus", "pcm", "flac"] = "webm"
+    audio_format: AudioFormat = "webm"
     stt_provider: SttProvider | None = None
     llm_provider: LlmProvider | None = None
     tts_provider: TtsProvider | None = None

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import base64
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from parley_common.audio import AudioFormat
-from parley_common.contracts.rest import ErrorBody, VoiceConfig
+from parley_common.contracts.rest import ErrorBody
 from parley_common.contracts.session import NO_NUL
+from parley_common.contracts.voice_api import ChatTimings, ChatVoiceConfig, VoiceChatResponse
 from parley_common.errors import BadInputError, ParleyTimeoutError
 from parley_common.settings import positive_int_env
 from parley_gateway.auth import CurrentUser
@@ -37,56 +37,6 @@ router = APIRouter(tags=["S2 compatibility"])
 CHAT_TIMEOUT_ENV = "GATEWAY_CHAT_TIMEOUT_S"
 DEFAULT_CHAT_TIMEOUT_S = 30
 _MAX_VOICE_CONFIG_CHARS = 20_000
-
-
-class ChatVoiceConfig(VoiceConfig):
-    """``voice_config``: S2's voice options (plus Parley's provider choices) for this turn.
-    Only the options given count; the chatbot's stored configuration fills in the rest. The
-    session options (voice, speed, language, providers...) are fixed when a conversation
-    starts; ``tts_pitch`` and ``audio_format`` shape each answer's file."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    audio_format: AudioFormat = Field(
-        default="mp3", description="the answer's file; mp3 unless given"
-    )
-    use_rag: bool | None = Field(
-        default=None, description="accepted for S2's clients; Parley has no retrieval, so no effect"
-    )
-
-
-class ChatTimings(BaseModel):
-    """Where the turn's time went, in milliseconds."""
-
-    decode_ms: float = Field(description="the upload decoded to 16 kHz PCM")
-    stt_ms: float = Field(description="the recording fed to the session -> its final transcript")
-    llm_ms: float = Field(description="the final transcript -> the whole answer's text")
-    tts_ms: float = Field(description="the whole answer's text -> its last audio")
-    encode_ms: float = Field(description="the answer's audio encoded as a file")
-    total_ms: float = Field(description="the request's body received -> this response")
-    llm_first_token_ms: float | None = Field(
-        default=None, description="as the dialogue worker measured"
-    )
-    tts_first_byte_ms: float | None = Field(default=None, description="as the TTS worker measured")
-
-
-class VoiceChatResponse(BaseModel):
-    """The answered turn; ``conversation_id`` continues the conversation."""
-
-    success: Literal[True] = True
-    conversation_id: str = Field(description="the session id; send it to continue")
-    chatbot_id: str
-    turn_id: int
-    transcript: str = Field(description="what the user said, as the session's STT heard it")
-    confidence: float | None = None
-    language: str | None = None
-    response_text: str
-    audio_data: str = Field(description="the answer's audio file, base64")
-    audio_format: AudioFormat
-    audio_mime_type: str
-    sample_rate: int = Field(description="Hz of the file (Opus players output 48 kHz)")
-    audio_duration_s: float
-    timings: ChatTimings
 
 
 _CHAT_ERRORS: dict[int | str, dict[str, Any]] = {

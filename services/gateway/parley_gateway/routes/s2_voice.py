@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from parley_common.audio import (
     DecodeLimits,
@@ -22,7 +21,6 @@ from parley_common.audio import (
     encode_pcm_async,
     mime_type,
 )
-from parley_common.audio.effects import PITCH_RANGE, SPEED_RANGE
 from parley_common.contracts.jobs import (
     STT_TRANSCRIBE,
     TTS_SYNTHESIZE,
@@ -32,7 +30,8 @@ from parley_common.contracts.jobs import (
     TtsJobResult,
 )
 from parley_common.contracts.rest import ErrorBody
-from parley_common.contracts.session import SttProvider, TtsProvider
+from parley_common.contracts.session import SttProvider
+from parley_common.contracts.voice_api import TtsRequest
 from parley_common.jobs import JobTimeouts, request_job
 from parley_gateway.auth import current_user
 from parley_gateway.limits.dependency import rate_limited
@@ -42,42 +41,8 @@ from parley_gateway.routes.deps import GatewayDep
 router = APIRouter(tags=["S2 compatibility"], dependencies=[Depends(current_user)])
 
 SAMPLE_RATE_HEADER = "X-Audio-Sample-Rate"
-_MAX_TEXT_CHARS = 5000  # OpenAI's speech API takes 4096; a long paragraph, not a book
 _ENCODINGS: tuple[Encoding, ...] = ("mp3", "wav", "opus", "flac", "pcm")
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
-
-
-class TtsRequest(BaseModel):
-    """S2's synthesis request, plus Parley's ``provider`` and ``model``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    text: str = Field(min_length=1, max_length=_MAX_TEXT_CHARS)
-    voice: str | None = Field(None, description="the provider's default when absent")
-    # Strict: a JSON true is not the number 1.
-    speed: float = Field(
-        1.0,
-        ge=SPEED_RANGE[0],
-        le=SPEED_RANGE[1],
-        strict=True,
-        description="2.0 speaks in half the time",
-    )
-    pitch: float = Field(
-        0.0,
-        ge=PITCH_RANGE[0],
-        le=PITCH_RANGE[1],
-        strict=True,
-        description="semitones; keeps the duration",
-    )
-    encoding: Encoding = "mp3"
-    sample_rate: int = Field(
-        24000,
-        strict=True,
-        description="Hz; mp3 takes the MPEG rates 8000-48000, opus 8000/12000/16000/24000/"
-        "48000, wav/flac/pcm any rate from 8000 to 192000",
-    )
-    provider: TtsProvider = TtsProvider.LOCAL
-    model: str | None = None
 
 
 def _timeouts(gateway: GatewayDep) -> JobTimeouts:
