@@ -14,7 +14,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.api import PubAck
-from nats.js.errors import NotFoundError
+from nats.js.errors import NoStreamResponseError, NotFoundError
 from pydantic import BaseModel, TypeAdapter
 
 from parley_common.bus.headers import MessageMeta
@@ -24,6 +24,10 @@ from parley_common.observability.metrics import BUS_REQUEST_SECONDS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# How long a durable publish waits out a stream without a leader: when a cluster node dies,
+# the stream's followers wait 4 to 9 s (nats-server's Raft election timeout) before they
+# elect another; 20 s leaves room for a second round. Past it, the caller's retries decide.
+JS_PUBLISH_PATIENCE_S = 20.0
 Payload = bytes | BaseModel
 
 
@@ -157,11 +161,30 @@ class Bus:
         self, subject: str, payload: Payload, meta: MessageMeta, *, msg_id: str | None = None
     ) -> PubAck:
         """Durable publish to JetStream; returns once the stream has stored it. A ``msg_id``
-        makes a retried publish harmless: the stream stores one copy."""
+        makes a retried publish harmless: the stream stores one copy.
+
+        While the stream has no leader (a cluster node died and the replicas elect another,
+        seconds) nobody answers: the publish is tried again for up to
+        ``JS_PUBLISH_PATIENCE_S``. A timeout is retried only with a ``msg_id``, since the
+        stream may have stored the message and lost only its ack."""
         headers = meta.to_headers()
         if msg_id is not None:
             headers["Nats-Msg-Id"] = msg_id
-        return await self.js.publish(subject, encode(payload), headers=headers)
+        data = encode(payload)
+        deadline = time.monotonic() + JS_PUBLISH_PATIENCE_S
+        pause = 0.1
+        while True:
+            try:
+                return await self.js.publish(subject, data, headers=headers)
+            except (NoStreamResponseError, nats.errors.TimeoutError) as exc:
+                retryable = isinstance(exc, NoStreamResponseError) or msg_id is not None
+                left = deadline - time.monotonic()
+                if not retryable or left <= 0:
+                    raise
+                if pause == 0.1:  # once per publish, not once per try
+                    log.warning("events stream not answering; retrying", extra={"subject": subject})
+                await asyncio.sleep(min(pause, left))
+                pause = min(pause * 2, 1.0)
 
     async def ensure_stream(
         self, name: str, subjects: list[str], limits: StreamLimits | None = None
