@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from parley_common.contracts.audio import AudioFormat
-from parley_common.contracts.bus import LatencyStages, ProviderStatus, Role
+from parley_common.contracts.bus import LatencyStages, ProviderStatus, Role, VoiceEntry
 from parley_common.contracts.session import (
     InterruptSensitivity,
     LlmProvider,
@@ -302,3 +302,19 @@ class UsageReportView(BaseModel):
     groups: list[UsageGroup]
     total_cost_usd: float
     price_versions: list[str] = Field(description="The price table versions that priced it")
+
+
+class VoicesView(BaseModel):
+    """The voices of one provider."""
+
+    provider: str
+    voices: list[VoiceEntry]
+
+
+class ProvidersView(BaseModel):
+    """Every provider a session may name, per capability, with whether the running workers
+    can serve it and, if not, why (``no API key: set …``, ``not installed: …``)."""
+
+    stt: list[ProviderStatus]
+    llm: list[ProviderStatus]
+    tts: list[ProviderStatus]

@@ -9,17 +9,16 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
-from pydantic import BaseModel
 
 from parley_common.bus import MessageMeta
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import (
     ProvidersReply,
     ProviderStatus,
-    VoiceEntry,
     VoicesReply,
     VoicesRequest,
 )
+from parley_common.contracts.rest import ProvidersView, VoicesView
 from parley_common.contracts.session import LlmProvider, SttProvider, TtsProvider
 from parley_common.errors import NotFoundError, ProviderUnavailableError, ServiceUnavailableError
 from parley_common.providers import test_providers_enabled
@@ -28,22 +27,6 @@ from parley_gateway.routes.deps import GatewayDep
 
 # Voices and providers are the deployment's, not a user's: any authenticated caller sees them.
 router = APIRouter(tags=["voices"], dependencies=[Depends(current_user)])
-
-
-class VoicesView(BaseModel):
-    """The voices of one provider."""
-
-    provider: str
-    voices: list[VoiceEntry]
-
-
-class ProvidersView(BaseModel):
-    """Every provider a session may name, per capability, with whether the running workers
-    can serve it and, if not, why (``no API key: set …``, ``not installed: …``)."""
-
-    stt: list[ProviderStatus]
-    llm: list[ProviderStatus]
-    tts: list[ProviderStatus]
 
 
 async def _voices(gateway: GatewayDep, provider: str) -> VoicesView:
