@@ -4,8 +4,9 @@ free ports with temporary data directories, once per test run."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,10 +87,11 @@ async def bus(nats_url: str) -> AsyncIterator[Bus]:
     await b.close()
 
 
-@pytest.fixture(scope="module")
-async def platform_workers(nats_url: str, pool: asyncpg.Pool) -> AsyncIterator[None]:
+@contextlib.asynccontextmanager
+async def inprocess_workers(nats_url: str, pool: asyncpg.Pool) -> AsyncIterator[None]:
     """In-process STT, dialogue and TTS workers (their production session code) on the
-    real bus, with the scripted test doubles enabled; gateways below send them sessions."""
+    bus at ``nats_url`` and the database of ``pool``, with the scripted test doubles
+    enabled, until the block ends."""
     os.environ[TEST_PROVIDERS_ENV] = "1"
     bus = await Bus.connect(nats_url, name="conversation-workers")
     settings = ServiceSettings(nats_url=nats_url, database_url=SecretStr("unused"))
@@ -109,11 +111,28 @@ async def platform_workers(nats_url: str, pool: asyncpg.Pool) -> AsyncIterator[N
     await serve_voices(bus)
     await serve_transcriptions(bus)
     await serve_syntheses(bus)
-    yield
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await bus.close()
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await bus.close()
+
+
+@pytest.fixture(scope="module")
+async def platform_workers(nats_url: str, pool: asyncpg.Pool) -> AsyncIterator[None]:
+    """``inprocess_workers`` on the session's NATS and PostgreSQL; gateways below send them
+    sessions."""
+    async with inprocess_workers(nats_url, pool):
+        yield
+
+
+@pytest.fixture(scope="session")
+def start_workers() -> Callable[[str, asyncpg.Pool], contextlib.AbstractAsyncContextManager[None]]:
+    """``inprocess_workers`` itself, for a test that runs its own NATS or PostgreSQL (one
+    it stops, say) and so cannot use ``platform_workers``."""
+    return inprocess_workers
 
 
 @pytest.fixture(scope="module")
