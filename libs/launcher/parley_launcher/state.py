@@ -26,7 +26,12 @@ def state_path(data_dir: Path) -> Path:
 
 
 def without_credentials(url: str) -> str:
-    """``url`` with any ``user:password@`` removed (and no query, which may hold a password)."""
+    """``url`` with any ``user:password@`` removed (and no query, which may hold a password);
+    a comma-separated list of URLs (a NATS cluster's seeds) keeps its commas."""
+    if "," in url:
+        return ",".join(
+            without_credentials(part.strip()) for part in url.split(",") if part.strip()
+        )
     parts = urlsplit(url)
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host

@@ -23,6 +23,7 @@ import nats
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
+from parley_common.bus.client import seed_urls
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import WorkerHeartbeat
 from parley_common.workers import HEARTBEAT_INTERVAL_S
@@ -82,7 +83,10 @@ async def held_sessions(nats_url: str, listen_s: float = LISTEN_S) -> dict[str, 
     try:
         async with asyncio.timeout(2.0):
             nc = await nats.connect(
-                nats_url, name="parley-status", allow_reconnect=False, error_cb=quiet
+                servers=seed_urls(nats_url),
+                name="parley-status",
+                allow_reconnect=False,
+                error_cb=quiet,
             )
     except (OSError, TimeoutError, ValueError, nats.errors.Error):
         return None

@@ -54,3 +54,5 @@ def test_no_credentials_reach_the_state_file() -> None:
         "postgresql://app:s3cret@db.internal:5433/parley?sslmode=require"
     ) == ("postgresql://db.internal:5433/parley")
     assert without_credentials("nats://token@127.0.0.1:4222") == "nats://127.0.0.1:4222"
+    # A NATS cluster's seeds stay a list.
+    assert without_credentials("nats://u:p@a:4222, nats://b:4223") == "nats://a:4222,nats://b:4223"

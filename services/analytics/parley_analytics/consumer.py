@@ -9,6 +9,7 @@ import time
 import asyncpg
 from nats.errors import Error as NatsError
 from nats.js.client import JetStreamContext
+from nats.js.errors import ServiceUnavailableError as JetStreamUnavailable
 from prometheus_client import Gauge
 from pydantic import ValidationError
 
@@ -50,6 +51,10 @@ async def consume(bus: Bus, recorder: Recorder, stopping: asyncio.Event) -> None
                 await _measure_lag(sub, lag)
             try:
                 batch = await sub.fetch(BATCH, timeout=1.0)
+            except JetStreamUnavailable:
+                # The stream is electing a leader (a cluster node died): poll again soon.
+                await asyncio.sleep(RETRY_DELAY_S / 4)
+                continue
             except TimeoutError:
                 # Nothing to fetch. nats-py raises its own TimeoutError or, from some paths,
                 # the plain one: either is an empty poll, never a reason to crash.
