@@ -196,7 +196,8 @@ async def test_turn_ends_after_the_sensitivity_silence(
     # Cut the recording where the voice ends, so that the silence sent is all the silence.
     _, voice_end_ms = voiced_span_ms(question)
     spoken = question[: int(voice_end_ms) * BYTES_PER_MS]
-    async with _call(platform_url, interrupt_sensitivity=sensitivity) as call:
+    # The silence rule alone: the end-of-turn model would end this question's turn sooner.
+    async with _call(platform_url, interrupt_sensitivity=sensitivity, semantic_turn=False) as call:
         await call.say(spoken + silence(silence_ms - 150), realtime=False)
         await call.wait_for("speech_stopped")
         await asyncio.sleep(0.5)

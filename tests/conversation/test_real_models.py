@@ -44,7 +44,8 @@ async def test_spoken_questions_get_spoken_answers(platform_url: str, pool: asyn
     try:
         for number, question in enumerate(QUESTIONS, start=1):
             mark = len(call.log)
-            await call.say(await speak(question) + silence(800))
+            # Enough silence for the longest pause the end-of-turn model may allow at high.
+            await call.say(await speak(question) + silence(1600))
             final = await call.wait_for(
                 "transcript", lambda e: e["data"]["is_final"], within_s=60, after=mark
             )

@@ -9,7 +9,7 @@ from parley_common.providers import prepare_providers
 from parley_common.runtime import Runtime, run
 from parley_common.warmup import warm_up
 from parley_common.workers import SessionWorker
-from parley_stt import vad
+from parley_stt import end_of_turn, vad
 from parley_stt.jobs import serve_transcriptions
 from parley_stt.providers.registry import REGISTRY, get_provider
 from parley_stt.session import open_session
@@ -17,8 +17,10 @@ from parley_stt.settings import SttSettings
 
 
 async def _main(runtime: Runtime) -> None:
-    # The VAD runs on every session's every frame: load it before taking sessions.
+    # The VAD runs on every session's every frame, the end-of-turn model at every pause: load
+    # them before taking sessions.
     await asyncio.to_thread(vad.preload)
+    await asyncio.to_thread(end_of_turn.preload)
     await prepare_providers(runtime, REGISTRY)
     await serve_transcriptions(runtime.bus, runtime.worker_id)
     worker = SessionWorker("stt", runtime.worker_id, runtime.bus, open_session(runtime))

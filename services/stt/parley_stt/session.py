@@ -1,5 +1,6 @@
-"""One session on an STT worker: VAD on every frame, turn detection, partial and final
-transcripts, with the final transcription started speculatively when the user falls silent."""
+"""One session on an STT worker: VAD on every frame, turn detection (the end-of-turn model
+judging each pause), partial and final transcripts, with the final transcription started
+speculatively when the user falls silent."""
 
 from __future__ import annotations
 
@@ -31,8 +32,10 @@ from parley_common.observability.metrics import AUDIO_FRAMES, DROPPED_FRAMES, la
 from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
+from parley_stt.end_of_turn import WINDOW_BYTES, EndOfTurn, load_once
 from parley_stt.providers.base import PartialSink, SttProvider, SttResult, SttStream
 from parley_stt.providers.registry import get_provider
+from parley_stt.settings import TurnSettings
 from parley_stt.turns import FRAME_MS, EnergyEdge, Phase, TurnDetector, TurnEvent
 from parley_stt.vad import FRAME_SAMPLES, SileroVad
 
@@ -65,13 +68,20 @@ class SttSession:
         provider: SttProvider,
         vad: SileroVad,
         fallbacks: Sequence[str] = (),
+        end_of_turn: EndOfTurn | None = None,
     ) -> None:
         self.bus = bus
         self.sid = assign.session_id
         self.config = assign.config
         self.provider = provider
         self.vad = vad
-        self.detector = TurnDetector(assign.config.interrupt_sensitivity.silence_ms)
+        # Without a judge (the session turned it off, or the model is not installed) the
+        # sensitivity's silence alone ends a turn.
+        self.end_of_turn = end_of_turn
+        self.detector = TurnDetector(
+            assign.config.interrupt_sensitivity.silence_ms,
+            max_silence_ms=None if end_of_turn is None else end_of_turn.max_silence_ms,
+        )
         self._energy = EnergyEdge()
         self.reporter = DurableReporter(bus, "stt")
         self.failures = FailureReporter(bus, self.reporter, self.sid, "stt")
@@ -98,6 +108,7 @@ class SttSession:
         self._partial_at_ms = 0
         self._partial: asyncio.Task[None] | None = None
         self._speculative: asyncio.Task[object] | None = None
+        self._decision: asyncio.Task[None] | None = None  # the current pause's judgement
         self._finals: asyncio.Task[None] | None = None  # chained so finals stay in order
         self._push_to_talk = False
         self._utterance = 0  # counts the utterances, so late partials of old ones are dropped
@@ -127,7 +138,7 @@ class SttSession:
             await self.reporter.run()
         finally:
             await sub.unsubscribe()
-            for task in (self._partial, self._speculative, self._finals):
+            for task in (self._partial, self._speculative, self._decision, self._finals):
                 if task is not None:
                     task.cancel()
             if self._stream is not None:
@@ -210,6 +221,7 @@ class SttSession:
             if event.kind == "speech_started":
                 await self._speech_started(event)
             elif event.kind == "speech_stopped":
+                self._judge_pause(frame)
                 await self._publish_speech(
                     SpeechStopped(at_ms=event.at_ms, duration_ms=event.speech_ms)
                 )
@@ -245,6 +257,7 @@ class SttSession:
             if self._speculative is not None:
                 self._speculative.cancel()
                 self._speculative = None
+            self._cancel_decision()
         for frame in backlog:
             await self._feed(frame)
 
@@ -260,6 +273,27 @@ class SttSession:
             self._partial_at_ms = self._stream_ms
             self._partial = asyncio.create_task(self._publish_partial(self._stream))
 
+    def _judge_pause(self, frame: bytes) -> None:
+        """Ask the end-of-turn model about the pause that has just begun (not when a
+        push-to-talk release has ended the turn at once)."""
+        if self.end_of_turn is None or self.detector.phase is not Phase.TRAILING:
+            return
+        self._cancel_decision()
+        # The utterance so far, with the quiet frames that made the VAD call it a pause.
+        utterance = bytes(self._audio[-WINDOW_BYTES:]) + frame
+        self._decision = asyncio.create_task(self._decide(self.detector.pause, utterance))
+
+    async def _decide(self, pause: int, utterance: bytes) -> None:
+        assert self.end_of_turn is not None
+        silence_ms = await self.end_of_turn.silence_after(utterance)
+        self._decision = None  # answered: from here on there is nothing to cancel
+        await self._handle(self.detector.decide(pause, silence_ms), b"")
+
+    def _cancel_decision(self) -> None:
+        if self._decision is not None:
+            self._decision.cancel()
+            self._decision = None
+
     def _start_speculation(self) -> None:
         # The user may be done: transcribe now, while the silence window runs, so that the
         # final is (nearly) ready when the turn is confirmed. The stream caches the result.
@@ -271,6 +305,7 @@ class SttSession:
     def _end_of_turn(self) -> None:
         stream, speculative = self._stream, self._speculative
         self._stream, self._speculative, self._held = None, None, []
+        self._cancel_decision()
         if stream is None:
             return
         previous = self._finals
@@ -424,13 +459,20 @@ class SttSession:
 
 def open_session(runtime: Runtime) -> SessionFactory:
     """The factory the worker calls for each assigned session."""
+    turn_settings = TurnSettings()
 
     async def factory(assign: SessionAssign) -> SessionWork:
         provider = get_provider(assign.config.stt_provider)
         # Off the loop: the first VAD of a process loads the model (the worker preloads it at
-        # start-up, so this is normally instant).
+        # start-up, so this is normally instant). So for the end-of-turn model.
         vad = await asyncio.to_thread(SileroVad)
+        judge = None
+        if assign.config.semantic_turn:
+            model = await asyncio.to_thread(load_once)
+            if model is not None:
+                sensitivity = assign.config.interrupt_sensitivity
+                judge = EndOfTurn(model, turn_settings, sensitivity)
         fallbacks = [p.value for p in assign.config.stt_fallback] or fallback_env("stt")
-        return SttSession(runtime.bus, assign, provider, vad, fallbacks)
+        return SttSession(runtime.bus, assign, provider, vad, fallbacks, judge)
 
     return factory

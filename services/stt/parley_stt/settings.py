@@ -3,9 +3,12 @@ cloud providers (each vendor's own prefix, e.g. ``OPENAI_STT_MODEL``)."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from parley_common.contracts.session import InterruptSensitivity
 from parley_common.settings import ServiceSettings
 
 
@@ -13,6 +16,45 @@ class SttSettings(ServiceSettings):
     """``STT_HTTP_PORT`` and the service's own options."""
 
     model_config = SettingsConfigDict(env_prefix="STT_", env_file=".env", extra="ignore")
+
+
+class TurnSettings(BaseSettings):
+    """``STT_TURN_*``: how the end-of-turn model's answer sets the silence that ends a turn.
+
+    When the user falls silent the model gives the probability that they have finished: at
+    least ``complete_above`` ends the turn after ``complete_silence_ms``; below
+    ``incomplete_below`` the turn waits up to the sensitivity's ``max_silence_*_ms``; in
+    between (unsure), or without an answer within ``decision_timeout_ms``, the sensitivity's
+    own silence applies (high 500 ms, medium 1 s, low 2 s).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="STT_TURN_", env_file=".env", extra="ignore")
+
+    complete_above: float = Field(default=0.7, gt=0.0, lt=1.0)
+    incomplete_below: float = Field(default=0.3, gt=0.0, lt=1.0)
+    complete_silence_ms: int = Field(default=200, ge=0, le=10_000)
+    max_silence_high_ms: int = Field(default=1500, ge=0, le=30_000)
+    max_silence_medium_ms: int = Field(default=2000, ge=0, le=30_000)
+    max_silence_low_ms: int = Field(default=3000, ge=0, le=30_000)
+    decision_timeout_ms: int = Field(default=500, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.incomplete_below > self.complete_above:
+            raise ValueError("STT_TURN_INCOMPLETE_BELOW must not exceed STT_TURN_COMPLETE_ABOVE")
+        for sensitivity in InterruptSensitivity:
+            if self.max_silence_ms(sensitivity) < sensitivity.silence_ms:
+                name = f"STT_TURN_MAX_SILENCE_{sensitivity.name}_MS"
+                raise ValueError(f"{name} must be at least {sensitivity.silence_ms}")
+        return self
+
+    def max_silence_ms(self, sensitivity: InterruptSensitivity) -> int:
+        """The longest an incomplete utterance's pause may last at ``sensitivity``."""
+        return {
+            InterruptSensitivity.HIGH: self.max_silence_high_ms,
+            InterruptSensitivity.MEDIUM: self.max_silence_medium_ms,
+            InterruptSensitivity.LOW: self.max_silence_low_ms,
+        }[sensitivity]
 
 
 class CloudSttSettings(BaseSettings):

@@ -38,6 +38,11 @@ class TurnDetector:
     it); it stops after ``hangover_ms`` below ``stop_threshold`` (pauses between words are
     shorter), and the stop is dated at the first quiet frame, from which the turn's silence
     is counted, so ending a turn takes exactly ``silence_ms`` of silence.
+
+    With ``max_silence_ms`` (semantic end of turn) each pause waits for :meth:`decide` to say
+    how much silence ends it: the end-of-turn model's answer, asked for when speech stops.
+    Until the answer comes only ``max_silence_ms`` of silence ends the turn, so audio that
+    arrives faster than real time is judged the same as audio that arrives in real time.
     """
 
     def __init__(
@@ -46,12 +51,18 @@ class TurnDetector:
         start_threshold: float = 0.5,
         stop_threshold: float = 0.35,
         hangover_ms: int = 96,
+        max_silence_ms: int | None = None,
     ) -> None:
         self.silence_ms = silence_ms
         self.start_threshold = start_threshold
         self.stop_threshold = stop_threshold
         self.hangover_ms = hangover_ms
+        self.max_silence_ms = max_silence_ms
         self.phase = Phase.IDLE
+        # Counts the pauses, so that a late decision about one that is over changes nothing.
+        self.pause = 0
+        self._pause_silence_ms: int | None = None  # None: this pause awaits its decision
+        self._heard_until_ms = 0
         self._speech_start_ms = 0
         self._quiet_since_ms: int | None = None
 
@@ -66,6 +77,7 @@ class TurnDetector:
         earlier: the user still gets the full silence threshold, and not the VAD's lag on
         top of it.
         """
+        self._heard_until_ms = offset_ms + FRAME_MS
         loud = probability >= self.start_threshold
         quiet = probability < self.stop_threshold
         if self.phase is Phase.IDLE:
@@ -87,6 +99,8 @@ class TurnDetector:
                     )
             if offset_ms + FRAME_MS - self._quiet_since_ms >= self.hangover_ms:
                 self.phase = Phase.TRAILING
+                self.pause += 1
+                self._pause_silence_ms = self.silence_ms if self.max_silence_ms is None else None
                 stopped = self._quiet_since_ms
                 return [TurnEvent("speech_stopped", stopped, stopped - self._speech_start_ms)]
             return []
@@ -96,9 +110,26 @@ class TurnDetector:
             self.phase = Phase.SPEAKING
             self._quiet_since_ms = None
             return [TurnEvent("speech_started", offset_ms)]
-        if offset_ms + FRAME_MS - self._quiet_since_ms >= self.silence_ms:
+        required = self._pause_silence_ms
+        if required is None:
+            assert self.max_silence_ms is not None
+            required = self.max_silence_ms
+        if offset_ms + FRAME_MS - self._quiet_since_ms >= required:
             self.phase = Phase.IDLE
             return [TurnEvent("end_of_turn", offset_ms + FRAME_MS)]
+        return []
+
+    def decide(self, pause: int, silence_ms: int) -> list[TurnEvent]:
+        """Pause number ``pause`` ends after ``silence_ms`` of silence: the end-of-turn
+        model's answer. The turn ends now when that much silence has been heard already; an
+        answer about a pause that is over (speech resumed, the turn ended) changes nothing."""
+        if self.phase is not Phase.TRAILING or pause != self.pause:
+            return []
+        assert self._quiet_since_ms is not None
+        self._pause_silence_ms = silence_ms
+        if self._heard_until_ms - self._quiet_since_ms >= silence_ms:
+            self.phase = Phase.IDLE
+            return [TurnEvent("end_of_turn", self._heard_until_ms)]
         return []
 
     def force_start(self, offset_ms: int) -> list[TurnEvent]:

@@ -13,8 +13,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from parley_common.errors import ModelNotInstalledError
 from parley_stt.models import silero_vad_path
+from parley_stt.onnx import single_thread_session
 
 __all__ = [
     "FRAME_MS",
@@ -50,24 +50,7 @@ def _shared_session() -> Any:
     global _session
     with _session_lock:
         if _session is None:
-            try:
-                import onnxruntime as ort
-            except ImportError as exc:
-                raise ModelNotInstalledError(
-                    "Silero VAD needs onnxruntime: pip install 'parley-stt[local]'"
-                ) from exc
-            opts = ort.SessionOptions()
-            # A frame takes ~0.1 ms on one core: thread pools would cost more in wake-ups than
-            # they save, and the cores belong to Whisper.
-            opts.intra_op_num_threads = 1
-            opts.inter_op_num_threads = 1
-            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            opts.log_severity_level = 3
-            session = ort.InferenceSession(
-                str(silero_vad_path()), sess_options=opts, providers=["CPUExecutionProvider"]
-            )
+            session = single_thread_session(silero_vad_path(), "Silero VAD")
             inputs = {i.name: list(i.shape) for i in session.get_inputs()}
             outputs = tuple(o.name for o in session.get_outputs())
             if any(inputs.get(name) != shape for name, shape in _INPUTS.items()) or (

@@ -76,3 +76,55 @@ def test_energy_edge_finds_the_last_loud_ten_milliseconds() -> None:
     assert edge.voiced_until_ms == 32 + 20
     edge.push(64, np.full(512, 0.01, dtype=np.float32), speaking=False)  # below 10 % of peak
     assert edge.voiced_until_ms == 32 + 20
+
+
+def _pause(detector: TurnDetector, speech: int = 10, quiet: int = 0) -> list[tuple[str, int]]:
+    """Speech, then ``quiet`` frames after the pause began (the hangover's 3 frames first)."""
+    return _run(detector, [0.9] * speech + [0.05] * (3 + quiet))
+
+
+def test_a_pause_awaiting_its_decision_ends_only_at_the_longest_wait() -> None:
+    detector = TurnDetector(500, max_silence_ms=1500)
+    events = _pause(detector, quiet=1500 // FRAME_MS + 2)
+    stopped = dict(events)["speech_stopped"]
+    (end,) = [at for kind, at in events if kind == "end_of_turn"]
+    assert 1500 <= end - stopped < 1500 + FRAME_MS
+
+
+def test_a_decision_ends_the_pause_at_once_when_enough_silence_was_heard() -> None:
+    detector = TurnDetector(500, max_silence_ms=1500)
+    events = _pause(detector, quiet=5)  # 8 quiet frames: 256 ms of silence heard
+    assert [k for k, _ in events] == ["speech_started", "speech_stopped"]
+    assert detector.decide(detector.pause, 1500) == []  # incomplete: wait on
+    (ended,) = detector.decide(detector.pause, 200)
+    assert (ended.kind, ended.at_ms) == ("end_of_turn", (10 + 8) * FRAME_MS)
+    assert detector.phase is Phase.IDLE
+
+
+def test_a_decided_pause_ends_after_its_own_silence() -> None:
+    detector = TurnDetector(500, max_silence_ms=1500)
+    _pause(detector)
+    assert detector.decide(detector.pause, 200) == []  # 96 ms heard so far
+    more = [e.kind for i in range(13, 13 + 4) for e in detector.push(i * FRAME_MS, 0.05)]
+    assert more == ["end_of_turn"]  # at 10 * 32 + 200 ms, not the sensitivity's 500
+
+
+def test_a_decision_about_a_pause_that_is_over_changes_nothing() -> None:
+    detector = TurnDetector(500, max_silence_ms=1500)
+    _pause(detector, quiet=5)
+    old = detector.pause
+    detector.push(20 * FRAME_MS, 0.9)  # speech resumed: the same turn goes on
+    assert detector.decide(old, 0) == []
+    phases = [detector.phase]
+    for i in range(21, 25):
+        detector.push(i * FRAME_MS, 0.05)  # a new pause
+    assert detector.pause == old + 1
+    assert detector.decide(old, 0) == []
+    phases.append(detector.phase)
+    assert phases == [Phase.SPEAKING, Phase.TRAILING]
+
+
+def test_without_a_judge_the_sensitivity_silence_needs_no_decision() -> None:
+    detector = TurnDetector(500)
+    events = _pause(detector, quiet=500 // FRAME_MS)
+    assert [k for k, _ in events][-1] == "end_of_turn"

@@ -143,6 +143,10 @@ class SessionConfig(BaseModel):
     language: Text | None = Field(default="en", min_length=2, max_length=16)
     response_style: ResponseStyle = ResponseStyle.CONVERSATIONAL
     interrupt_sensitivity: InterruptSensitivity = InterruptSensitivity.MEDIUM
+    # Semantic end of turn: a local model judges, when the user falls silent, whether they
+    # have finished (a finished utterance ends after ~200 ms of silence, an unfinished one
+    # may pause longer). False: the sensitivity's silence alone ends a turn.
+    semantic_turn: bool = True
     system_prompt: Text | None = Field(default=None, max_length=8000)
     # An enum in the schema, so clients (and generated code) know the rates that work.
     output_sample_rate: OutputSampleRate = 24000
