@@ -124,5 +124,8 @@ if ! "$VENV/bin/pip" install --progress-bar off \
   -r requirements-dev.txt 2>&1 | progress; then
   fail "pip install"
 fi
+# Smart Turn's ONNX file, taken from the pinned pipecat-ai wheel without its dependencies.
+phase "installing the end-of-turn model (8 MB from PyPI, checksummed)"
+"$VENV/bin/python" -m parley_stt.end_of_turn_model >>"$LOG" 2>&1 || fail "the end-of-turn model"
 echo "$want" > "$VENV/.parley-installed"
 phase "done in $(elapsed SECONDS-started)"
