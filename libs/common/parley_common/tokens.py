@@ -54,6 +54,12 @@ class AuthSettings(BaseSettings):
     # Clock difference tolerated between the issuer and this machine.
     leeway_s: float = 30.0
 
+    @field_validator("audience", "issuer", "public_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # A copied .env line with nothing after "=" must not demand an empty audience.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("secret")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:

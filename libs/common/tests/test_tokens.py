@@ -157,3 +157,13 @@ def test_es256_from_a_jwks_file_picks_the_key_by_kid(tmp_path: Path) -> None:
 def test_a_short_secret_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="at least 32 characters"):
         AuthSettings(secret=SecretStr("short"))
+
+
+def test_blank_settings_are_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARLEY_JWT_SECRET", SECRET)
+    monkeypatch.setenv("PARLEY_JWT_AUDIENCE", "")
+    monkeypatch.setenv("PARLEY_JWT_ISSUER", " ")
+    settings = AuthSettings()
+    assert settings.audience is None
+    assert settings.issuer is None
+    assert TokenVerifier(settings).verify(mint_token(SECRET, "alice")).user_id == "alice"
