@@ -15,7 +15,10 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
+
+from tests.conversation.test_metrics import ID_LIKE
 
 from .harness import Running, healthy, start, stop, wait
 
@@ -63,6 +66,20 @@ def test_every_service_is_healthy_and_logs_json_into_its_file(parley: Running) -
         entries = [json.loads(x) for x in path.read_text().splitlines() if x.startswith("{")]
         assert entries, f"no JSON lines in {path}"
         assert {entry["service"] for entry in entries} == {name}
+
+
+def test_every_service_exposes_prometheus_metrics_of_its_own(parley: Running) -> None:
+    for name in SERVICES:
+        text = httpx.get(f"http://127.0.0.1:{parley.ports[name]}/metrics", timeout=10).text
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        lag = families["parley_event_loop_lag_seconds"]
+        assert {s.labels["service"] for s in lag.samples} == {name}, name
+        for family in families.values():
+            for sample in family.samples:
+                for value in sample.labels.values():
+                    assert not ID_LIKE.search(value), (name, family.name, sample.labels)
+    workers = httpx.get(f"http://127.0.0.1:{parley.ports['stt']}/metrics", timeout=10).text
+    assert "parley_active_sessions" in workers
 
 
 def test_status_from_another_terminal_reports_every_servicehealthy(parley: Running) -> None:
