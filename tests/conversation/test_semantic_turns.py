@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import numpy as np
@@ -38,8 +39,9 @@ def unfinished() -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def _call(platform_url: str, **config: object) -> AsyncIterator[Call]:
-    call = await Call.start(platform_url, **{**SCRIPTED, "interrupt_sensitivity": "high", **config})
+async def _call(platform_url: str, **config: Any) -> AsyncIterator[Call]:
+    settings: dict[str, Any] = {**SCRIPTED, "interrupt_sensitivity": "high", **config}
+    call = await Call.start(platform_url, **settings)
     try:
         yield call
     finally:
