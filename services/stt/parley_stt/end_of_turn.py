@@ -59,8 +59,9 @@ class Outcome(StrEnum):
 
 DECISIONS = Counter(
     "parley_stt_end_of_turn_decisions_total",
-    "Pauses judged by the end-of-turn model, by outcome",
-    ["outcome"],
+    "Pauses judged by the end-of-turn model, by outcome (kind: complete, incomplete, unsure, "
+    "timeout, failed)",
+    ["kind"],
 )
 DECISION_SECONDS = latency_histogram(
     "parley_stt_end_of_turn_seconds",

@@ -48,7 +48,7 @@ def model() -> SmartTurn:
 
 def decisions(outcome: Outcome) -> float:
     value = REGISTRY.get_sample_value(
-        "parley_stt_end_of_turn_decisions_total", {"outcome": outcome.value}
+        "parley_stt_end_of_turn_decisions_total", {"kind": outcome.value}
     )
     return value or 0.0
 

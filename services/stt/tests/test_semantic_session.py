@@ -43,7 +43,7 @@ ENOUGH_S = 10
 def decisions(outcome: Outcome | None = None) -> float:
     outcomes = list(Outcome) if outcome is None else [outcome]
     return sum(
-        REGISTRY.get_sample_value("parley_stt_end_of_turn_decisions_total", {"outcome": o.value})
+        REGISTRY.get_sample_value("parley_stt_end_of_turn_decisions_total", {"kind": o.value})
         or 0.0
         for o in outcomes
     )
