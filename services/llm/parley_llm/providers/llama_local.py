@@ -1,55 +1,65 @@
-"""The offline dialogue model: Gemma 3 270M (a tiny base model) through llama.cpp.
+"""The offline dialogue model: a small instruct model (see ``parley_llm.models``) through
+llama.cpp.
 
 Generation runs in a worker thread so the event loop keeps serving audio and the bus; tokens
 cross back to the loop through ``call_soon_threadsafe`` into an ``asyncio.Queue``. A
 ``llama_cpp.Llama`` is not thread-safe, so one generation at a time holds it (per process,
-shared by every provider instance), and a consumer that goes away stops its generation at the
-next token so the next turn is not kept waiting.
+shared by every provider instance and so by every session: the others wait their turn in
+arrival order), and a consumer that goes away stops its generation at the next token so the
+next turn is not kept waiting.
+
+The model's KV cache keeps the conversation between turns: each prompt continues the last
+one with the answer's own tokens (``parley_llm.chat_prompt``), so a turn evaluates only what
+the user just said. A session served after another one finds only the system prompt cached
+and reads its history again, within a bounded number of tokens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable, Generator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 # Imported eagerly so that a missing llama-cpp-python fails when the provider is chosen (the
 # registry turns this ImportError into "install parley-llm[local]"), not mid-conversation.
-from llama_cpp import Llama, StoppingCriteriaList
+import llama_cpp
+from llama_cpp import Llama
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+from parley_common.errors import ProviderUnavailableError
 from parley_common.settings import positive_int_env
-from parley_llm.models import gguf_model_path
-from parley_llm.prompting import ReplyFilter, build_prompt
+from parley_llm.chat_prompt import AnswerTokens, CacheCut, ChatMl, ChatPrompt, build_prompt
+from parley_llm.models import LocalModel, gguf_path, model_for, profile_from_env
 from parley_llm.providers.base import ChatMessage, LlmUsage
+from parley_llm.reply_filter import ReplyFilter
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-    from llama_cpp.llama_types import CreateCompletionStreamResponse
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
 
-# What ``LlmUsage.model`` reports for the offline model.
-LOCAL_MODEL_NAME = "gemma-3-270m-q4_k_m"
 THREADS_ENV = "PARLEY_LLM_THREADS"
 DEFAULT_THREADS = 2
-N_CTX = 2048
-# Mild sampling: greedy decoding makes a tiny model loop, hot sampling makes it ramble.
-_TEMPERATURE = 0.7
-_TOP_P = 0.9
-_REPEAT_PENALTY = 1.1
-# Room left in the context for the BOS token and rounding in per-line token counting.
+N_CTX = 4096
+# Low temperature: the answers are facts and short replies, and small models drift when hot.
+_TEMPERATURE = 0.3
+_TOP_P = 0.8
+_TOP_K = 20
+_MIN_P = 0.05
+_REPEAT_PENALTY = 1.05
+# Room left in the context for rounding.
 _CONTEXT_MARGIN = 8
-# Whenever the prompt must be read again (a new session on the model, or old turns dropped),
-# that costs ~2.4 ms a token on 2 cores, before the first word; a 270M model gains little from
-# a longer history anyway.
-_MAX_PROMPT_TOKENS = 1024
-# The prompt is read in slices this long (as fast as one batch on a CPU) so that a cancelled
-# turn waits ~150 ms at most: llama.cpp cannot be interrupted inside a decode.
-_PROMPT_SLICE = 64
+# The history kept in the prompt, and how much of it may have to be read at once (a session
+# the cache does not hold): reading costs ~8 ms a token for the 1.5B model on 2 cores, paid
+# before the first word.
+_MAX_PROMPT_TOKENS = 2048
+_MAX_READ_TOKENS = 384
+# The prompt is read in slices this long so that a cancelled turn waits for one slice at most:
+# llama.cpp cannot be interrupted inside a decode.
+_PROMPT_SLICE = 32
 # How often a generation waiting for the model checks whether its consumer has gone.
 _LOCK_POLL_S = 0.05
 # Generations waiting for the model sit in these threads, not in the loop's default executor
@@ -62,6 +72,8 @@ class GenerationStats:
     """Measurements of one generation (times from ``time.monotonic``, durations in seconds)."""
 
     prompt_tokens: int
+    reused_tokens: int  # prompt tokens the KV cache already held (not evaluated again)
+    cut_tokens: int  # old turns cut out of the cache, the rest shifted down instead of re-read
     completion_tokens: int
     dropped_turns: int
     queued_s: float  # from the request until the model was free
@@ -71,6 +83,9 @@ class GenerationStats:
     finished_at: float  # model released
     stopped_early: bool  # the consumer stopped it: cancelled, or the reply filter ended it
     tokens_after_stop: int  # tokens still sampled after the stop request
+    finish_reason: str  # "stop", "length", or "cancelled"
+    prompt: tuple[int, ...]  # what was evaluated (for tests and benchmarks)
+    answer: tuple[int, ...]  # what was generated
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -84,10 +99,12 @@ class GenerationStats:
 class _LoadedModel:
     llama: Llama
     lock: threading.Lock
+    chatml: ChatMl
+    answers: AnswerTokens  # read and written only by the thread holding ``lock``
 
 
-# One Llama per (file, context, threads) per process: it is 250 MB and slow to load.
-_loaded: dict[tuple[Path, int, int], _LoadedModel] = {}
+# One Llama per (model, context, threads) per process: it is up to 1.1 GB and slow to load.
+_loaded: dict[tuple[str, int, int], _LoadedModel] = {}
 _loading = threading.Lock()
 
 
@@ -96,85 +113,113 @@ def threads_from_env() -> int:
     return positive_int_env(THREADS_ENV, DEFAULT_THREADS)
 
 
-def _load(model_path: Path | None, n_threads: int) -> _LoadedModel:
-    path = model_path or gguf_model_path()
-    key = (path, N_CTX, n_threads)
+def _load(model: LocalModel, n_threads: int) -> _LoadedModel:
+    key = (model.name, N_CTX, n_threads)
     with _loading:
         if key not in _loaded:
             llama = Llama(
-                model_path=str(path),
+                model_path=str(gguf_path(model)),
                 n_ctx=N_CTX,
                 n_threads=n_threads,
                 n_threads_batch=n_threads,
                 verbose=False,
             )
-            _loaded[key] = _LoadedModel(llama=llama, lock=threading.Lock())
+            _loaded[key] = _LoadedModel(llama, threading.Lock(), chatml_of(llama), AnswerTokens())
         return _loaded[key]
 
 
-class _TokenMeter:
-    """Passed to llama.cpp as a stopping criterion, which it calls after sampling each token:
-    counts and timestamps tokens, and ends generation once a stop is requested, so a cancelled
-    turn costs at most the token in flight."""
+def chatml_of(llama: Llama) -> ChatMl:
+    """The ChatML framing of ``llama``'s tokenizer, after checking that the model's own chat
+    template renders a conversation exactly as ``ChatMl`` builds it.
 
-    def __init__(self, stop: threading.Event) -> None:
-        self.stop = stop
-        self.tokens = 0
-        self.after_stop = 0
-        self.first_at: float | None = None
-        self.last_at = 0.0
-        self._seen = 0
+    Raises ``ProviderUnavailableError`` for a model whose template is something else.
+    """
 
-    def __call__(self, input_ids: npt.NDArray[np.intc], logits: npt.NDArray[np.single]) -> bool:
-        # llama-cpp-python calls it once more when the completion ends, with no new token.
-        if len(input_ids) > self._seen:
-            self._seen = len(input_ids)
-            self.tokens += 1
-            self.last_at = time.monotonic()
-            if self.first_at is None:
-                self.first_at = self.last_at
-            if self.stop.is_set():
-                self.after_stop += 1
-        return self.stop.is_set()
+    def special(text: str) -> int:
+        tokens = llama.tokenize(text.encode(), add_bos=False, special=True)
+        if len(tokens) != 1:
+            raise ProviderUnavailableError(f"the local model has no {text} token (not ChatML)")
+        return tokens[0]
+
+    chatml = ChatMl(
+        special("<|im_start|>"),
+        special("<|im_end|>"),
+        # special=False: text that looks like a control token ("<|im_end|>") stays plain text.
+        lambda text: llama.tokenize(text.encode("utf-8"), add_bos=False, special=False),
+    )
+    probe = [
+        ("system", "You are a voice assistant."),
+        ("user", "What is 2 + 2?"),
+        ("assistant", "It's 4."),
+        ("user", "¿Y ahora?"),
+    ]
+    template = llama.metadata.get("tokenizer.chat_template", "")
+    rendered = Jinja2ChatFormatter(template, eos_token="", bos_token="")(
+        messages=cast(
+            "list[ChatCompletionRequestMessage]",
+            [{"role": role, "content": content} for role, content in probe],
+        )
+    ).prompt
+    built = [t for role, text in probe for t in chatml.message(role, chatml.tokenize(text))]
+    if llama.tokenize(rendered.encode(), add_bos=False, special=True) != built + chatml.cue():
+        raise ProviderUnavailableError("the local model's chat template is not ChatML")
+    return chatml
 
 
-def _read_prompt(llama: Llama, tokens: list[int], stop: threading.Event) -> bool:
-    """Evaluate the part of the prompt the model has not seen yet, a slice at a time, and
-    return False if a stop came first. The last token is left to ``create_completion``, which
-    then finds the rest cached, decodes that token and samples."""
-    seen = llama.input_ids[: llama.n_tokens].tolist()
-    cached = Llama.longest_token_prefix(seen, tokens[:-1])
-    if len(tokens) - 1 - cached <= _PROMPT_SLICE:
-        return True  # one slice or less: create_completion reads it as quickly
-    llama.n_tokens = cached  # eval() first drops whatever the cache holds beyond this
-    for begin in range(cached, len(tokens) - 1, _PROMPT_SLICE):
+def _cut_cache(llama: Llama, cut: CacheCut) -> None:
+    """Remove cache positions ``cut`` and shift the rest down, so old turns leave the context
+    without the newer ones being evaluated again (llama.cpp re-rotates their keys)."""
+    end = llama.n_tokens
+    llama._ctx.kv_cache_seq_rm(0, cut.begin, cut.end)
+    llama._ctx.kv_cache_seq_shift(0, cut.end, end, -cut.length)
+    llama.input_ids[cut.begin : end - cut.length] = llama.input_ids[cut.end : end]
+    llama.n_tokens = end - cut.length
+
+
+def _can_shift(llama: Llama) -> bool:
+    memory = llama._ctx.memory
+    return memory is not None and bool(llama_cpp.llama_memory_can_shift(memory))
+
+
+def _read_prompt(llama: Llama, prompt: ChatPrompt, stop: threading.Event) -> tuple[int, int]:
+    """Make the cache hold all of ``prompt`` but its last token, which ``generate`` decodes
+    before it samples. Returns how many prompt tokens were reused (-1 if a stop came first)
+    and how many cached tokens were cut out."""
+    tokens = prompt.tokens
+    reused, cut = prompt.reused, 0
+    if prompt.cut.length and _can_shift(llama):
+        _cut_cache(llama, prompt.cut)
+        cut = prompt.cut.length
+    elif prompt.cut.length:
+        reused = prompt.cut.begin  # this cache cannot shift: read the rest again
+    # Also after a full match, so that generate() never trusts stale ids past n_tokens.
+    llama.n_tokens = min(reused, llama.n_tokens)
+    for begin in range(llama.n_tokens, len(tokens) - 1, _PROMPT_SLICE):
         if stop.is_set():
-            return False
+            return -1, cut
+        # eval() first drops whatever the cache holds from n_tokens on.
         llama.eval(tokens[begin : min(begin + _PROMPT_SLICE, len(tokens) - 1)])
-    return not stop.is_set()
+    return (-1 if stop.is_set() else reused), cut
 
 
 class LocalLlamaProvider:
-    """Streams answers from the offline Gemma 3 270M model, loaded lazily once per process.
-
-    It is a small base model run on the CPU: fast, private and offline, but its answers are
-    short and often wrong. ``on_stats`` (called on the event loop) receives measurements of
-    every generation.
-    """
+    """Streams answers from the offline model of ``$PARLEY_LOCAL_LLM`` (or ``model``), loaded
+    once per process. ``on_stats`` (called on the event loop) receives measurements of every
+    generation."""
 
     name = "local"
 
     def __init__(
         self,
-        model_path: Path | None = None,
+        model: LocalModel | None = None,
         *,
         n_threads: int | None = None,
         on_stats: Callable[[GenerationStats], None] | None = None,
     ) -> None:
-        self._model_path = model_path
+        self.model = model or model_for(profile_from_env())
         self._n_threads = n_threads or threads_from_env()
         self._on_stats = on_stats
-        self._model: _LoadedModel | None = None
+        self._loaded: _LoadedModel | None = None
 
     async def warm_up(self) -> None:
         """Assemble (first run only) and load the model now, so the first turn does not wait
@@ -182,10 +227,10 @@ class LocalLlamaProvider:
         await self._loaded_model()
 
     async def _loaded_model(self) -> _LoadedModel:
-        if self._model is None:
+        if self._loaded is None:
             # Assembling and loading take seconds: keep them off the loop.
-            self._model = await asyncio.to_thread(_load, self._model_path, self._n_threads)
-        return self._model
+            self._loaded = await asyncio.to_thread(_load, self.model, self._n_threads)
+        return self._loaded
 
     async def stream(
         self,
@@ -199,7 +244,7 @@ class LocalLlamaProvider:
 
         Closing the iterator stops the generation at the next token (or the next slice of
         the prompt, while it is being read) and waits for the worker to let go of the model,
-        so the next generation can start at once. There is one local model: ``model`` is
+        so the next generation can start at once. The profile chose the model: ``model`` is
         ignored; ``usage`` gets the token counts once the worker has let go.
         """
         loaded = await self._loaded_model()
@@ -224,26 +269,22 @@ class LocalLlamaProvider:
             to_loop,
             queue,
         )
-        reply = ReplyFilter()
         try:
-            while not reply.finished:
-                item = await queue.get()
+            while (item := await queue.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
-                text = reply.flush() if item is None else reply.feed(item)
-                if text:
-                    yield text
-                if item is None:
-                    break
+                yield item
         finally:
             stop.set()
             # Shielded: a second cancellation must not orphan the worker's completion.
             stats = await asyncio.shield(worker)
             if usage is not None:
-                usage.model = LOCAL_MODEL_NAME
+                usage.model = self.model.name
                 if stats is not None:
                     usage.input_tokens = stats.prompt_tokens
+                    usage.cached_input_tokens = stats.reused_tokens
                     usage.output_tokens = stats.completion_tokens
+                    usage.finish_reason = stats.finish_reason
 
     def _generate(
         self,
@@ -262,7 +303,7 @@ class LocalLlamaProvider:
             if stop.is_set():
                 return None
         try:
-            stats = self._complete(model.llama, messages, max_tokens, entered, stop, queue, to_loop)
+            stats = self._complete(model, messages, max_tokens, entered, stop, queue, to_loop)
         except Exception as exc:
             to_loop(queue.put_nowait, exc)
             return None
@@ -275,7 +316,7 @@ class LocalLlamaProvider:
 
     def _complete(
         self,
-        llama: Llama,
+        model: _LoadedModel,
         messages: list[ChatMessage],
         max_tokens: int,
         entered: float,
@@ -283,51 +324,79 @@ class LocalLlamaProvider:
         queue: asyncio.Queue[str | BaseException | None],
         to_loop: Callable[..., None],
     ) -> GenerationStats:
+        """Read the prompt and generate, holding the model."""
         started = time.monotonic()
-
-        def tokenize(text: str) -> list[int]:
-            # special=False: text that looks like a control token ("<bos>") stays plain text.
-            return llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-
+        llama = model.llama
         prompt = build_prompt(
             messages,
+            model.chatml,
+            model.answers,
+            llama.input_ids[: llama.n_tokens],
             max_prompt_tokens=min(_MAX_PROMPT_TOKENS, N_CTX - max_tokens - _CONTEXT_MARGIN),
-            count_tokens=lambda text: len(tokenize(text)),
+            max_read_tokens=_MAX_READ_TOKENS,
         )
-        tokens = [llama.token_bos(), *tokenize(prompt.text)]
-        meter = _TokenMeter(stop)
-        if _read_prompt(llama, tokens, stop):
-            chunks = cast(
-                "Generator[CreateCompletionStreamResponse, None, None]",
-                llama.create_completion(
-                    tokens,
-                    stream=True,
-                    stop=list(prompt.stop),
-                    max_tokens=max_tokens,
-                    temperature=_TEMPERATURE,
-                    top_p=_TOP_P,
-                    repeat_penalty=_REPEAT_PENALTY,
-                    stopping_criteria=StoppingCriteriaList([meter]),
-                ),
+        reused, cut = _read_prompt(llama, prompt, stop)
+        answer: list[int] = []
+        first_at: float | None = None
+        last_at = started
+        after_stop = 0
+        finish, looped = "cancelled", False
+        if reused >= 0:
+            reply = ReplyFilter()
+            # Both offline models are byte-level BPE: a token's bytes do not depend on its
+            # neighbours, but a character may span two tokens.
+            text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            said: list[str] = []
+            tokens = llama.generate(
+                prompt.tokens,
+                top_k=_TOP_K,
+                top_p=_TOP_P,
+                min_p=_MIN_P,
+                temp=_TEMPERATURE,
+                repeat_penalty=_REPEAT_PENALTY,
             )
             try:
-                for chunk in chunks:
+                for token in tokens:
                     if stop.is_set():
+                        after_stop += 1
                         break
-                    text: str = chunk["choices"][0]["text"]
-                    if text:
-                        to_loop(queue.put_nowait, text)
+                    if llama_cpp.llama_vocab_is_eog(llama._model.vocab, token):
+                        finish = "stop"
+                        break
+                    answer.append(token)
+                    last_at = time.monotonic()
+                    first_at = first_at or last_at
+                    if delta := reply.feed(text.decode(llama.detokenize([token]))):
+                        said.append(delta)
+                        to_loop(queue.put_nowait, delta)
+                    if reply.finished:  # looping: what follows is never said
+                        finish, looped = "stop", True
+                        break
+                    if len(answer) >= max_tokens:
+                        finish = "length"
+                        break
             finally:
-                chunks.close()
+                tokens.close()
+            if finish != "cancelled" and not looped:
+                if tail := reply.flush() + text.decode(b"", final=True):
+                    said.append(tail)
+                    to_loop(queue.put_nowait, tail)
+                # What the conversation will store, with the tokens the cache holds for it.
+                model.answers.remember("".join(said), answer)
         return GenerationStats(
-            prompt_tokens=len(tokens),
-            completion_tokens=meter.tokens,
+            prompt_tokens=len(prompt.tokens),
+            reused_tokens=max(0, reused),
+            cut_tokens=cut,
+            completion_tokens=len(answer),
             dropped_turns=prompt.dropped_turns,
             queued_s=started - entered,
-            first_token_s=None if meter.first_at is None else meter.first_at - started,
-            decode_s=0.0 if meter.first_at is None else meter.last_at - meter.first_at,
+            first_token_s=None if first_at is None else first_at - started,
+            decode_s=0.0 if first_at is None else last_at - first_at,
             started_at=started,
             finished_at=time.monotonic(),
-            stopped_early=stop.is_set(),
-            tokens_after_stop=meter.after_stop,
+            stopped_early=stop.is_set() or looped,
+            tokens_after_stop=after_stop,
+            finish_reason=finish,
+            prompt=tuple(prompt.tokens),
+            answer=tuple(answer),
         )

@@ -21,7 +21,10 @@ def _local() -> LlmProvider:
         raise ProviderUnavailableError(
             "not installed: the local model needs pip install 'parley-llm[local]'"
         ) from exc
-    return LocalLlamaProvider()
+    try:
+        return LocalLlamaProvider()
+    except ValueError as exc:  # PARLEY_LOCAL_LLM names no profile
+        raise ProviderUnavailableError(str(exc), provider=LlmName.LOCAL.value) from exc
 
 
 @REGISTRY.register(LlmName.SCRIPTED)
