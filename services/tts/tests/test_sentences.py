@@ -7,7 +7,12 @@ import random
 
 import pytest
 
-from parley_tts.sentences import Sentence, SentenceSplitter
+from parley_tts.sentences import (
+    FIRST_CLAUSE_MIN_CHARS,
+    FIRST_CLAUSE_MIN_WORDS,
+    Sentence,
+    SentenceSplitter,
+)
 
 
 def split(reply: str, step: int = 1, **options: int) -> list[Sentence]:
@@ -53,8 +58,8 @@ def test_a_sentence_is_emitted_by_the_delta_that_completes_it() -> None:
             ["Mr. Smith met Dr. Jones and Prof. Lee.", "They talked."],
         ),
         (
-            "Bring fruit, e.g. apples, i.e. the red ones. Okay?",
-            ["Bring fruit, e.g. apples, i.e. the red ones.", "Okay?"],
+            "Okay. Bring fruit, e.g. apples, i.e. the red ones. Okay?",
+            ["Okay.", "Bring fruit, e.g. apples, i.e. the red ones.", "Okay?"],
         ),
         (
             "We met at 5 p.m. in the U.S. embassy. Fine.",
@@ -152,21 +157,164 @@ def test_long_first_sentence_is_cut_early_at_a_clause() -> None:
     ]
 
 
+def test_the_first_clause_cut_comes_with_the_character_that_settles_it() -> None:
+    splitter = SentenceSplitter()
+    assert splitter.feed("I checked the calendar for you,") == []  # "you,000"?
+    assert splitter.feed(" ") == [Sentence("I checked the calendar for you,", 0, 31)]
+    assert splitter.feed("and Monday is free") == []
+    assert splitter.flush() == Sentence("and Monday is free", 32, 50)
+
+
 def test_short_first_sentence_is_not_cut_at_its_comma() -> None:
     assert texts("Sure, I can do that. Okay, done.") == ["Sure, I can do that.", "Okay, done."]
 
 
-def test_first_sentence_is_not_cut_after_a_short_clause() -> None:
+def test_first_piece_is_not_cut_after_a_short_clause() -> None:
     reply = "Well, I looked into the options you mentioned yesterday and they all look good."
-    assert texts(reply) == [reply]
+    assert texts(reply) == [
+        "Well, I looked into the options you mentioned yesterday",  # not "Well,"
+        "and they all look good.",
+    ]
 
 
-def test_early_cut_takes_the_latest_clause_seen() -> None:
+def test_the_first_piece_ends_at_its_first_clause_long_enough() -> None:
     reply = "Okay, so I checked the calendar for you, and the dentist has a free slot on Monday."
     assert texts(reply) == [
         "Okay, so I checked the calendar for you,",
         "and the dentist has a free slot on Monday.",
     ]
+
+
+@pytest.mark.parametrize(
+    ("first", "cut"),
+    [
+        ("Yes, of course I can,", False),  # 5 words, but too short to cover what follows
+        ("Absolutely wonderful news,", False),  # long enough, but 3 words
+        ("I can book that for you,", False),  # 6 words, a character short
+        ("I can book those for you,", True),  # the minimum
+    ],
+)
+def test_a_first_clause_needs_enough_words_and_characters(first: str, cut: bool) -> None:
+    rest = "and the confirmation will arrive by email in a minute."
+    long_enough = len(first) >= FIRST_CLAUSE_MIN_CHARS
+    assert cut == (long_enough and len(first.split()) >= FIRST_CLAUSE_MIN_WORDS)
+    assert texts(f"{first} {rest}") == ([first, rest] if cut else [f"{first} {rest}"])
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (
+            "The dentist has a free slot on Monday but the clinic closes early that day.",
+            ["The dentist has a free slot on Monday", "but the clinic closes early that day."],
+        ),
+        (
+            "It is going to rain all afternoon so you should take an umbrella with you.",
+            ["It is going to rain all afternoon", "so you should take an umbrella with you."],
+        ),
+        (
+            "The flight was cancelled this morning because there was a storm over the sea.",
+            ["The flight was cancelled this morning", "because there was a storm over the sea."],
+        ),
+        (
+            "Turn the oven down a little bit and then leave it for twenty minutes.",
+            ["Turn the oven down a little bit", "and then leave it for twenty minutes."],
+        ),
+    ],
+)
+def test_first_piece_is_cut_before_a_conjunction_that_opens_a_clause(
+    reply: str, expected: list[str]
+) -> None:
+    assert texts(reply) == expected
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "You will need some fresh bread and butter for this recipe tonight.",  # two nouns
+        "The recipe takes about two hours and a half in a slow oven.",
+        "Thank you all very much indeed so much for asking me that.",  # not "so" the conjunction
+        "I was really very tired after the trip and so I went to bed.",  # not after "and"
+        "We went to the market on Sunday and bought apples.",  # no subject after "and"
+    ],
+)
+def test_first_piece_is_not_cut_before_other_conjunctions(reply: str) -> None:
+    assert texts(reply) == [reply]
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (
+            "Boiling an egg is really easy — just put it in boiling water.",
+            ["Boiling an egg is really easy —", "just put it in boiling water."],
+        ),
+        (
+            "Boiling an egg is really easy—just put it in boiling water.",
+            ["Boiling an egg is really easy—", "just put it in boiling water."],
+        ),
+        (
+            "Boiling an egg is really easy - just put it in boiling water.",
+            ["Boiling an egg is really easy -", "just put it in boiling water."],
+        ),
+        (
+            "The museum covers the pre- and post-war years of the city, and more.",
+            ["The museum covers the pre- and post-war years of the city,", "and more."],
+        ),
+        (
+            "Boiling an egg is a well-known trick; it takes ten minutes.",
+            ["Boiling an egg is a well-known trick;", "it takes ten minutes."],
+        ),
+        (
+            "Read chapters three to five on pages 10–20 before class starts.",
+            ["Read chapters three to five on pages 10–20 before class starts."],
+        ),
+    ],
+)
+def test_first_piece_is_cut_at_dashes_and_semicolons(reply: str, expected: list[str]) -> None:
+    assert texts(reply) == expected
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (
+            "The tower is about 1,000 feet tall, and it was built in 1889.",
+            ["The tower is about 1,000 feet tall,", "and it was built in 1889."],
+        ),
+        (
+            "The average here is about 3.5 degrees and it rarely snows at all.",
+            ["The average here is about 3.5 degrees", "and it rarely snows at all."],
+        ),
+        (
+            "The shop opens at 10:30 every day and it closes at six.",
+            ["The shop opens at 10:30 every day", "and it closes at six."],
+        ),
+        (
+            "Dr. Smith can see you on Monday, and Mr. Jones on Tuesday.",
+            ["Dr. Smith can see you on Monday,", "and Mr. Jones on Tuesday."],
+        ),
+    ],
+)
+def test_first_clause_cut_keeps_numbers_and_abbreviations(reply: str, expected: list[str]) -> None:
+    assert texts(reply) == expected
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 5, 11, 1000])
+def test_first_clause_cuts_are_the_same_whatever_the_delta_size(step: int) -> None:
+    for reply in (
+        "The dentist has a free slot on Monday but the clinic closes early. See you.",
+        "Boiling an egg is really easy—just put it in water, and wait. Then eat it.",
+    ):
+        assert split(reply, step) == split(reply, 1)
+
+
+def test_later_sentences_are_not_cut_at_clauses() -> None:
+    reply = (
+        "Sure. The dentist has a free slot on Monday, but the clinic closes early that day "
+        "because the staff have a training course."
+    )
+    assert texts(reply) == ["Sure.", reply[len("Sure. ") :]]
 
 
 def test_first_clause_cut_can_be_turned_down() -> None:
