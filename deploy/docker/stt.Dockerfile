@@ -29,6 +29,9 @@ ENV PATH=/opt/parley/bin:$PATH \
     STT_HTTP_PORT=9101
 USER 10001:10001
 WORKDIR /home/parley
+# Smart Turn's ONNX file (8 MB, checksummed) from the pipecat-ai wheel on PyPI, into the
+# model cache: the worker never downloads at run time.
+RUN python -m parley_stt.end_of_turn_model
 EXPOSE 9101
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
     CMD ["python", "/usr/local/lib/parley/healthcheck.py", "STT"]
