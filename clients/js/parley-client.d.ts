@@ -47,11 +47,23 @@ export interface SessionConfig {
   stt_provider?: SttProvider;
   llm_provider?: LlmProvider;
   tts_provider?: TtsProvider;
+  /** null = the provider's default model */
+  stt_model?: string | null;
+  llm_model?: string | null;
+  tts_model?: string | null;
+  /** providers tried in order when the stage's provider fails (at most 4) */
+  stt_fallback?: SttProvider[];
+  llm_fallback?: LlmProvider[];
+  tts_fallback?: TtsProvider[];
   voice?: string | null;
+  /** 0.5-2.0; 2.0 speaks in half the time */
+  speed?: number;
   /** null = let the STT provider detect the language */
   language?: string | null;
   response_style?: ResponseStyle;
   interrupt_sensitivity?: InterruptSensitivity;
+  /** false = end turns by silence alone, without the end-of-turn model */
+  semantic_turn?: boolean;
   system_prompt?: string | null;
   output_sample_rate?: 8000 | 16000 | 22050 | 24000 | 44100 | 48000;
 }
@@ -65,6 +77,8 @@ export interface SessionConfigCamel {
   language?: string | null;
   responseStyle?: ResponseStyle;
   interruptSensitivity?: InterruptSensitivity;
+  semanticTurn?: boolean;
+  speed?: number;
   systemPrompt?: string | null;
   outputSampleRate?: number;
 }
