@@ -101,9 +101,10 @@ def decode_upload(
     *,
     filename: str | None = None,
     content_type: str | None = None,
+    sample_rate: int = INPUT_SAMPLE_RATE,
 ) -> DecodedAudio:
-    """Decode an uploaded recording to PCM16 LE mono 16 kHz. ``filename`` and
-    ``content_type``, when given, must not claim another format than the bytes hold.
+    """Decode an uploaded recording to PCM16 LE mono 16 kHz (or ``sample_rate``). ``filename``
+    and ``content_type``, when given, must not claim another format than the bytes hold.
 
     Raises ``BadInputError`` with code ``audio_empty``, ``audio_too_large``,
     ``audio_unsupported``, ``audio_mislabelled``, ``audio_unreadable`` or
@@ -137,12 +138,12 @@ def decode_upload(
         with av.open(
             io.BytesIO(data), mode="r", format=source.value, metadata_errors="replace"
         ) as container:
-            pcm = _decode(container, source, limits)
+            pcm = _decode(container, source, limits, sample_rate)
     except av.FFmpegError as exc:
         raise _unreadable(source) from exc
     if not pcm:
         raise BadInputError("The audio upload holds no sound.", code=AUDIO_EMPTY)
-    return DecodedAudio(pcm=pcm, sample_rate=INPUT_SAMPLE_RATE, source_format=source)
+    return DecodedAudio(pcm=pcm, sample_rate=sample_rate, source_format=source)
 
 
 async def decode_upload_async(
@@ -151,10 +152,18 @@ async def decode_upload_async(
     *,
     filename: str | None = None,
     content_type: str | None = None,
+    sample_rate: int = INPUT_SAMPLE_RATE,
 ) -> DecodedAudio:
     """``decode_upload`` in a worker thread, so the event loop keeps serving."""
     return await asyncio.to_thread(
-        functools.partial(decode_upload, data, limits, filename=filename, content_type=content_type)
+        functools.partial(
+            decode_upload,
+            data,
+            limits,
+            filename=filename,
+            content_type=content_type,
+            sample_rate=sample_rate,
+        )
     )
 
 
@@ -182,7 +191,9 @@ def _declared_duration_s(container: InputContainer) -> float | None:
     return None
 
 
-def _decode(container: InputContainer, source: InputFormat, limits: DecodeLimits) -> bytes:
+def _decode(
+    container: InputContainer, source: InputFormat, limits: DecodeLimits, rate: int
+) -> bytes:
     if not container.streams.audio:
         raise BadInputError(f"The {source.name} upload has no audio track.", code=AUDIO_UNSUPPORTED)
     declared = _declared_duration_s(container)
@@ -190,7 +201,7 @@ def _decode(container: InputContainer, source: InputFormat, limits: DecodeLimits
     if declared is not None and declared > limits.max_duration_s + _DURATION_SLACK_S:
         raise _too_long(limits)
     # Enforced while decoding too, for recordings without a duration (MediaRecorder's WebM).
-    max_bytes = int(limits.max_duration_s * INPUT_SAMPLE_RATE) * BYTES_PER_SAMPLE
+    max_bytes = int(limits.max_duration_s * rate) * BYTES_PER_SAMPLE
     resampler: AudioResampler | None = None
     shape: tuple[str, str, int] | None = None
     parts: list[bytes] = []
@@ -202,7 +213,7 @@ def _decode(container: InputContainer, source: InputFormat, limits: DecodeLimits
         if resampler is None or frame_shape != shape:
             if resampler is not None:
                 parts.append(resampled_pcm(resampler, None))
-            resampler = AudioResampler(format="s16", layout="mono", rate=INPUT_SAMPLE_RATE)
+            resampler = AudioResampler(format="s16", layout="mono", rate=rate)
             shape = frame_shape
         part = resampled_pcm(resampler, frame)
         size += len(part)
@@ -212,7 +223,7 @@ def _decode(container: InputContainer, source: InputFormat, limits: DecodeLimits
     if resampler is not None:
         parts.append(resampled_pcm(resampler, None))
     pcm = b"".join(parts)
-    decoded_s = len(pcm) / BYTES_PER_SAMPLE / INPUT_SAMPLE_RATE
+    decoded_s = len(pcm) / BYTES_PER_SAMPLE / rate
     # FFmpeg reads a cut-off WebM without complaint up to the cut; its header still tells
     # how long it was.
     truncated = declared is not None and decoded_s < declared * _TRUNCATED_SHARE - 0.1

@@ -232,6 +232,7 @@ class VoiceEntry(_Msg):
     language: str | None = None
     gender: str | None = None
     description: str | None = None
+    custom: bool = False  # cloned from the caller's samples (listed for its owner only)
 
 
 class VoicesRequest(_Msg):

@@ -10,6 +10,7 @@ from pydantic.alias_generators import to_camel
 
 from parley_common.contracts.audio import AudioFormat
 from parley_common.contracts.bus import LatencyStages, ProviderStatus, Role, VoiceEntry
+from parley_common.contracts.jobs import CloneProvider, CustomVoiceStatus
 from parley_common.contracts.session import (
     InterruptSensitivity,
     LlmProvider,
@@ -318,3 +319,44 @@ class ProvidersView(BaseModel):
     stt: list[ProviderStatus]
     llm: list[ProviderStatus]
     tts: list[ProviderStatus]
+
+
+class CustomVoiceView(BaseModel):
+    """A voice cloned from a user's samples (``/api/v1/voices/custom``). Sessions name it by
+    ``id`` (``voice``) with ``tts_provider`` = its ``provider``, once it is ``ready``."""
+
+    id: str
+    user_id: str
+    name: str
+    description: str | None
+    provider: CloneProvider
+    status: CustomVoiceStatus
+    error: str | None = Field(description="Why it failed (the provider's reason), when failed")
+    sample_count: int = Field(description="Samples it was cloned from")
+    total_duration_seconds: float = Field(description="Seconds of audio in those samples")
+    warnings: list[str] = Field(
+        description="What was wrong with the samples (skipped ones, fewer or shorter than S1's"
+        " recommended 10+ samples of 1-2 minutes)"
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class CustomVoicesView(BaseModel):
+    """The caller's cloned voices, newest first."""
+
+    voices: list[CustomVoiceView]
+
+
+class S1CustomVoice(CustomVoiceView):
+    """A cloned voice in S1's camelCase."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class S1CloneResponse(_Camel):
+    """``POST /api/voice/clone``: the voice, ``processing`` while its provider clones it,
+    then ``ready`` (or ``failed``) at ``/api/v1/voices/custom/{id}``."""
+
+    success: Literal[True] = True
+    voice: S1CustomVoice
