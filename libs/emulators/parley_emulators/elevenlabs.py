@@ -1,5 +1,5 @@
 """Emulator of the ElevenLabs API: text-to-speech over HTTP (whole and streamed), the
-input-streaming WebSocket, and the voices and models lists.
+input-streaming WebSocket, the voices and models lists, and instant voice cloning.
 
 - ``POST /v1/text-to-speech/{voice_id}[/stream]?output_format=pcm_<rate>`` with
   ``{"text", "model_id", "voice_settings": {"speed"}}`` -> raw PCM16 at that rate.
@@ -9,6 +9,13 @@ input-streaming WebSocket, and the voices and models lists.
   ``{"audio": <base64>, "isFinal": null, "alignment", "normalizedAlignment"}``, then
   ``{"isFinal": true}`` and a 1000 close.
 - ``GET /v1/voices`` -> ``{"voices": [...]}`` from ``ElevenLabsState.voices``; ``GET /v1/models``.
+- ``POST /v1/voices/add`` (multipart ``name``, ``files`` — or ``files[]`` — ``description``,
+  ``labels`` as a JSON string, ``remove_background_noise``) -> ``{"voice_id",
+  "requires_verification": false}``; the voice is listed (category ``cloned``) and speaks at
+  its samples' pitch (``cloning``). Samples that are not audio or under a second: 400
+  ``invalid_audio``; every voice slot taken (``state.clones.limit``): 400
+  ``voice_limit_reached``. ``GET /v1/voices/{id}`` -> the voice, ``DELETE /v1/voices/{id}``
+  -> ``{"status": "ok"}``; an unknown id: 404 ``voice_not_found``.
 - Auth ``xi-api-key``; errors ``{"detail": {"status", "message"}}``.
 
 Fault kinds: ``http`` (status/body/headers; a WebSocket handshake is refused with them),
@@ -23,6 +30,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +41,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from parley_emulators.base import EmulatorState, Fault, Moment, Recorded, starlette_app
+from parley_emulators.cloning import Clones, UploadedFile, pitch_of, read_files
 from parley_emulators.speech import MS_PER_CHAR, chunks, paced, record_json, tone
 from parley_emulators.spoken import record
 
@@ -71,14 +80,19 @@ DEFAULT_MODELS: tuple[dict[str, Any], ...] = tuple(
 
 @dataclass
 class ElevenLabsState(EmulatorState):
-    """The traffic plus the account's voices, which cloning routes may add to."""
+    """The traffic plus the account's voices, which cloning adds to."""
 
     voices: list[dict[str, Any]] = field(default_factory=lambda: [dict(v) for v in DEFAULT_VOICES])
     models: list[dict[str, Any]] = field(default_factory=lambda: [dict(m) for m in DEFAULT_MODELS])
+    clones: Clones = field(default_factory=Clones)
 
     def voice_ids(self) -> set[str]:
         """Ids of the voices the account has."""
         return {v["voice_id"] for v in self.voices}
+
+    def voice(self, voice_id: str) -> dict[str, Any] | None:
+        """The account's voice ``voice_id``, if it has it."""
+        return next((v for v in self.voices if v["voice_id"] == voice_id), None)
 
 
 def detail(status: str, message: str) -> dict[str, Any]:
@@ -93,6 +107,14 @@ def routes(state: ElevenLabsState) -> list[BaseRoute]:
         if headers.get("xi-api-key") != state.api_key:
             return JSONResponse(detail("invalid_api_key", "Invalid API key"), status_code=401)
         return None
+
+    def refused_or_fault(request: Request) -> Response | None:
+        """A wrong key's answer, else the next fault's (the cloning routes' order)."""
+        denial = refused(request.headers)
+        if denial is not None:
+            return denial
+        fault = state.next_fault()
+        return _http_fault(fault) if fault is not None else None
 
     async def voices(request: Request) -> Response:
         record(state, request)
@@ -117,7 +139,7 @@ def routes(state: ElevenLabsState) -> list[BaseRoute]:
         if isinstance(checked, Response):
             return checked
         text, rate, speed = checked
-        pcm = tone(text, rate, speed)
+        pcm = tone(text, rate, speed, state.clones.pitch(request.path_params["voice_id"]))
         if fault is not None and fault.kind == "malformed":
             return JSONResponse({"audio": "not raw audio"})
         if not request.url.path.endswith("/stream"):
@@ -131,10 +153,52 @@ def routes(state: ElevenLabsState) -> list[BaseRoute]:
     async def stream_input(websocket: WebSocket) -> None:
         await _InputStream(state, websocket).serve()
 
-    # Voice cloning (POST /v1/voices/add, DELETE /v1/voices/{id}) belongs here, next to the
-    # voices list it adds to: append to ``state.voices``.
+    async def add_voice(request: Request) -> Response:
+        async with request.form() as form:  # closes the uploads' temporary files
+            files = await read_files([*form.getlist("files"), *form.getlist("files[]")])
+            fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        recorded = record(state, request, {**fields, "files": [f.summary() for f in files]})
+        denial = refused_or_fault(request)
+        if denial is not None:
+            return denial
+        name = fields.get("name", "").strip()
+        if not name or not files:
+            missing = "name" if not name else "files"
+            return JSONResponse({"detail": [{"loc": ["body", missing], "msg": "required"}]}, 422)
+        if state.clones.full:
+            message = "You have reached your maximum amount of custom voices"
+            return JSONResponse(detail("voice_limit_reached", message), 400)
+        pitch = await pitch_of(files)
+        if pitch is None:
+            message = "A sample is not audio, or too short to clone a voice from"
+            return JSONResponse(detail("invalid_audio", message), 400)
+        voice_id = secrets.token_hex(10)  # ElevenLabs' ids are 20 characters
+        state.clones.add(voice_id, files, pitch)
+        state.voices.append(_cloned_voice(voice_id, fields, files))
+        recorded.query["voice_id"] = voice_id
+        return JSONResponse({"voice_id": voice_id, "requires_verification": False})
+
+    async def voice(request: Request) -> Response:
+        record(state, request)
+        denial = refused_or_fault(request)
+        if denial is not None:
+            return denial
+        voice_id = request.path_params["voice_id"]
+        found = state.voice(voice_id)
+        if found is None:
+            return JSONResponse(
+                detail("voice_not_found", f"A voice with voice_id {voice_id} was not found."), 404
+            )
+        if request.method == "GET":
+            return JSONResponse(found)
+        state.voices.remove(found)
+        state.clones.remove(voice_id)
+        return JSONResponse({"status": "ok"})
+
     return [
         Route("/v1/voices", voices, methods=["GET"]),
+        Route("/v1/voices/add", add_voice, methods=["POST"]),
+        Route("/v1/voices/{voice_id}", voice, methods=["GET", "DELETE"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/text-to-speech/{voice_id}", speech, methods=["POST"]),
         Route("/v1/text-to-speech/{voice_id}/stream", speech, methods=["POST"]),
@@ -144,6 +208,33 @@ def routes(state: ElevenLabsState) -> list[BaseRoute]:
 
 def _http_fault(fault: Fault) -> Response:
     return JSONResponse(fault.body, status_code=fault.status, headers=fault.headers)
+
+
+def _cloned_voice(
+    voice_id: str, fields: dict[str, str], files: list[UploadedFile]
+) -> dict[str, Any]:
+    """A voice as ``GET /v1/voices`` lists an instant clone."""
+    try:
+        labels = json.loads(fields.get("labels") or "null")
+    except ValueError:
+        labels = None
+    return {
+        "voice_id": voice_id,
+        "name": fields["name"].strip(),
+        "category": "cloned",
+        "labels": labels if isinstance(labels, dict) else {},
+        "description": fields.get("description") or None,
+        "preview_url": None,
+        "samples": [
+            {
+                "sample_id": secrets.token_hex(10),
+                "file_name": f.filename,
+                "mime_type": f.content_type,
+                "size_bytes": len(f.data),
+            }
+            for f in files
+        ],
+    }
 
 
 def _rate(output_format: str | None) -> int | None:
@@ -262,7 +353,8 @@ class _InputStream:
                 await self.ws.send_text(json.dumps(error))
                 await self.ws.close(fault.status, str(fault.body))
                 return
-            pieces = list(chunks(tone(text, self.rate, self.speed), self.rate))
+            pitch = self.state.clones.pitch(self.ws.path_params["voice_id"])
+            pieces = list(chunks(tone(text, self.rate, self.speed, pitch), self.rate))
             for index, piece in enumerate(pieces):
                 if fault is not None and fault.kind == "malformed":
                     await self.ws.send_text("{not json")

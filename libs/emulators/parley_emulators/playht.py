@@ -5,6 +5,12 @@
   "voice_engine", "output_format": "wav"|"raw", "sample_rate", "speed"}`` -> chunked audio:
   a streamed WAV (sizes unknown: 0xFFFFFFFF) or raw PCM16.
 - ``GET /api/v2/voices`` -> a bare array of voices.
+- Instant cloning: ``POST /api/v2/cloned-voices/instant`` (multipart ``sample_file``,
+  ``voice_name``) -> ``{"id": "s3://…/manifest.json", "name", "type": "instant",
+  "voice_engine"}``, a voice that speaks at its sample's pitch (``cloning``); a sample that is
+  not audio: 400 ``INVALID_SAMPLE``; every slot taken: 403 ``VOICE_LIMIT_REACHED``.
+  ``GET /api/v2/cloned-voices`` lists them, ``DELETE /api/v2/cloned-voices`` with
+  ``{"voice_id"}`` removes one (404 ``VOICE_NOT_FOUND`` when unknown).
 - Errors ``{"error_message", "error_id"}``.
 
 Fault kinds: ``http``, ``malformed`` (``wav`` answered with bytes that are not a WAV),
@@ -13,7 +19,9 @@ Fault kinds: ``http``, ``malformed`` (``wav`` answered with bytes that are not a
 
 from __future__ import annotations
 
+import json
 import struct
+import uuid
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,6 +30,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from parley_emulators.base import EmulatorState, starlette_app
+from parley_emulators.cloning import Clones, pitch_of, read_files
 from parley_emulators.speech import chunks, paced, record_json, tone
 from parley_emulators.spoken import record
 
@@ -67,8 +76,11 @@ def wav_header(rate: int) -> bytes:
     )  # fmt: skip
 
 
-def routes(state: EmulatorState) -> list[BaseRoute]:
-    """The v2 streaming and voices routes."""
+def routes(state: EmulatorState, clones: Clones | None = None) -> list[BaseRoute]:
+    """The v2 streaming, voices and instant-cloning routes; ``clones`` holds the voices
+    cloned (a fresh one unless a test passes its own)."""
+    cloned = clones if clones is not None else Clones()
+    listed: list[dict[str, Any]] = []
 
     def refused(request: Request) -> Response | None:
         key = request.headers.get("authorization", "")
@@ -94,7 +106,8 @@ def routes(state: EmulatorState) -> list[BaseRoute]:
         if body.get("voice_engine") not in ENGINES or output not in ("wav", "raw"):
             return JSONResponse(error_body("unsupported engine or format", "BAD_REQUEST"), 400)
         speed = body.get("speed", 1.0)
-        pieces = list(chunks(tone(text, rate, float(speed)), rate))
+        pitch = cloned.pitch(str(body.get("voice", "")))
+        pieces = list(chunks(tone(text, rate, float(speed), pitch), rate))
         if output == "wav":
             header = b"NOTAWAVE" * 6 if fault is not None and fault.kind == "malformed" else None
             pieces.insert(0, header or wav_header(rate))
@@ -111,12 +124,68 @@ def routes(state: EmulatorState) -> list[BaseRoute]:
             return JSONResponse(fault.body, status_code=fault.status, headers=fault.headers)
         return refused(request) or JSONResponse(list(VOICES))
 
+    def refused_or_fault(request: Request) -> Response | None:
+        """A wrong key's answer, else the next fault's (the cloning routes' order)."""
+        denial = refused(request)
+        if denial is not None:
+            return denial
+        fault = state.next_fault()
+        if fault is None:
+            return None
+        return JSONResponse(fault.body, status_code=fault.status, headers=fault.headers)
+
+    async def clone(request: Request) -> Response:
+        async with request.form() as form:  # closes the uploads' temporary files
+            files = await read_files(form.getlist("sample_file"))
+            name = form.get("voice_name")
+        body = {"voice_name": name, "sample_file": [f.summary() for f in files]}
+        record(state, request, body)
+        denial = refused_or_fault(request)
+        if denial is not None:
+            return denial
+        if not isinstance(name, str) or not name.strip() or len(files) != 1:
+            message = "voice_name and one sample_file are required"
+            return JSONResponse(error_body(message, "BAD_REQUEST"), 400)
+        if cloned.full:
+            return JSONResponse(
+                error_body("Cloned voice limit reached", "VOICE_LIMIT_REACHED"), 403
+            )
+        pitch = await pitch_of(files)
+        if pitch is None:
+            return JSONResponse(error_body("The sample is not usable audio", "INVALID_SAMPLE"), 400)
+        voice_id = f"s3://voice-cloning-zero-shot/{uuid.uuid4()}/{name.strip()}/manifest.json"
+        cloned.add(voice_id, files, pitch)
+        voice = {"id": voice_id, "name": name.strip(), "type": "instant"}
+        listed.append({**voice, "voice_engine": "PlayHT2.0"})
+        return JSONResponse(listed[-1], status_code=201)
+
+    async def cloned_voices(request: Request) -> Response:
+        raw = await request.body()
+        record(state, request, raw.decode("utf-8", "replace") or None)
+        denial = refused_or_fault(request)
+        if denial is not None:
+            return denial
+        if request.method == "GET":
+            return JSONResponse(listed)
+        try:
+            voice_id = json.loads(raw or b"{}").get("voice_id")
+        except (ValueError, AttributeError):
+            voice_id = None
+        found = next((v for v in listed if v["id"] == voice_id), None)
+        if found is None:
+            return JSONResponse(error_body("No such cloned voice", "VOICE_NOT_FOUND"), 404)
+        listed.remove(found)
+        cloned.remove(found["id"])
+        return JSONResponse({"message": "Voice deleted", "deleted": found})
+
     return [
         Route("/api/v2/tts/stream", stream, methods=["POST"]),
         Route("/api/v2/voices", voices, methods=["GET"]),
+        Route("/api/v2/cloned-voices/instant", clone, methods=["POST"]),
+        Route("/api/v2/cloned-voices", cloned_voices, methods=["GET", "DELETE"]),
     ]
 
 
-def app(state: EmulatorState) -> Starlette:
+def app(state: EmulatorState, clones: Clones | None = None) -> Starlette:
     """An app serving the PlayHT v2 emulator."""
-    return starlette_app(routes(state))
+    return starlette_app(routes(state, clones))

@@ -46,9 +46,10 @@ def samples_for(text: str, rate: int, speed: float = 1.0) -> int:
     return round(rate * len(text) * MS_PER_CHAR / 1000 / speed)
 
 
-def tone(text: str, rate: int, speed: float = 1.0) -> bytes:
-    """PCM16 LE mono: ``samples_for(text, rate, speed)`` samples of a 440 Hz sine."""
-    step = 2 * math.pi * _FREQUENCY_HZ / rate
+def tone(text: str, rate: int, speed: float = 1.0, frequency_hz: float = _FREQUENCY_HZ) -> bytes:
+    """PCM16 LE mono: ``samples_for(text, rate, speed)`` samples of a sine (440 Hz, or a
+    cloned voice's own ``frequency_hz``)."""
+    step = 2 * math.pi * frequency_hz / rate
     count = samples_for(text, rate, speed)
     samples = array("h", (round(_AMPLITUDE * math.sin(i * step)) for i in range(count)))
     if sys.byteorder == "big":
