@@ -16,6 +16,7 @@ from parley_gateway.body_limit import BodyLimitMiddleware
 from parley_gateway.errors import ERROR_RESPONSES, install_error_handlers
 from parley_gateway.realtime.endpoint import router as realtime_router
 from parley_gateway.realtime.s2_socket import router as s2_socket_router
+from parley_gateway.realtime.webrtc import router as webrtc_router
 from parley_gateway.routes import (
     health,
     s1,
@@ -98,6 +99,7 @@ def create_app(settings: GatewaySettings, auth: AuthSettings | None = None) -> F
     app.include_router(s2_voice.router)
     app.include_router(s2_chat.router)
     app.include_router(s2_socket_router)
+    app.include_router(webrtc_router)
     app.include_router(web.router)
     lib_dir = settings.client_lib_dir or web.DEFAULT_CLIENT_LIB_DIR
     # Mounted first: /static/lib is more specific than /static.
