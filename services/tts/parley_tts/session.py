@@ -30,7 +30,6 @@ from parley_common.contracts.bus import (
 from parley_common.contracts.events import LatencyRecorded, UsageRecorded
 from parley_common.contracts.session import TtsProvider as TtsName
 from parley_common.contracts.subjects import SessionChannel
-from parley_common.errors import ProviderUnavailableError
 from parley_common.fallback import FallbackChain, Link, deadline_env, fallback_env
 from parley_common.observability import tracing
 from parley_common.observability.metrics import AUDIO_FRAMES, latency_histogram
@@ -42,6 +41,7 @@ from parley_tts.providers.registry import get_provider
 from parley_tts.resample import Resampler
 from parley_tts.sentences import Sentence, SentenceSplitter
 from parley_tts.streamed import StreamedText
+from parley_tts.voices import session_voice
 
 log = logging.getLogger(__name__)
 
@@ -446,11 +446,7 @@ def open_session(runtime: Runtime) -> SessionFactory:
 
     async def factory(assign: SessionAssign) -> SessionWork:
         provider = get_provider(assign.config.tts_provider)
-        voice = assign.config.voice
-        if voice is not None and voice not in {v.id for v in await provider.voices()}:
-            raise ProviderUnavailableError(
-                f"voice '{voice}' is not offered by the {provider.name} TTS"
-            )
+        assign = await session_voice(runtime.bus, provider, assign)  # a clone: its provider id
         fallbacks = [p.value for p in assign.config.tts_fallback] or fallback_env("tts")
         return TtsSession(runtime.bus, assign, provider, fallbacks)
 

@@ -22,14 +22,20 @@ from parley_common.contracts.rest import ProvidersView, VoicesView
 from parley_common.contracts.session import LlmProvider, SttProvider, TtsProvider
 from parley_common.errors import NotFoundError, ProviderUnavailableError, ServiceUnavailableError
 from parley_common.providers import test_providers_enabled
-from parley_gateway.auth import current_user
+from parley_common.tokens import Principal
+from parley_gateway.auth import CurrentUser, current_user
+from parley_gateway.custom_voices import CustomVoiceStore
 from parley_gateway.routes.deps import GatewayDep
 
 # Voices and providers are the deployment's, not a user's: any authenticated caller sees them.
 router = APIRouter(tags=["voices"], dependencies=[Depends(current_user)])
 
 
-async def _voices(gateway: GatewayDep, provider: str) -> VoicesView:
+async def _voices(
+    gateway: GatewayDep, provider: str, principal: Principal | None = None
+) -> VoicesView:
+    """The provider's voices, and ``principal``'s own cloned voices of it first (none
+    without a principal)."""
     try:
         TtsProvider(provider)
     except ValueError as exc:
@@ -46,26 +52,34 @@ async def _voices(gateway: GatewayDep, provider: str) -> VoicesView:
     answer = VoicesReply.model_validate_json(reply.data)
     if answer.error is not None:
         raise ProviderUnavailableError(answer.error)
-    return VoicesView(provider=provider, voices=list(answer.voices))
+    # The caller's cloned voices first, marked custom: no other user ever sees them.
+    store = CustomVoiceStore(gateway.pool)
+    custom = [] if principal is None else await store.voice_entries(principal, provider)
+    return VoicesView(provider=provider, voices=[*custom, *answer.voices])
 
 
 @router.get("/api/v1/voices", response_model=VoicesView)
-async def list_voices(gateway: GatewayDep, provider: str = "local") -> VoicesView:
-    """Voices of a TTS provider (``?provider=local`` by default)."""
-    return await _voices(gateway, provider)
+async def list_voices(
+    gateway: GatewayDep, principal: CurrentUser, provider: str = "local"
+) -> VoicesView:
+    """Voices of a TTS provider (``?provider=local`` by default), with the caller's cloned
+    voices of that provider first (``custom: true``)."""
+    return await _voices(gateway, provider, principal)
 
 
 @router.get("/api/voice/voices/{provider}", tags=["S1 compatibility"])
-async def s1_voices(gateway: GatewayDep, provider: str) -> dict[str, Any]:
+async def s1_voices(gateway: GatewayDep, principal: CurrentUser, provider: str) -> dict[str, Any]:
     """S1's voice list: ``{"success": true, "provider", "voices": [...]}``."""
-    view = await _voices(gateway, provider)
+    view = await _voices(gateway, provider, principal)
     return {"success": True, **view.model_dump(mode="json")}
 
 
 @router.get("/api/v1/voice/voices", tags=["S2 compatibility"])
-async def s2_voices(gateway: GatewayDep, provider: str = "local") -> dict[str, Any]:
+async def s2_voices(
+    gateway: GatewayDep, principal: CurrentUser, provider: str = "local"
+) -> dict[str, Any]:
     """S2's voice list."""
-    view = await _voices(gateway, provider)
+    view = await _voices(gateway, provider, principal)
     return {"voices": [v.model_dump(mode="json") for v in view.voices], "provider": provider}
 
 

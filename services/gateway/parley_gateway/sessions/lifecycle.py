@@ -22,6 +22,7 @@ from parley_common.errors import (
     ServiceUnavailableError,
 )
 from parley_common.tokens import Principal
+from parley_gateway.custom_voices import CustomVoiceStore
 from parley_gateway.sessions.store import SessionRecord, SessionStore
 from parley_gateway.sessions.voice_configs import VoiceConfigStore
 
@@ -52,6 +53,7 @@ class SessionLifecycle:
         chatbot's voice configuration fills in what the request did not choose. An
         authenticated user over the cap of concurrent sessions gets a RateLimitedError."""
         config = await self._config(request, principal)
+        await CustomVoiceStore(self.store.pool).check_session_voice(config, principal)
         # Without authentication every caller is one user: a per-user cap means nothing.
         cap = self.max_sessions_per_user if principal.user_id is not None else None
         record = await self.store.create(request.user_id, request.chatbot_id, config, cap)
