@@ -18,6 +18,7 @@ from parley_gateway.realtime.endpoint import router as realtime_router
 from parley_gateway.realtime.s2_socket import router as s2_socket_router
 from parley_gateway.realtime.webrtc import router as webrtc_router
 from parley_gateway.routes import (
+    clone,
     health,
     s1,
     s2_chat,
@@ -96,6 +97,7 @@ def create_app(settings: GatewaySettings, auth: AuthSettings | None = None) -> F
     app.include_router(s2_config.router)
     app.include_router(realtime_router)
     app.include_router(voices.router)
+    app.include_router(clone.router)
     app.include_router(s2_voice.router)
     app.include_router(s2_chat.router)
     app.include_router(s2_socket_router)
