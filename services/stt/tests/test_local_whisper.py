@@ -1,5 +1,6 @@
 """Whisper base via faster-whisper: accuracy on synthesised speech, partials, the finish cache,
-the event loop staying free, and assembling the model from its two wheels."""
+finals before partials on the one inference lane, the event loop staying free, and assembling
+the model from its two wheels."""
 
 from __future__ import annotations
 
@@ -57,6 +58,11 @@ def test_wer_counts_substitutions_insertions_and_deletions() -> None:
     assert wer("book a table", "book table") == pytest.approx(1 / 3)
     assert wer("book a table", "please book a table now") == pytest.approx(2 / 3)
     assert wer("at seven", "at 7") == 0
+
+
+async def cores_free() -> None:
+    """Wait until partials run again after the finals of earlier tests."""
+    await asyncio.sleep(local_whisper.ANSWER_QUIET_S)
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +129,7 @@ async def test_interim_gives_the_words_so_far(
     quarter, half = len(audio) // 8 * 2, len(audio) // 4 * 2
     stream = await provider.open("en")
     assert await stream.interim() is None
+    await cores_free()
 
     await stream.feed(audio[:quarter])
     running = asyncio.create_task(stream.interim())
@@ -200,11 +207,73 @@ async def test_a_final_nobody_awaits_any_more_is_dropped_before_it_runs(
 
 
 @pytest.mark.models
+async def test_a_final_waits_for_the_running_partial_only(
+    provider: SttProvider, say: Callable[[str], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await cores_free()
+    ran: list[bool] = []  # is_final of each transcription the model ran, in order
+    partial_running, go_on = threading.Event(), threading.Event()
+    transcribe = local_whisper._transcribe
+
+    def traced(audio: npt.NDArray[np.float32], language: str | None, how: Any) -> SttResult:
+        ran.append(how.final)
+        if ran == [False]:  # hold the first partial until the final has been asked for
+            partial_running.set()
+            go_on.wait(10)
+        return transcribe(audio, language, how)
+
+    monkeypatch.setattr(local_whisper, "_transcribe", traced)
+    speaking, other, ended = [await provider.open("en") for _ in range(3)]
+    await speaking.feed(say(BOOKING))
+    await other.feed(say(REMINDER))
+    await ended.feed(say(WEEKEND))
+    running = asyncio.create_task(speaking.interim())
+    assert await asyncio.to_thread(partial_running.wait, 10)
+    queued = asyncio.create_task(other.interim())
+    await asyncio.sleep(0.01)  # in the lane, behind the running partial
+
+    final = asyncio.create_task(ended.finish())
+    await asyncio.sleep(0.01)
+    dropped = await queued
+    refused = await other.interim()  # asked while the final waits
+    go_on.set()
+    result = await final
+
+    assert dropped is None
+    assert refused is None
+    assert ran == [False, True]  # nothing ran between the partial and the final
+    assert wer(WEEKEND, result.text) <= 0.2, result.text
+    partial = await running
+    assert partial is not None
+    assert words_of(partial.text)[:3] == ["could", "you", "please"], partial.text
+
+
+@pytest.mark.models
+async def test_partials_wait_while_the_answer_is_computed(
+    provider: SttProvider, say: Callable[[str], bytes]
+) -> None:
+    ended, speaking = await provider.open("en"), await provider.open("en")
+    await ended.feed(say(REMINDER))
+    await speaking.feed(say(BOOKING))
+
+    await ended.finish()
+    during = await speaking.interim()  # the dialogue and TTS have the cores now
+    await cores_free()
+    after = await speaking.interim()  # asked again: a skipped partial is not cached
+
+    assert during is None
+    assert after is not None
+    assert wer(BOOKING, after.text) <= 0.2, after.text
+
+
+@pytest.mark.models
 async def test_inference_leaves_the_event_loop_free(
     provider: SttProvider, say: Callable[[str], bytes]
 ) -> None:
     stream = await provider.open("en")
-    await stream.feed(say(WEEKEND))
+    # Long enough to keep the model busy for a while with only the utterance encoded.
+    for text in (WEEKEND, BOOKING, WEEKEND):
+        await stream.feed(say(text))
     async with loop_gaps(0.005) as gaps:
         started = time.perf_counter()
         await stream.finish()

@@ -1,16 +1,19 @@
 """The offline default: Whisper base through faster-whisper (CTranslate2, int8, on the CPU).
 
-One model per process, shared by every stream, and one inference thread: concurrent utterances
-queue instead of fighting over the cores, and the event loop never waits on the model.
+One model per process, shared by every stream, and one inference lane: concurrent utterances
+queue instead of fighting over the cores, finals go before partials (which run only when no
+final is queued, running or just done), and the event loop never waits on the model. The
+encoder sees each utterance plus 3 s of padding, not a 30 s window (``whisper_utterance``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,14 +25,30 @@ from parley_common.errors import ModelNotInstalledError
 from parley_common.settings import positive_int_env
 from parley_stt.models import whisper_model_dir
 from parley_stt.providers.base import PartialSink, SttResult
+from parley_stt.providers.inference_lane import InferenceLane
 
-__all__ = ["SAMPLE_RATE", "THREADS_ENV", "LocalWhisperProvider", "LocalWhisperStream"]
+__all__ = [
+    "ANSWER_QUIET_S",
+    "SAMPLE_RATE",
+    "THREADS_ENV",
+    "LocalWhisperProvider",
+    "LocalWhisperStream",
+    "transcribe",
+]
 
 SAMPLE_RATE = 16_000
 THREADS_ENV = "PARLEY_STT_THREADS"
 _DEFAULT_THREADS = 2
 # Under 100 ms there is no word to find, and Whisper tends to invent one.
 _MIN_BYTES = 2 * SAMPLE_RATE // 10
+# Once a final is out, the dialogue model and the TTS compute the answer and its first audio
+# on the same cores for about a second (docs/benchmarks.md): partials wait until then.
+ANSWER_QUIET_S = 1.0
+# Speech gave Whisper at most ~9 tokens a second (timestamps included) on the bench's voice
+# spoken 25 % faster; a decode stuck in a loop stops here instead of at 448 tokens, seconds
+# later, and its retry at a higher temperature starts sooner.
+_TOKENS_PER_SECOND = 12
+_TOKENS_MIN = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +60,7 @@ class _Pass:
     temperature: tuple[float, ...]
 
 
-# Partials only need to look alive: greedy, no timestamps, no retries.
+# Partials only need to look alive: greedy, no word timings, no retries.
 _INTERIM = _Pass(final=False, beam_size=1, temperature=(0.0,))
 # Beam sizes 2-3 gave the same transcripts on our samples for 15-40% more time. One retry at a
 # higher temperature can rescue a decode stuck in a repetition loop; more would make the
@@ -50,8 +69,8 @@ _FINAL = _Pass(final=True, beam_size=1, temperature=(0.0, 0.4))
 
 _model: Any = None
 _model_lock = threading.Lock()
-# One worker: each transcription already uses every core via CTranslate2's own threads.
-_inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-whisper")
+# One thread: each transcription already uses every core via CTranslate2's own threads.
+_lane = InferenceLane("parley-whisper", quiet_after_critical_s=ANSWER_QUIET_S)
 
 
 def _threads() -> int:
@@ -67,12 +86,12 @@ def _load_model() -> Any:
             # Hugging Face hub; this makes sure nothing does.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             try:
-                from faster_whisper import WhisperModel
+                from parley_stt.providers.whisper_utterance import UtteranceWhisperModel
             except ImportError as exc:
                 raise ModelNotInstalledError(
                     "local STT needs faster-whisper: pip install 'parley-stt[local]'"
                 ) from exc
-            _model = WhisperModel(
+            _model = UtteranceWhisperModel(
                 str(whisper_model_dir()),
                 device="cpu",
                 compute_type="int8",
@@ -83,17 +102,30 @@ def _load_model() -> Any:
 
 
 def _transcribe(audio: npt.NDArray[np.float32], language: str | None, how: _Pass) -> SttResult:
-    """Run one transcription; called on the inference thread."""
-    segments, info = _load_model().transcribe(
+    """Run one transcription with the process's model; called on the inference lane."""
+    return transcribe(_load_model(), audio, language, final=how.final)
+
+
+def transcribe(
+    model: Any, audio: npt.NDArray[np.float32], language: str | None, *, final: bool
+) -> SttResult:
+    """A final (with word timings) or partial transcript of ``audio`` (float32, 16 kHz) by a
+    faster-whisper ``model``; blocks for as long as the model takes."""
+    how = _FINAL if final else _INTERIM
+    seconds = min(len(audio) / SAMPLE_RATE, 30.0)  # faster-whisper's limit is per window
+    segments, info = model.transcribe(
         audio,
         language=language,
         beam_size=how.beam_size,
         temperature=how.temperature,
         condition_on_previous_text=False,
-        # Word timing needs timestamp tokens: without them faster-whisper resumes decoding
-        # after the last word and hallucinates into the padding ("Bye. Bye.").
-        without_timestamps=not how.final,
+        # Timestamp tokens for partials too: with only the utterance encoded, text-only
+        # decoding loops on audio cut mid-word (a partial's) far more often. Word timings
+        # need them anyway: without, faster-whisper resumes decoding after the last word and
+        # hallucinates into the padding ("Bye. Bye.").
+        without_timestamps=False,
         word_timestamps=how.final,
+        max_new_tokens=_TOKENS_MIN + math.ceil(_TOKENS_PER_SECOND * seconds),
         # The service runs its own VAD on the stream; a second pass would only cost time.
         vad_filter=False,
     )
@@ -129,22 +161,24 @@ def _whisper_language(language: str | None) -> str | None:
 
 @dataclass(slots=True)
 class _Job:
-    """One queued or running transcription, shared by every caller that wants it."""
+    """One queued or running transcription, shared by every caller that wants it. Its result
+    is None when it was a partial the lane did not run (a final had the cores)."""
 
     size: int  # bytes of audio it covers
-    work: Future[SttResult]
-    result: asyncio.Future[SttResult]
+    work: Future[SttResult | None]
+    result: asyncio.Future[SttResult | None]
     waiters: int = 0
 
     def usable_for(self, size: int) -> bool:
         """Whether this job's (eventual) result answers a request for ``size`` bytes."""
-        if self.result.cancelled():
+        if self.size != size or self.result.cancelled():
             return False
-        if self.result.done() and self.result.exception() is not None:
-            return False  # retry rather than repeat a failure forever
-        return self.size == size
+        if not self.result.done():
+            return True
+        # A failure is retried rather than repeated forever, a skipped partial asked again.
+        return self.result.exception() is None and self.result.result() is not None
 
-    async def wait(self) -> SttResult:
+    async def wait(self) -> SttResult | None:
         """The result; a caller giving up does not cancel it for the other callers."""
         self.waiters += 1
         try:
@@ -177,8 +211,8 @@ class LocalWhisperStream:
         if len(self._pcm) < _MIN_BYTES:
             return None
         job = self._interim
-        # A partial still running is awaited even if it covers less audio, so partials cannot
-        # pile up in front of finals when the model falls behind.
+        # A partial still running is awaited even if it covers less audio, so one stream never
+        # has more than one partial waiting for the cores.
         running = job is not None and not job.result.done()
         if job is None or not (running or job.usable_for(len(self._pcm))):
             job = self._interim = self._start(_INTERIM)
@@ -192,7 +226,9 @@ class LocalWhisperStream:
         job = self._final
         if job is None or not job.usable_for(len(self._pcm)):
             job = self._final = self._start(_FINAL)
-        return await job.wait()
+        result = await job.wait()
+        assert result is not None  # only partials are ever skipped
+        return result
 
     async def aclose(self) -> None:
         """Drop the audio and the cached results (jobs nobody awaits are already dropped)."""
@@ -204,7 +240,8 @@ class LocalWhisperStream:
         # Copied now: feed() may append while the job waits for the inference thread.
         audio = np.frombuffer(self._pcm, dtype="<i2", count=size // 2).astype(np.float32)
         audio /= 32768.0
-        work = _inference.submit(_transcribe, audio, self._language, how)
+        run = functools.partial(_transcribe, audio, self._language, how)
+        work: Future[SttResult | None] = _lane.critical(run) if how.final else _lane.background(run)
         return _Job(size=size, work=work, result=asyncio.wrap_future(work))
 
 
@@ -228,4 +265,4 @@ class LocalWhisperProvider:
 
     async def warm_up(self) -> None:
         """Load the model now (off the event loop) so the first utterance does not pay it."""
-        await asyncio.get_running_loop().run_in_executor(_inference, _load_model)
+        await asyncio.wrap_future(_lane.critical(_load_model))
