@@ -1,4 +1,4 @@
-"""Per-turn latency with the real local models (Whisper base, Gemma 3 270M, Piper), every
+"""Per-turn latency with the real local models (Whisper base, the offline LLM, Piper), every
 service its own process, one caller asking spoken questions in real time.
 
     python -m bench.real_models --turns 20 --sensitivity high

@@ -1,4 +1,4 @@
-"""Spoken questions answered by the real local models (Whisper, Gemma via llama.cpp, Piper),
+"""Spoken questions answered by the real local models (Whisper, Qwen via llama.cpp, Piper),
 streamed like a microphone. Run inside a network namespace by tests/e2e/test_offline.py, so
 it also proves that nothing needs the internet."""
 
