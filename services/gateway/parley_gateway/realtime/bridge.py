@@ -15,6 +15,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
 
 from fastapi import WebSocket, WebSocketDisconnect
 from nats.aio.subscription import Subscription
@@ -76,7 +77,7 @@ from parley_gateway.realtime.audio_in import AudioInPublisher, AudioInput, PcmIn
 from parley_gateway.realtime.barge_in import BargeInPolicy
 from parley_gateway.realtime.client import ClientConnection, describe
 from parley_gateway.realtime.latency import TurnLatencies
-from parley_gateway.realtime.playout import AudioOutput, Playout, TurnAudio
+from parley_gateway.realtime.playout import AudioOutput, Playout, TurnAudio, TurnCallback
 from parley_gateway.routes.deps import Gateway
 from parley_gateway.sessions.store import SessionRecord
 from parley_gateway.sessions.turn_result import AnswerFormat
@@ -102,12 +103,31 @@ class _TurnState:
             self.playout = None
 
 
+class BridgeTransport(Protocol):
+    """A protocol of its own on the bridge (OpenAI's Realtime API): its client side, which
+    translates the native events, and its audio parts, given the bridge's playout callbacks."""
+
+    @property
+    def client(self) -> ClientConnection:
+        """The connection the bridge receives from and sends events to."""
+
+    def parts(
+        self,
+        publisher: AudioInPublisher,
+        on_start: TurnCallback,
+        on_first_frame: TurnCallback,
+        on_end: TurnCallback,
+    ) -> tuple[AudioInput, AudioOutput]:
+        """The input and output audio of the connection."""
+
+
 class SessionBridge:
     """Relays one WebSocket to the session's subjects until either side ends.
 
     ``answers`` None is the native protocol: PCM frames both ways. With an ``AnswerFormat``
     it is S2's: every binary message from the client is a whole recording, and every answer
-    goes back as one file in that format; the events are the same.
+    goes back as one file in that format; the events are the same. A ``transport`` brings
+    another protocol's client side and audio parts.
     """
 
     def __init__(
@@ -116,17 +136,26 @@ class SessionBridge:
         record: SessionRecord,
         websocket: WebSocket,
         answers: AnswerFormat | None = None,
+        transport: BridgeTransport | None = None,
     ) -> None:
         self.gateway = gateway
         self.bus = gateway.bus
         self.config = record.config
         self.sid = record.id
-        self.client = ClientConnection(websocket, gateway.activity.noter(record.id))
+        self.client = (
+            transport.client
+            if transport is not None
+            else ClientConnection(websocket, gateway.activity.noter(record.id))
+        )
         self.clock = AudioClock(gateway.audio_positions.get(record.id))
         publisher = AudioInPublisher(self.bus, self.sid, self.clock)
         self.playout: AudioOutput
         self.input: AudioInput
-        if answers is None:
+        if transport is not None:
+            self.input, self.playout = transport.parts(
+                publisher, self._audio_started, self._first_audio_sent, self._audio_ended
+            )
+        elif answers is None:
             self.playout = Playout(
                 self.client.audio,
                 self._audio_started,
