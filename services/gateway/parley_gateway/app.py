@@ -15,6 +15,7 @@ from parley_common.tokens import AuthSettings, TokenVerifier, describe_keys
 from parley_gateway.body_limit import BodyLimitMiddleware
 from parley_gateway.errors import ERROR_RESPONSES, install_error_handlers
 from parley_gateway.realtime.endpoint import router as realtime_router
+from parley_gateway.realtime.openai.endpoint import router as openai_realtime_router
 from parley_gateway.realtime.s2_socket import router as s2_socket_router
 from parley_gateway.realtime.webrtc import router as webrtc_router
 from parley_gateway.routes import (
@@ -101,6 +102,7 @@ def create_app(settings: GatewaySettings, auth: AuthSettings | None = None) -> F
     app.include_router(s2_voice.router)
     app.include_router(s2_chat.router)
     app.include_router(s2_socket_router)
+    app.include_router(openai_realtime_router)
     app.include_router(webrtc_router)
     app.include_router(web.router)
     lib_dir = settings.client_lib_dir or web.DEFAULT_CLIENT_LIB_DIR
