@@ -3,6 +3,7 @@
 
 import { ParleyClient, ParleyApi, ConversationLog, DEFAULT_CONFIG } from './lib/parley-client.js';
 import { MicCapture, AudioPlayer, createAudioContext, requestMicrophone, describeMicError } from './lib/audio.js';
+import { initMyVoices } from './my-voices.js';
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const params = new URLSearchParams(location.search);
@@ -307,13 +308,16 @@ async function loadVoices() {
   } else {
     const lang = settings.language === 'auto' ? null : settings.language;
     const sorted = [...voices].sort((a, b) => Number(langMatch(b, lang)) - Number(langMatch(a, lang)));
+    // The caller's cloned voices (custom: true) first, in a group of their own.
+    const mine = Object.assign(document.createElement('optgroup'), { label: 'My voices' });
     for (const v of sorted) {
       const id = v.id || v.voice_id || v.name;
       if (!id) continue;
       const name = v.name || id;
       const language = v.language || v.lang;
-      el.voice.append(new Option(language ? `${name} · ${language}` : name, id));
+      (v.custom ? mine : el.voice).append(new Option(language ? `${name} · ${language}` : name, id));
     }
+    if (mine.children.length) el.voice.insertBefore(mine, el.voice.children[1] || null);
     el.voiceStatus.textContent = voices.length ? '' : 'This provider has a single default voice.';
   }
   const ids = [...el.voice.options].map((o) => o.value);
@@ -1009,6 +1013,22 @@ window.addEventListener('pagehide', () => {
   get client() { return call ? call.client : null; },
   settings,
 };
+// -- my voices -----------------------------------------------------------------------------------
+/** A cloned voice became ready (`select`: pick it for the next call) or was deleted. */
+initMyVoices({
+  api,
+  onChange: ({ provider, select }) => {
+    voicesCache.delete(provider);
+    const usable = [...el.tts.options].some((o) => o.value === provider && !o.disabled);
+    if (select && usable) {
+      el.tts.value = settings.tts_provider = provider;
+      settings.voice = select;
+      saveSettings();
+    }
+    if (el.tts.value === provider) loadVoices();
+  },
+});
+
 // -- boot --------------------------------------------------------------------------------------
 writeForm();
 setTranscriptVisible(settings.transcript_visible !== false);
