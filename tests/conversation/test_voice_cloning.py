@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from bench.call import Call
 from conftest import SecuredPlatform
@@ -24,9 +26,15 @@ from parley_clone.providers.registry import REGISTRY as CLONE_PROVIDERS
 from parley_clone.testing import clone_worker, voice_sample
 from parley_common.audio import encode_pcm
 from parley_common.contracts.jobs import PROVIDER_VOICE_PREFIX
+from parley_common.testing import serving
+from parley_common.tokens import AuthSettings, mint_token, new_secret
 from parley_emulators.base import running
 from parley_emulators.cloning import pcm_pitch
 from parley_emulators.vendors import ElevenLabs
+from parley_gateway.app import create_app
+from parley_gateway.limits.rules import Rate
+from parley_gateway.settings import GatewaySettings
+from parley_launcher.embedded.process import free_port
 from parley_llm.providers.scripted import ScriptedLlmProvider
 from parley_tts.providers.registry import REGISTRY as TTS_PROVIDERS
 
@@ -328,3 +336,30 @@ async def test_unusable_samples_are_skipped_with_a_warning_and_none_usable_is_re
         assert cloning.clone_requests() == before
         assert (await erin.get(f"/api/v1/voices/custom/{uuid.uuid4()}")).status_code == 404
         assert (await erin.get("/api/v1/voices/custom/not-an-id")).status_code == 404
+
+
+async def test_cloning_is_rate_limited_per_user(nats_url: str, database_url: str) -> None:
+    # A window of its own (3613 s), so that no other test's requests share its counter.
+    rate = Rate(2, 3613)
+    _, left_s = rate.window_at(time.time())
+    if left_s < 10:  # the requests below must fall in one window
+        await asyncio.sleep(left_s)
+    port = free_port()
+    secret = new_secret()
+    settings = GatewaySettings(
+        nats_url=nats_url,
+        database_url=SecretStr(database_url),
+        http_port=port,
+        rate_limits_user={"clone": rate},
+    )
+    app = create_app(settings, AuthSettings(secret=SecretStr(secret)))
+    headers = {"Authorization": f"Bearer {mint_token(secret, 'frank', ttl_s=60)}"}
+    async with (
+        serving(app, port) as url,
+        httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as frank,
+    ):
+        answers = [await frank.post("/api/voice/clone", **_form([])) for _ in range(3)]
+    # The first two reach the route (which wants samples), the third does not.
+    assert [a.status_code for a in answers] == [422, 422, 429]
+    assert answers[2].json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(answers[2].headers["Retry-After"]) <= 3613
