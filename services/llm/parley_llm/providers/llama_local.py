@@ -3,10 +3,11 @@ llama.cpp.
 
 Generation runs in a worker thread so the event loop keeps serving audio and the bus; tokens
 cross back to the loop through ``call_soon_threadsafe`` into an ``asyncio.Queue``. A
-``llama_cpp.Llama`` is not thread-safe, so one generation at a time holds it (per process,
-shared by every provider instance and so by every session: the others wait their turn in
-arrival order), and a consumer that goes away stops its generation at the next token so the
-next turn is not kept waiting.
+``llama_cpp.Llama`` is not thread-safe, so one generation at a time holds it: there is one
+model per process, shared by every provider instance and so by every session on the worker,
+behind a lock that the others wait for (a turn cancelled while it waits never takes it). A
+consumer that goes away stops its generation at the next token so the next turn is not kept
+waiting.
 
 The model's KV cache keeps the conversation between turns: each prompt continues the last
 one with the answer's own tokens (``parley_llm.chat_prompt``), so a turn evaluates only what
