@@ -32,6 +32,28 @@ from parley_gateway.realtime.webrtc.tracks import PacedPcmTrack
 
 # Decoded assistant audio quieter than this peak (of 32767) is the silence between turns.
 AUDIBLE_PEAK = 200
+# What differs between two runs of the same turn: ids, timings, measured latencies.
+_VOLATILE_EVENTS = ("metrics", "pong")
+_VOLATILE_FIELDS = ("session_id", "at_ms", "timestamp")
+
+
+def comparable_events(events: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """A call's server events by type, each type's in the order received, without what
+    differs between two runs of the same turn (the session id, timings, latencies, how often
+    a partial transcript was polled): equal for the same turn over WebRTC and the WebSocket.
+    Across types the order is not fixed (answer text and answer audio stream side by side)."""
+    out: dict[str, list[Any]] = {}
+    for event in events:
+        kind = event["type"]
+        if kind in _VOLATILE_EVENTS:
+            continue
+        data = dict(event.get("data") or {k: v for k, v in event.items() if k != "type"})
+        for volatile in _VOLATILE_FIELDS:
+            data.pop(volatile, None)
+        seen = out.setdefault(kind, [])
+        if not (data.get("partial") and seen and seen[-1] == data):
+            seen.append(data)
+    return out
 
 
 @dataclass

@@ -16,7 +16,7 @@ import websockets
 
 from bench.audio import silence, speak
 from bench.call import Call, CallLog
-from bench.webrtc_call import WebRtcCall
+from bench.webrtc_call import WebRtcCall, comparable_events
 from parley_common.contracts.session import LlmProvider as LlmName
 from parley_common.contracts.ws import CLOSE_REPLACED
 from parley_llm.providers.registry import get_provider as get_llm
@@ -102,25 +102,6 @@ async def test_spoken_question_is_answered_with_audio_on_the_track(
         assert max(h.peak for h in quiet) < 200
 
 
-def _comparable(log: CallLog) -> dict[str, list[Any]]:
-    """A call's events by type, each type's in the order received, without what differs
-    between two runs of the same turn: the session id, timings, measured latencies, how
-    often a partial transcript was polled. (Across types the order is not fixed: answer text
-    and answer audio stream side by side.)"""
-    out: dict[str, list[Any]] = {}
-    for event in log.events():
-        kind = event["type"]
-        if kind in ("metrics", "pong"):
-            continue
-        data = dict(event.get("data") or {k: v for k, v in event.items() if k != "type"})
-        for volatile in ("session_id", "at_ms", "timestamp"):
-            data.pop(volatile, None)
-        seen = out.setdefault(kind, [])
-        if not (data.get("partial") and seen and seen[-1] == data):
-            seen.append(data)
-    return out
-
-
 def _milestones(log: CallLog) -> list[str]:
     kinds = ("ready", "speech_started", "speech_stopped", "transcription_complete", "audio_end")
     return [e["type"] for e in log.events() if e["type"] in kinds]
@@ -137,9 +118,9 @@ async def test_data_channel_events_equal_the_websockets(platform_url: str, quest
         await ws.wait_for("audio_end", within_s=30)
     finally:
         await ws.close()
-    over_rtc = _comparable(rtc)
+    over_rtc = comparable_events(rtc.events())
     assert {"ready", "transcript", "response", "audio_start", "audio_end"} <= set(over_rtc)
-    assert over_rtc == _comparable(ws)
+    assert over_rtc == comparable_events(ws.events())
     assert (
         _milestones(rtc)
         == _milestones(ws)
