@@ -67,5 +67,15 @@ export declare class AudioPlayer implements PlaybackSink {
   endTurn(turnId?: number | null): void;
   flush(reason?: string): void;
   setMuted(muted: boolean): void;
+  /** Play a WebRTC call's audio track through an audio element (the echo canceller hears it),
+   * metered by the analyser; level, samplesPlayed, flush, mute and onDrained keep working. */
+  playStream(stream: MediaStream, opts?: { document?: Document; now?: () => number }): void;
+  /** Stop playing the stream; pushed chunks play again. */
+  stopStream(): void;
   close(): void;
 }
+
+export declare const STREAM_POLL_MS: 50;
+export declare const STREAM_AUDIBLE_RMS: number;
+export declare const STREAM_DRAINED_MS: 300;
+export declare const STREAM_FLUSH_MUTE_MS: 250;

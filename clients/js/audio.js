@@ -1,7 +1,8 @@
 /**
  * Browser audio helpers for Parley: microphone capture (getUserMedia + AudioWorklet that
  * downsamples to 16 kHz and emits 20 ms PCM16 frames) and assistant playback (AudioWorklet
- * queue with a ~80 ms jitter buffer, immediate `flush()` on barge-in, mute, level meters).
+ * queue with a ~80 ms jitter buffer, immediate `flush()` on barge-in, mute, level meters), or,
+ * for a WebRTC call, of the assistant's audio track (`AudioPlayer.playStream`).
  *
  * Needs a secure context (https or localhost) for getUserMedia and AudioWorklet.
  * All browser globals are looked up lazily and can be injected, so node tests can use fakes.
@@ -231,7 +232,16 @@ export class MicCapture {
   }
 }
 
-/** Assistant voice playback through an AudioWorklet queue. */
+/** A WebRTC stream's level is read this often (for meters, `samplesPlayed`, `onDrained`). */
+export const STREAM_POLL_MS = 50;
+/** Stream audio below this RMS (about -50 dBFS) is the silence between turns. */
+export const STREAM_AUDIBLE_RMS = 0.003;
+/** After `endTurn`, a stream this long quiet has finished playing the turn. */
+export const STREAM_DRAINED_MS = 300;
+/** After a flush, a stream is muted this long: what was already on its way is not heard. */
+export const STREAM_FLUSH_MUTE_MS = 250;
+
+/** Assistant voice playback through an AudioWorklet queue (or of a WebRTC stream). */
 export class AudioPlayer {
   /**
    * @param {{context?: AudioContext, workletUrl?: string, prebufferMs?: number, sampleRate?: number, AudioWorkletNode?: any}} [opts]
@@ -260,6 +270,8 @@ export class AudioPlayer {
     this._initP = null;
     /** @type {any[]} messages posted before the node exists */
     this._pending = [];
+    /** @type {any} the WebRTC stream being played (playStream), with its element and meter */
+    this._stream = null;
   }
 
   /** Create the worklet node (idempotent). */
@@ -301,7 +313,8 @@ export class AudioPlayer {
 
   /** @param {any} m */
   _onWorkletMessage(m) {
-    if (!m) return;
+    // While a stream plays, the (idle) worklet's numbers are not the player's.
+    if (!m || this._stream) return;
     if (m.type === 'stats') {
       this.counters.samplesPlayed = m.sourceSamplesPlayed;
       this.counters.outputSamplesPlayed = m.samplesPlayed;
@@ -324,6 +337,7 @@ export class AudioPlayer {
   /** @param {number|null} _turnId @param {number} [rate] */
   startTurn(_turnId, rate) {
     if (rate) this.sampleRate = rate;
+    if (this._stream) this._stream.endedAt = null;
     this.counters.turns++;
     this._post({ type: 'turn', rate: this.sampleRate });
   }
@@ -343,6 +357,7 @@ export class AudioPlayer {
 
   /** @param {number|null} [_turnId] */
   endTurn(_turnId) {
+    if (this._stream) this._stream.endedAt = this._stream.now();
     this._post({ type: 'end' });
   }
 
@@ -354,11 +369,21 @@ export class AudioPlayer {
     // Drop queued-but-unsent chunks too.
     this._pending = this._pending.filter(([m]) => m.type !== 'chunk' && m.type !== 'end');
     this._post({ type: 'flush' });
+    const s = this._stream;
+    if (s) {
+      // The server has dropped the rest; what is already on its way is not to be heard.
+      s.el.muted = true;
+      clearTimeout(s.unmute);
+      s.unmute = setTimeout(() => {
+        s.el.muted = this.muted;
+      }, STREAM_FLUSH_MUTE_MS);
+    }
   }
 
   /** Mute the assistant's voice (playback continues silently, so counters keep running). @param {boolean} muted */
   setMuted(muted) {
     this.muted = !!muted;
+    if (this._stream) this._stream.el.muted = this.muted;
     if (this.gain && this.context) {
       const t = this.context.currentTime;
       this.gain.gain.cancelScheduledValues(t);
@@ -366,7 +391,95 @@ export class AudioPlayer {
     }
   }
 
+  /**
+   * Play a live MediaStream (a WebRTC call's audio track) instead of pushed chunks: through an
+   * audio element, so that the browser's echo canceller knows what is played, and into the
+   * analyser (not the speakers) for the meters. Mute, `level`, `counters.samplesPlayed`
+   * (audible time, at the source rate), `flush` and `onDrained` (quiet after `endTurn`) keep
+   * their meaning. Another call replaces the stream.
+   * @param {MediaStream} stream
+   * @param {{document?: Document, now?: () => number}} [opts]
+   */
+  playStream(stream, opts = {}) {
+    this.stopStream();
+    const doc = opts.document || /** @type {any} */ (globalThis).document;
+    const el = doc.createElement('audio');
+    el.autoplay = true;
+    el.muted = this.muted;
+    el.srcObject = stream;
+    const played = typeof el.play === 'function' ? el.play() : null;
+    if (played && typeof played.catch === 'function') played.catch(() => {});
+    const perf = /** @type {any} */ (globalThis).performance;
+    const now = opts.now || (() => (perf ? perf.now() : Date.now()));
+    /** @type {any} */
+    let source = null;
+    if (this.context && this.analyser) {
+      // The element plays it; the analyser only listens, so nothing is played twice.
+      this.analyser.disconnect();
+      source = this.context.createMediaStreamSource(stream);
+      source.connect(this.analyser);
+    }
+    const s = {
+      el,
+      source,
+      now,
+      /** @type {number|null} when endTurn came (the turn's audio is all on its way) */
+      endedAt: null,
+      /** @type {number|null} since when the stream is quiet */
+      quietSince: now(),
+      lastPoll: now(),
+      /** @type {any} */ unmute: null,
+      /** @type {any} */ timer: null,
+      /** @type {Float32Array|null} */ buf: null,
+    };
+    s.timer = setInterval(() => this._pollStream(s), STREAM_POLL_MS);
+    this._stream = s;
+  }
+
+  /** Stop playing the stream of `playStream`; pushed chunks play again. */
+  stopStream() {
+    const s = this._stream;
+    if (!s) return;
+    this._stream = null;
+    clearInterval(s.timer);
+    clearTimeout(s.unmute);
+    s.el.srcObject = null;
+    try {
+      if (s.source) s.source.disconnect();
+      if (this.analyser && this.gain) {
+        this.analyser.disconnect();
+        this.analyser.connect(this.gain);
+      }
+    } catch { /* ignore */ }
+  }
+
+  /** @param {any} s */
+  _pollStream(s) {
+    const t = s.now();
+    let rms = 0;
+    if (this.analyser) {
+      if (!s.buf) s.buf = new Float32Array(this.analyser.fftSize);
+      this.analyser.getFloatTimeDomainData(s.buf);
+      rms = rmsLevel(s.buf);
+    }
+    this.level = rms;
+    if (rms >= STREAM_AUDIBLE_RMS) {
+      this.counters.samplesPlayed += Math.round(((t - s.lastPoll) * this.sampleRate) / 1000);
+      this.state = 'playing';
+      s.quietSince = null;
+    } else if (s.quietSince == null) {
+      s.quietSince = t;
+    }
+    s.lastPoll = t;
+    if (s.endedAt != null && s.quietSince != null && t - Math.max(s.quietSince, s.endedAt) >= STREAM_DRAINED_MS) {
+      s.endedAt = null;
+      this.state = 'idle';
+      if (this.onDrained) this.onDrained();
+    }
+  }
+
   close() {
+    this.stopStream();
     try {
       if (this.node) {
         this.node.port.onmessage = null;

@@ -41,6 +41,8 @@ export type TtsProvider = 'local' | 'openai' | 'elevenlabs' | 'deepgram' | 'play
 export type Role = 'user' | 'assistant' | 'system';
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
 export type NetworkGrade = 'good' | 'fair' | 'poor' | 'unknown';
+export type Transport = 'webrtc' | 'websocket';
+export type TransportOption = 'auto' | Transport;
 
 /** Wire (snake_case) session configuration. */
 export interface SessionConfig {
@@ -204,6 +206,10 @@ export declare class ParleyApi {
   listVoices(provider?: string): Promise<VoicesView>;
   /** GET /api/v1/providers, normalised (see normalizeProviders) */
   listProviders(): Promise<ProvidersView>;
+  /** GET /api/v1/webrtc: ICE servers and data channel of WebRTC calls (404 `webrtc_disabled` when off). */
+  webrtcConfig(): Promise<import('./webrtc.js').WebRtcSetup>;
+  /** POST /api/v1/sessions/{id}/webrtc: the offer (every ICE candidate in it) in, the answer out. */
+  webrtcOffer(id: string, offer: { type: 'offer'; sdp: string }): Promise<{ type: 'answer'; sdp: string }>;
 }
 
 // -- events ------------------------------------------------------------------------------------
@@ -278,6 +284,7 @@ export interface CallSummary {
   reconnects: number;
   framesSent: number;
   chunksReceived: number;
+  transport: Transport | null;
 }
 export interface EndedEvent { sessionId: string | null; session: SessionView | null; metrics: CallSummary }
 
@@ -285,6 +292,8 @@ export interface ParleyClientEvents {
   state: StateEvent;
   ready: ReadyEvent;
   session: SessionView;
+  /** the call's transport once chosen; again with `reason` when WebRTC could not connect */
+  transport: { transport: Transport; reason?: string };
   transcript: TranscriptEvent;
   response: ResponseEvent;
   speechStarted: { atMs: number | null };
@@ -311,6 +320,9 @@ export interface PlaybackSink {
   startTurn?(turnId: number | null, sampleRate: number): void;
   endTurn?(turnId: number | null): void;
   setSampleRate?(rate: number): void;
+  /** Play a WebRTC call's audio track instead of pushed chunks (without it the client plays
+   * the track in an audio element of its own). */
+  playStream?(stream: MediaStream): void;
 }
 
 /** A microphone source (MicCapture from ./audio.js implements it). */
@@ -334,6 +346,12 @@ export interface ParleyClientOptions {
   config?: AnyConfig;
   fetch?: typeof fetch;
   WebSocket?: { new (url: string): WebSocket } | any;
+  /** `auto` (default): WebRTC when the browser has it and the server offers it (GET
+   * /api/v1/webrtc), else the WebSocket; a WebRTC call that cannot connect falls back to it.
+   * `webrtc` fails (`webrtc_unavailable`) instead of falling back; `websocket` never tries WebRTC. */
+  transport?: TransportOption;
+  /** RTCPeerConnection constructor (default: the browser's). */
+  RTCPeerConnection?: any;
   /** Extra REST headers. */
   headers?: Record<string, string>;
   /** Bearer token for REST (`Authorization`) and the WebSocket (`?token=`, asked anew at each
@@ -395,6 +413,10 @@ export declare class ParleyClient extends Emitter<ParleyClientEvents> {
   audioSampleRate: number;
   player: PlaybackSink | null;
   capture: CaptureSource | null;
+  /** the `transport` option */
+  readonly transportOption: TransportOption;
+  /** the current call's transport (null until chosen) */
+  transport: Transport | null;
   stats: ClientStats;
   network: NetworkEvent;
   turnMetrics: MetricsEvent[];

@@ -5,6 +5,9 @@
  * node (inject `fetch` / `WebSocket`). Microphone capture and playback live in `audio.js`
  * and are loaded lazily by {@link ParleyClient#startMicrophone} / {@link ParleyClient#enablePlayback}.
  *
+ * Transports: WebRTC (`webrtc.js`: Opus audio tracks, the same JSON on a data channel) when the
+ * browser and the server can, else the WebSocket; the `transport` option forces either.
+ *
  * Wire protocol (see libs/common/parley_common/contracts/ws.py):
  *   client -> server text: {"type":"ping","ts"}, {"type":"audio_start"}, {"type":"audio_stop"},
  *                          {"type":"text_message","text"}, {"type":"interrupt"}
@@ -14,6 +17,8 @@
  *
  * @module parley-client
  */
+
+import { TRANSPORTS, WebRtcSocket } from './webrtc.js';
 
 /** WebSocket close codes used by the gateway. */
 export const CLOSE_CODES = Object.freeze({
@@ -465,6 +470,19 @@ export class ParleyApi {
   async listProviders() {
     return normalizeProviders(await this.request('GET', '/api/v1/providers'));
   }
+
+  /** GET /api/v1/webrtc: the ICE servers and data channel of WebRTC calls (404 when it is off). */
+  webrtcConfig() {
+    return this.request('GET', '/api/v1/webrtc');
+  }
+
+  /**
+   * POST /api/v1/sessions/{id}/webrtc: the offer (every ICE candidate in it) in, the answer out.
+   * @param {string} id @param {{type: 'offer', sdp: string}} offer
+   */
+  webrtcOffer(id, offer) {
+    return this.request('POST', `/api/v1/sessions/${encodeURIComponent(id)}/webrtc`, offer);
+  }
 }
 
 function defaultTimers() {
@@ -492,6 +510,8 @@ const WS_OPEN = 1;
  * @property {Record<string, any>} [config] session config, camelCase or snake_case
  * @property {typeof fetch} [fetch]
  * @property {any} [WebSocket] WebSocket constructor
+ * @property {'auto'|'webrtc'|'websocket'} [transport] `auto` (default): WebRTC when the browser has it and the server offers it, else the WebSocket
+ * @property {any} [RTCPeerConnection] RTCPeerConnection constructor (default: the browser's)
  * @property {Record<string,string>} [headers] extra REST headers
  * @property {TokenSource} [token] bearer token (or a function giving it) for REST and the WebSocket
  * @property {ParleyApi} [api] its own token is used: give `token` to it, not to both
@@ -538,6 +558,8 @@ const WS_OPEN = 1;
  *   is final, e.g. `session_replaced` when the session connected from another window)
  * - `ready` {sessionId, config, inputSampleRate, outputSampleRate, resumed}
  * - `session` the REST session view after creation / lookup
+ * - `transport` {transport: 'webrtc'|'websocket', reason?} the call's transport, once chosen (and
+ *   again if WebRTC could not connect and the WebSocket is used instead)
  * - `transcript` {role, text, isFinal, partial, confidence, language, turnId, interrupted}
  * - `response` {turnId, text, done}
  * - `speechStarted` / `speechStopped` {atMs}
@@ -572,6 +594,19 @@ export class ParleyClient extends Emitter {
       apiUrl: options.apiUrl, fetch: options.fetch, headers: options.headers, token: options.token,
     });
     this._WebSocket = options.WebSocket || /** @type {any} */ (globalThis).WebSocket;
+    this.transportOption = options.transport || 'auto';
+    if (!TRANSPORTS.includes(this.transportOption)) {
+      throw new ParleyError('config_error', `transport must be one of: ${TRANSPORTS.join(', ')}`);
+    }
+    this._RTCPeerConnection = options.RTCPeerConnection || /** @type {any} */ (globalThis).RTCPeerConnection;
+    /** @type {'webrtc'|'websocket'|null} the current call's transport (null until chosen) */
+    this.transport = null;
+    /** @type {any} GET /api/v1/webrtc's answer for this call */
+    this._webrtcSetup = null;
+    /** @type {MediaStreamTrack|null} the microphone, which WebRTC sends on its audio track */
+    this._micTrack = null;
+    /** @type {any} plays WebRTC audio when the player cannot (see _playStream) */
+    this._audioElement = null;
     this._timers = { ...defaultTimers(), ...(options.timers || {}) };
     this._now = options.now || defaultNow();
     this._random = options.random || Math.random;
@@ -769,6 +804,7 @@ export class ParleyClient extends Emitter {
       reconnects: this.stats.reconnects,
       framesSent: this.stats.framesSent,
       chunksReceived: this.stats.chunksReceived,
+      transport: this.transport,
     };
   }
 
@@ -794,11 +830,16 @@ export class ParleyClient extends Emitter {
       stream,
       onFrame: (/** @type {ArrayBuffer} */ frame) => this.sendAudio(frame),
     });
+    const source = stream || this.capture.stream;
+    this._micTrack = (source && typeof source.getAudioTracks === 'function' && source.getAudioTracks()[0]) || null;
+    this._sendMicrophone();
     return this.capture;
   }
 
   /** Stop streaming the microphone (the session stays open). */
   stopMicrophone() {
+    this._micTrack = null;
+    this._sendMicrophone();
     if (this.capture) {
       try {
         this.capture.stop();
@@ -851,6 +892,7 @@ export class ParleyClient extends Emitter {
    * @param {ArrayBuffer | ArrayBufferView} pcm
    */
   sendAudio(pcm) {
+    if (this.transport === 'webrtc') return false; // the microphone goes on the audio track
     const ws = this.ws;
     if (!ws || this.state !== 'connected' || ws.readyState !== WS_OPEN || (this.pushToTalkOnly && !this._pttActive)) {
       this.stats.framesDropped++;
@@ -893,6 +935,7 @@ export class ParleyClient extends Emitter {
     const start = action === true || action === 'start';
     if (!start && action !== false && action !== 'stop') throw new ParleyError('invalid_argument', 'pushToTalk expects "start" or "stop"');
     this._pttActive = start;
+    this._sendMicrophone();
     return this._sendJson({ type: start ? 'audio_start' : 'audio_stop' });
   }
 
@@ -915,6 +958,15 @@ export class ParleyClient extends Emitter {
 
   // -- internals ------------------------------------------------------------------------------
 
+  /** Over WebRTC, the microphone track to send now: none while push-to-talk is released. */
+  _sendMicrophone() {
+    if (this.ws instanceof WebRtcSocket) this.ws.setMicrophone(this._microphoneNow());
+  }
+
+  _microphoneNow() {
+    return this.pushToTalkOnly && !this._pttActive ? null : this._micTrack;
+  }
+
   /** @param {any} session */
   _adoptSession(session) {
     if (!session || !session.id) throw new ParleyError('protocol_error', 'The server returned no session id');
@@ -926,6 +978,7 @@ export class ParleyClient extends Emitter {
     this._closing = false;
     this._attempt = 0;
     this._everReady = false;
+    this.transport = null;
     this.emit('session', session);
   }
 
@@ -937,8 +990,95 @@ export class ParleyClient extends Emitter {
       reject = rej;
     });
     this._readyWaiter = { resolve, reject, promise };
-    this._open();
+    this._chooseTransport();
     return promise;
+  }
+
+  /**
+   * The call's transport, then its first connection: WebRTC when allowed, the browser has it
+   * and the server offers it (GET /api/v1/webrtc), else the WebSocket at once.
+   */
+  _chooseTransport() {
+    const option = this.transportOption;
+    if (option === 'websocket' || typeof this._RTCPeerConnection !== 'function') {
+      if (option === 'webrtc') {
+        this._webrtcUnavailable('This browser cannot make WebRTC calls.');
+        return;
+      }
+      this._useTransport('websocket');
+      this._open();
+      return;
+    }
+    const seq = this._openSeq;
+    this.api.webrtcConfig().then(
+      (setup) => {
+        this._webrtcSetup = setup;
+        this._useTransport('webrtc');
+      },
+      (err) => this._useTransport('websocket', `the server offers no WebRTC (${(err && err.code) || 'error'})`),
+    ).then(() => {
+      if (this._closing || this._openSeq !== seq) return;
+      if (this.transport === 'websocket' && option === 'webrtc') this._webrtcUnavailable('The server does not offer WebRTC calls.');
+      else this._open();
+    });
+  }
+
+  /** @param {string} message */
+  _webrtcUnavailable(message) {
+    const err = new ParleyError('webrtc_unavailable', message);
+    this._emitError(err, 'client', true);
+    this._setState('closed');
+    this._rejectReady(err);
+  }
+
+  /** @param {'webrtc'|'websocket'} transport @param {string} [reason] */
+  _useTransport(transport, reason) {
+    this.transport = transport;
+    this.emit('transport', reason ? { transport, reason } : { transport });
+  }
+
+  /**
+   * Connect over WebRTC (attempt `attempt`): the offer goes through ParleyApi, so the token is
+   * its Authorization header. A first connection that never opens falls back to the WebSocket
+   * unless WebRTC was asked for.
+   * @param {number} attempt
+   */
+  _openWebRtc(attempt) {
+    const sessionId = /** @type {string} */ (this.sessionId);
+    const conn = new WebRtcSocket({
+      RTCPeerConnection: this._RTCPeerConnection,
+      setup: this._webrtcSetup,
+      signal: (offer) => this.api.webrtcOffer(sessionId, offer),
+      microphone: this._microphoneNow(),
+      // A track that comes after the connection opened plays at once (see _onOpen).
+      onRemoteStream: (stream) => {
+        if (conn === this.ws && conn.readyState === WS_OPEN) this._playStream(stream);
+      },
+      timers: this._timers,
+    });
+    this._wire(conn);
+    conn.onclose = (/** @type {any} */ ev) => {
+      const code = ev && typeof ev.code === 'number' ? ev.code : 1006;
+      if (conn === this.ws && this._openSeq === attempt && !this._everReady && this.transportOption === 'auto' && !FINAL_CLOSES[code]) {
+        this._teardownSocket(1000, 'falling back to the WebSocket');
+        this._useTransport('websocket', (ev && ev.reason) || 'WebRTC could not connect');
+        this._open();
+        return;
+      }
+      this._onClose(conn, ev);
+    };
+  }
+
+  /** Route the events of a new connection (a WebSocket or a WebRtcSocket) to this client. @param {any} ws */
+  _wire(ws) {
+    this.ws = ws;
+    ws.binaryType = 'arraybuffer';
+    ws.onopen = () => this._onOpen(ws);
+    ws.onmessage = (/** @type {any} */ ev) => this._onMessage(ws, ev);
+    ws.onclose = (/** @type {any} */ ev) => this._onClose(ws, ev);
+    ws.onerror = () => {
+      /* a close event follows; errors carry no detail in browsers */
+    };
   }
 
   _rejectReady(/** @type {Error} */ err) {
@@ -952,7 +1092,7 @@ export class ParleyClient extends Emitter {
 
   _open() {
     const WS = this._WebSocket;
-    if (typeof WS !== 'function') {
+    if (typeof WS !== 'function' && this.transport !== 'webrtc') {
       const err = new ParleyError('config_error', 'No WebSocket implementation available');
       this._emitError(err, 'client', true);
       this._setState('closed');
@@ -965,6 +1105,10 @@ export class ParleyClient extends Emitter {
     this._connectTimer = this._timers.setTimeout(() => {
       if (this._openSeq === attempt && (!this.ready || this.state !== 'connected')) this._handleDrop(this.ws, 'connect timeout');
     }, this.connectTimeoutMs);
+    if (this.transport === 'webrtc') {
+      this._openWebRtc(attempt);
+      return;
+    }
     let token;
     try {
       token = this.api.resolveToken();
@@ -995,14 +1139,7 @@ export class ParleyClient extends Emitter {
       this._handleDrop(null, 'websocket constructor failed');
       return;
     }
-    this.ws = ws;
-    ws.binaryType = 'arraybuffer';
-    ws.onopen = () => this._onOpen(ws);
-    ws.onmessage = (/** @type {any} */ ev) => this._onMessage(ws, ev);
-    ws.onclose = (/** @type {any} */ ev) => this._onClose(ws, ev);
-    ws.onerror = () => {
-      /* a close event follows; errors carry no detail in browsers */
-    };
+    this._wire(ws);
   }
 
   /**
@@ -1026,6 +1163,8 @@ export class ParleyClient extends Emitter {
   /** @param {any} ws */
   _onOpen(ws) {
     if (ws !== this.ws) return;
+    // The assistant's WebRTC audio plays once connected (a failed attempt never reaches here).
+    if (ws instanceof WebRtcSocket && ws.remoteStream) this._playStream(ws.remoteStream);
     this._lastMessageAt = this._now();
     this._startHeartbeat();
     this.ping();
@@ -1210,6 +1349,26 @@ export class ParleyClient extends Emitter {
     const chunk = { pcm, sampleRate: this.audioSampleRate, turnId: this.audioTurnId };
     if (this.player) this.player.push(pcm, this.audioSampleRate, this.audioTurnId);
     this.emit('audio', chunk);
+  }
+
+  /**
+   * Play the assistant's WebRTC audio: through the player when it can play a stream, else in an
+   * audio element of its own.
+   * @param {MediaStream} stream
+   */
+  _playStream(stream) {
+    if (this.player && typeof this.player.playStream === 'function') {
+      this.player.playStream(stream);
+      return;
+    }
+    const doc = /** @type {any} */ (globalThis).document;
+    if (!doc) return;
+    if (!this._audioElement) this._audioElement = doc.createElement('audio');
+    const el = this._audioElement;
+    el.autoplay = true;
+    el.srcObject = stream;
+    const played = typeof el.play === 'function' ? el.play() : null;
+    if (played && typeof played.catch === 'function') played.catch(() => {});
   }
 
   /** @param {string} reason @param {number|null} [turnId] */

@@ -14,6 +14,9 @@ export interface UseVoiceChatOptions {
   /** The gateway's bearer token, or a function returning it (called at each request and
    * (re)connection, so a refreshed token is used); sent as Authorization and `?token=`. */
   token?: import('@parley/client').TokenSource;
+  /** `auto` (default): WebRTC when the browser has it and the server offers it, else the
+   * WebSocket; `websocket` or `webrtc` forces one (see ParleyClientOptions.transport). */
+  transport?: import('@parley/client').TransportOption;
   /** Where the two AudioWorklet files are served, if your bundler does not handle `new URL(..., import.meta.url)`. */
   workletBaseUrl?: string;
   onSessionStart?: (sessionId: string) => void;

@@ -102,6 +102,7 @@ export function useVoiceChat(opts) {
       config: o.initialConfig,
       headers: o.headers,
       token: o.token,
+      transport: o.transport,
       player,
       createCapture: () => mic,
     });

@@ -9,6 +9,10 @@ const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const params = new URLSearchParams(location.search);
 /** The gateway; `?api=http://host:port` points a page served elsewhere at it. */
 const API_URL = params.get('api') || location.origin;
+/** The call's transport: WebRTC when the browser and the server can, else the WebSocket;
+ * `?transport=websocket` (or `webrtc`) forces one. */
+const TRANSPORT = /** @type {'auto'|'webrtc'|'websocket'} */ (
+  ['webrtc', 'websocket'].includes(params.get('transport') || '') ? params.get('transport') : 'auto');
 const SETTINGS_KEY = 'parley.settings.v1';
 const USER_KEY = 'parley.userId';
 const TOKEN_KEY = 'parley.token';
@@ -812,6 +816,7 @@ async function startCall() {
     config: sessionConfig(),
     player,
     createCapture: () => mic,
+    transport: TRANSPORT,
   });
   call = { client, mic, player, stream, userEnded: false, finished: false };
   const thisCall = call;
@@ -998,6 +1003,7 @@ window.addEventListener('pagehide', () => {
   get state() { return call ? call.client.state : callState === 'ended' ? 'closed' : 'idle'; },
   get callState() { return callState; },
   get sessionId() { return call ? call.client.sessionId : lastSessionId; },
+  get transport() { const c = call || lastCall; return c ? c.client.transport : null; },
   get counters() {
     const c = call || lastCall;
     return {
