@@ -37,6 +37,7 @@ from parley_gateway.sessions.idle import IdleReaper
 from parley_gateway.sessions.lifecycle import SessionLifecycle
 from parley_gateway.sessions.store import SessionStore
 from parley_gateway.settings import GatewaySettings
+from parley_gateway.telephony.routes import router as telephony_router
 from parley_gateway.transport import install_cors
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ def create_app(settings: GatewaySettings, auth: AuthSettings | None = None) -> F
     app.include_router(s2_voice.router)
     app.include_router(s2_chat.router)
     app.include_router(s2_socket_router)
+    app.include_router(telephony_router)
     app.include_router(openai_realtime_router)
     app.include_router(webrtc_router)
     app.include_router(web.router)

@@ -15,6 +15,7 @@ from parley_gateway.limits.rules import (
     IpRateRules,
     UserRateRules,
 )
+from parley_gateway.telephony.settings import TelephonySettings
 from parley_gateway.transport import CorsOrigins
 
 
@@ -60,3 +61,6 @@ class GatewaySettings(ServiceSettings):
     rate_limits_user: UserRateRules = DEFAULT_USER_RULES
     rate_limits_ip: IpRateRules = DEFAULT_IP_RULES
     rate_limits_timeout_s: CheckTimeout = 0.5
+    # Phone calls (parley_gateway.telephony): their own variables, PARLEY_PUBLIC_URL,
+    # TWILIO_AUTH_TOKEN, TELNYX_PUBLIC_KEY and PARLEY_TELEPHONY_*.
+    telephony: TelephonySettings = Field(default_factory=TelephonySettings)
