@@ -9,6 +9,7 @@ import re
 import time
 from typing import Any
 
+import asyncpg
 import httpx
 import jwt
 import pytest
@@ -207,7 +208,7 @@ async def test_a_chatbot_belongs_to_the_user_who_configured_it(
 
 
 async def test_a_user_over_the_session_cap_gets_429(
-    nats_url: str, database_url: str, platform_workers: None
+    nats_url: str, database_url: str, pool: asyncpg.Pool, platform_workers: None
 ) -> None:
     port = free_port()
     settings = GatewaySettings(
@@ -224,7 +225,10 @@ async def test_a_user_over_the_session_cap_gets_429(
             first = await _start(http, carol)
             await _start(http, carol)
             refused = await http.post("/api/v1/sessions", json=SCRIPTED, headers=carol)
-            assert refused.status_code == 429
+            statuses = await pool.fetch(
+                "SELECT status, metadata FROM voice_sessions WHERE user_id = 'carol'"
+            )
+            assert refused.status_code == 429, [dict(r) for r in statuses]
             assert refused.json()["error"]["code"] == "too_many_sessions"
             assert int(refused.headers["retry-after"]) > 0
             # Another user is not affected; ending one frees a slot.

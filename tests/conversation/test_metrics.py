@@ -26,6 +26,7 @@ LABELS_ALLOWED = {
     "table",
     "queue",
     "consumer",
+    "fallback",
     "from_provider",
     "to_provider",
     "le",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,16 @@ RECORDING = (
 )
 REST = "two people at eight tonight."
 LONGEST_WAIT_MS = 1500  # high sensitivity's longest pause in an unfinished sentence
+
+
+@pytest.fixture(scope="module", autouse=True)
+def patient_end_of_turn_model() -> Iterator[None]:
+    """The model may take a second on a busy machine; past its 500 ms default the detector
+    falls back to the silence rule, which is not what these tests are about. Set before the
+    module's workers start, which read it once."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STT_TURN_DECISION_TIMEOUT_MS", "5000")
+        yield
 
 
 @pytest.fixture(scope="module")

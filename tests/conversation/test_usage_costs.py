@@ -212,7 +212,7 @@ async def _stored(pool: asyncpg.Pool, sid: str, turns: list[Turn]) -> None:
         expected = {t.turn_id: t.latency for t in turns}
         return bool(rows == usage_rows and summary == 1 and latency == expected)
 
-    await eventually(done, within_s=30)
+    await eventually(done, within_s=90)
 
 
 @pytest.fixture(scope="module")

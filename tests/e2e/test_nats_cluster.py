@@ -319,7 +319,7 @@ async def test_a_node_killed_mid_call_loses_no_call_and_no_durable_fact(
             sid = uuid.UUID(call.session_id)
             # Bounded; what is missing when it runs out is told by the assertions below.
             with contextlib.suppress(TimeoutError):
-                await eventually(lambda: _settled(pool, sid), within_s=20, every_s=0.2)
+                await eventually(lambda: _settled(pool, sid), within_s=60, every_s=0.2)
             stored = await _stored(gateway_bus, call.session_id)
 
             # Every client of the dead node is on another one, the stream has a new leader.

@@ -356,7 +356,9 @@ async def test_generation_does_not_block_the_event_loop(provider: LocalLlamaProv
 
     assert elapsed > 0.1, "generation too short to show anything"
     assert len(gaps) >= 0.5 * elapsed / 0.01
-    assert max(gaps) < 0.15  # scheduling noise on a busy machine, not a blocked loop
+    # A blocked loop would show one gap as long as the generation (seconds); a busy machine
+    # shows scheduling noise of tenths.
+    assert max(gaps) < 0.5
 
 
 @pytest.mark.models
