@@ -1,7 +1,7 @@
 """The voice webhooks on a real gateway (authentication on, yet no bearer token needed):
 signed on PARLEY_PUBLIC_URL they answer markup connecting the call to a ``wss://`` stream on
 that URL with the call's options and a token; unsigned, mis-signed or stale they are a 403;
-bad options a 422; a provider without its key a 503. A stream from such an answer is a
+bad options a 422; a provider without its key a 404. A stream from such an answer is a
 session of the telephony user that survives a malformed frame and ends on ``stop``."""
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ async def test_telnyx_refuses_what_it_did_not_sign_lately(phone_url: str, case: 
 async def test_a_provider_without_its_key_is_off(nats_url: str, database_url: str) -> None:
     async for url in _gateway(nats_url, database_url, TelephonySettings.model_construct()):
         for response in (await twilio_call(url, {}), await telnyx_call(url, {})):
-            assert response.status_code == 503
+            assert response.status_code == 404
             assert response.json()["error"]["code"] == "telephony_not_configured"
 
 

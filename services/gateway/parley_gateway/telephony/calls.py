@@ -24,9 +24,9 @@ from starlette.requests import HTTPConnection
 from parley_common.contracts.session import CreateSessionRequest
 from parley_common.errors import (
     BadInputError,
+    NotFoundError,
     ParleyError,
     ParleyTimeoutError,
-    ServiceUnavailableError,
     UnauthenticatedError,
 )
 from parley_common.tokens import Principal
@@ -84,9 +84,10 @@ def telephony(conn: HTTPConnection) -> Telephony:
     return found
 
 
-def not_configured(variable: str) -> ServiceUnavailableError:
+def not_configured(variable: str) -> NotFoundError:
     """The error of a provider's route while its key is unset."""
-    return ServiceUnavailableError(
+    # Off is not an outage: as if the route did not exist (nothing is revealed either).
+    return NotFoundError(
         f"phone calls of this provider are off: set {variable}", code="telephony_not_configured"
     )
 

@@ -20,7 +20,7 @@ def _env(name: str) -> AliasChoices:
 
 class TelephonySettings(BaseSettings):
     """``PARLEY_PUBLIC_URL``, ``TWILIO_AUTH_TOKEN``, ``TELNYX_PUBLIC_KEY`` and
-    ``PARLEY_TELEPHONY_*``. A provider whose key is unset has no routes (503)."""
+    ``PARLEY_TELEPHONY_*``. A provider whose key is unset has no routes (404)."""
 
     model_config = SettingsConfigDict(
         env_prefix="PARLEY_TELEPHONY_", env_file=".env", extra="ignore", populate_by_name=True
