@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 
 FRAME_BYTES = 1024  # 512 samples of PCM16
 PREROLL_FRAMES = 10  # ~320 ms kept before onset so that the first syllable is not clipped
-# Each local interim costs ~0.8 s of both cores; once a second keeps the text live without
-# starving the dialogue model.
+# A local interim costs ~0.15-0.2 s of the cores (only the utterance is encoded) and never
+# runs beside a final (the provider's inference lane); once a second keeps the text live.
 PARTIAL_EVERY_MS = 1000
 # One user turn is at most this long: then it is ended and answered, and the user is told.
 # It bounds the utterance a batch provider buffers and re-transcribes for partials.
