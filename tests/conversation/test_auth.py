@@ -23,7 +23,7 @@ from parley_common.contracts.ws import (
     CLOSE_UNAUTHENTICATED,
 )
 from parley_common.testing import serving
-from parley_common.tokens import AuthSettings
+from parley_common.tokens import AuthSettings, mint_token
 from parley_gateway.app import create_app
 from parley_gateway.settings import GatewaySettings
 from parley_launcher.embedded.process import free_port
@@ -235,3 +235,36 @@ async def test_a_user_over_the_session_cap_gets_429(
             await _start(http, platform.headers("dave"))
             await http.post(f"/api/v1/sessions/{first['id']}/end", headers=carol)
             await _start(http, carol)
+
+
+async def test_a_token_for_another_audience_is_refused_on_routes_and_sockets(
+    nats_url: str, database_url: str, platform_workers: None
+) -> None:
+    port = free_port()
+    settings = GatewaySettings(
+        nats_url=nats_url, database_url=SecretStr(database_url), http_port=port
+    )
+    secret = "audience-test-secret-with-enough-length"
+    auth = AuthSettings(secret=SecretStr(secret), audience="parley", issuer="https://id.example")
+    async with serving(create_app(settings, auth), port) as url:
+        right = mint_token(secret, "erin", audience="parley", issuer="https://id.example")
+        other_aud = mint_token(secret, "erin", audience="billing", issuer="https://id.example")
+        other_iss = mint_token(secret, "erin", audience="parley", issuer="https://evil.example")
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            ok = await http.post(
+                "/api/v1/sessions", json=SCRIPTED, headers={"Authorization": f"Bearer {right}"}
+            )
+            assert ok.status_code == 201, ok.text
+            sid = ok.json()["id"]
+            for token in (other_aud, other_iss):
+                refused = await http.get(
+                    f"/api/v1/sessions/{sid}", headers={"Authorization": f"Bearer {token}"}
+                )
+                assert refused.status_code == 401
+                assert refused.json()["error"]["code"] == "token_audience"
+                for template in WS_PATHS:
+                    code, _ = await _close_code(_ws(url, template.format(sid=sid), token))
+                    assert code == CLOSE_UNAUTHENTICATED
+            await http.post(
+                f"/api/v1/sessions/{sid}/end", headers={"Authorization": f"Bearer {right}"}
+            )
