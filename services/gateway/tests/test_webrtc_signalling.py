@@ -172,8 +172,11 @@ def test_ice_server_urls_must_be_stun_or_turn() -> None:
     with pytest.raises(ValueError, match="stun"):
         IceServer(urls=["http://example.org"])
     settings = WebRtcSettings(ice_servers=[IceServer(urls=["turn:t.example.org"])])
-    # Without a secret a TURN server without credentials is passed on as it is.
+    # Without a secret a TURN server without credentials is passed on as it is; a blank
+    # secret (as .env.example has it) is no secret.
     assert settings.ice_servers_for("u", 0.0)[0].credential is None
+    blank = WebRtcSettings(ice_servers=settings.ice_servers, turn_secret=SecretStr(" "))
+    assert blank.turn_secret is None
 
 
 async def test_the_outgoing_track_paces_real_time_and_flushes() -> None:

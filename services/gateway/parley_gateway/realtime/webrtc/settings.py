@@ -72,6 +72,13 @@ class WebRtcSettings(BaseSettings):
     # there is let go.
     connect_timeout_s: float = Field(default=20.0, gt=0)
 
+    @field_validator("turn_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # .env.example's "WEBRTC_TURN_SECRET=" means no secret, not an empty one to sign with.
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return None if isinstance(raw, str) and not raw.strip() else value
+
     def ice_servers_for(self, user: str, now: float) -> list[IceServerView]:
         """The ICE servers as ``user`` gets them at ``now`` (Unix time): configured
         credentials as they are, TURN servers without any with minted ones."""
