@@ -14,6 +14,7 @@ from parley_common.runtime import open_runtime
 from parley_common.tokens import AuthSettings, TokenVerifier, describe_keys
 from parley_gateway.body_limit import BodyLimitMiddleware
 from parley_gateway.errors import ERROR_RESPONSES, install_error_handlers
+from parley_gateway.limits import open_rate_limiter
 from parley_gateway.realtime.endpoint import router as realtime_router
 from parley_gateway.realtime.openai.endpoint import router as openai_realtime_router
 from parley_gateway.realtime.s2_socket import router as s2_socket_router
@@ -68,8 +69,17 @@ def create_app(settings: GatewaySettings, auth: AuthSettings | None = None) -> F
         async with open_runtime("gateway", settings, use_db=True) as runtime:
             assert runtime.pool is not None
             store = SessionStore(runtime.pool)
-            lifecycle = SessionLifecycle(store, runtime.bus, settings.assign_timeout_s)
-            gateway = Gateway(settings=settings, runtime=runtime, store=store, lifecycle=lifecycle)
+            lifecycle = SessionLifecycle(
+                store, runtime.bus, settings.assign_timeout_s, settings.max_sessions_per_user
+            )
+            limiter = await open_rate_limiter(runtime.bus, settings)
+            gateway = Gateway(
+                settings=settings,
+                runtime=runtime,
+                store=store,
+                lifecycle=lifecycle,
+                limiter=limiter,
+            )
             app.state.gateway = gateway
             monitor = WorkerMonitor(runtime.bus, lifecycle, gateway.connections)
             app.state.worker_monitor = monitor
@@ -104,8 +114,8 @@ def create_app(settings: GatewaySettings, auth: AuthSettings | None = None) -> F
     app.include_router(s2_chat.router)
     app.include_router(s2_socket_router)
     app.include_router(telephony_router)
-    app.include_router(openai_realtime_router)
     app.include_router(webrtc_router)
+    app.include_router(openai_realtime_router)
     app.include_router(web.router)
     lib_dir = settings.client_lib_dir or web.DEFAULT_CLIENT_LIB_DIR
     # Mounted first: /static/lib is more specific than /static.
