@@ -33,9 +33,10 @@ def _upload(seconds: float, name: str = "me.wav") -> Upload:
 
 
 def _duration_s(data: bytes) -> float:
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.audio[0]
-        return sum(frame.samples for frame in container.decode(stream)) / stream.rate
+        samples: int = sum(frame.samples for frame in container.decode(stream))
+        return samples / stream.rate
 
 
 async def test_elevenlabs_gets_one_mp3_per_sample_at_44_1_khz() -> None:
