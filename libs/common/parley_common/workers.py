@@ -70,11 +70,23 @@ class SessionWorker:
         self._control_subs: dict[str, Subscription] = {}
         self._tg: asyncio.TaskGroup | None = None
         self._draining = False
+        self._accepting = False
 
     @property
     def sessions(self) -> tuple[str, ...]:
         """Ids of the sessions this worker holds now."""
         return tuple(self._tasks)
+
+    @property
+    def accepting(self) -> bool:
+        """Whether assignments reach this worker: subscribed, and not draining."""
+        return self._accepting and not self._draining
+
+    async def ready(self) -> bool:
+        """``accepting``, as a health check: a worker loading its models is alive but not
+        ready, so nothing (a supervisor, a load balancer, a test) mistakes it for one that
+        takes sessions."""
+        return self.accepting
 
     async def run(self, stopping: asyncio.Event | None = None, drain_s: float = 0.0) -> None:
         """Serve assignments until cancelled, or until ``stopping`` is set: then drain for
@@ -84,6 +96,8 @@ class SessionWorker:
             sub = await self.bus.subscribe(
                 subjects.assign(self.service), self._on_assign, queue=self.service
             )
+            await self.bus.flush()  # the subscription is on the server: assignments arrive
+            self._accepting = True
             beating = tg.create_task(self._heartbeat_forever())
             try:
                 await (stopping or asyncio.Event()).wait()

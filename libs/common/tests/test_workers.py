@@ -304,3 +304,22 @@ async def test_a_drain_stops_a_turn_that_outlasts_it(bus: Bus, nats_url: str, se
     finally:
         task.cancel()
         await worker_bus.close()
+
+
+async def test_a_worker_is_ready_only_while_it_takes_sessions(
+    bus: Bus, nats_url: str, service: str
+) -> None:
+    worker_bus = await Bus.connect(nats_url, name="readiness")
+    worker = SessionWorker(service, "readiness", worker_bus, Factory())
+    assert not await worker.ready()  # still loading its models: alive, not ready
+    stopping = asyncio.Event()
+    task = asyncio.create_task(worker.run(stopping, drain_s=1.0))
+    try:
+        await eventually(worker.ready, 5)
+        assert (await assign(bus, service, "s-ready")).ok
+        stopping.set()
+        await asyncio.wait_for(task, 5)
+        assert not await worker.ready()  # draining and gone
+    finally:
+        task.cancel()
+        await worker_bus.close()

@@ -38,8 +38,8 @@ async def _measure_lag(sub: JetStreamContext.PullSubscription, lag: Gauge) -> No
 
 async def consume(bus: Bus, recorder: Recorder, stopping: asyncio.Event) -> None:
     """Fetch, store, ack until ``stopping`` is set. A message that fails to store is
-    redelivered later; one that cannot be parsed is acknowledged and logged, so it cannot
-    block the stream."""
+    redelivered later; one that cannot be parsed or can never be stored is acknowledged and
+    logged, so it cannot block the stream or stop the consumer."""
     await bus.ensure_stream(EVENTS_STREAM, [EVENTS_SUBJECTS])
     sub = await bus.js.pull_subscribe(EVENTS_SUBJECTS, durable=DURABLE, stream=EVENTS_STREAM)
     lag = JETSTREAM_PENDING.labels(DURABLE)
@@ -78,6 +78,13 @@ async def consume(bus: Bus, recorder: Recorder, stopping: asyncio.Event) -> None
                     log.warning("store failed; will retry", extra={"error": repr(exc)})
                     await msg.nak(delay=RETRY_DELAY_S)
                     continue
+                except ValueError as exc:
+                    # A fact about no possible session (its id is not a UUID): no retry can
+                    # store it, and it must not stop the facts behind it.
+                    log.error(
+                        "unstorable event dropped",
+                        extra={"subject": msg.subject, "error": str(exc)},
+                    )
                 await msg.ack()
     finally:
         await sub.unsubscribe()

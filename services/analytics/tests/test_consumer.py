@@ -223,3 +223,37 @@ async def test_the_consumer_reports_its_lag_and_catches_up(bus: Bus, pool: async
     finally:
         stopping.set()
         await asyncio.wait_for(task, 5)
+
+
+async def test_an_event_of_no_possible_session_is_dropped_and_the_rest_stored(
+    bus: Bus, pool: asyncpg.Pool
+) -> None:
+    sid = await _session(pool, SessionConfig())
+    await bus.ensure_stream(EVENTS_STREAM, [EVENTS_SUBJECTS])
+    now = datetime.now(UTC)
+    for session_id in ("not-a-session-id", sid):
+        usage = UsageRecorded(
+            session_id=session_id,
+            at=now,
+            service="tts",
+            provider="local",
+            quantity=7,
+            unit="characters",
+        )
+        await bus.js_publish(subjects.event(usage.type), usage, MessageMeta(session_id=session_id))
+    stopping = asyncio.Event()
+    task = asyncio.create_task(consume(bus, Recorder(pool), stopping))
+    try:
+
+        async def stored() -> bool:
+            return bool(
+                await pool.fetchval(
+                    "SELECT count(*) FROM voice_usage WHERE session_id = $1", uuid.UUID(sid)
+                )
+            )
+
+        await eventually(stored, 15)
+        assert not task.done(), "the consumer stopped"
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 5)

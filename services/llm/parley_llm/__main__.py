@@ -15,8 +15,10 @@ from parley_llm.settings import LlmSettings
 
 
 async def _main(runtime: Runtime) -> None:
-    await prepare_providers(runtime, REGISTRY)
     worker = SessionWorker("llm", runtime.worker_id, runtime.bus, open_session(runtime))
+    # Not ready (503) until it takes sessions: its models load first.
+    runtime.checks["sessions"] = worker.ready
+    await prepare_providers(runtime, REGISTRY)
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(warm_up("local", lambda: get_provider(LlmName.LOCAL)))

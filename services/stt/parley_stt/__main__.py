@@ -17,13 +17,15 @@ from parley_stt.settings import SttSettings
 
 
 async def _main(runtime: Runtime) -> None:
+    worker = SessionWorker("stt", runtime.worker_id, runtime.bus, open_session(runtime))
+    # Not ready (503) until it takes sessions: its models load first.
+    runtime.checks["sessions"] = worker.ready
     # The VAD runs on every session's every frame, the end-of-turn model at every pause: load
     # them before taking sessions.
     await asyncio.to_thread(vad.preload)
     await asyncio.to_thread(end_of_turn.preload)
     await prepare_providers(runtime, REGISTRY)
     await serve_transcriptions(runtime.bus, runtime.worker_id)
-    worker = SessionWorker("stt", runtime.worker_id, runtime.bus, open_session(runtime))
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(warm_up("local", lambda: get_provider(SttName.LOCAL)))

@@ -17,10 +17,12 @@ from parley_tts.voices import serve_voices
 
 
 async def _main(runtime: Runtime) -> None:
+    worker = SessionWorker("tts", runtime.worker_id, runtime.bus, open_session(runtime))
+    # Not ready (503) until it takes sessions: its models load first.
+    runtime.checks["sessions"] = worker.ready
     await prepare_providers(runtime, REGISTRY)
     await serve_voices(runtime.bus)
     await serve_syntheses(runtime.bus, runtime.worker_id)
-    worker = SessionWorker("tts", runtime.worker_id, runtime.bus, open_session(runtime))
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(warm_up("local", lambda: get_provider(TtsName.LOCAL)))
