@@ -150,6 +150,7 @@ async def test_a_job_over_its_total_deadline_is_a_timeout(bus: Bus, worker: Bus)
 
     await serve_jobs(worker, "jobtest", "slow", EchoParams, slow)
     await worker.nc.flush()
+    await bus.nc.flush()
     timeouts = JobTimeouts(total_s=1.0)
     with pytest.raises(ParleyTimeoutError, match="longer than 1 s"):
         await request_job(bus, "jobtest", "slow", EchoParams(), EchoResult, timeouts=timeouts)
