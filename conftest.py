@@ -16,6 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from parley_common.bus import Bus
+from parley_common.contracts.session import LlmProvider as LlmName
 from parley_common.contracts.subjects import EVENTS_STREAM, EVENTS_SUBJECTS
 from parley_common.db.migrate import migrate
 from parley_common.db.pool import create_pool
@@ -31,6 +32,8 @@ from parley_launcher.embedded.nats_server import EmbeddedNats
 from parley_launcher.embedded.postgres_server import EmbeddedPostgres
 from parley_launcher.embedded.process import free_port
 from parley_llm.providers.registry import REGISTRY as LLM_PROVIDERS
+from parley_llm.providers.registry import get_provider as get_llm
+from parley_llm.providers.scripted import ScriptedLlmProvider
 from parley_llm.session import open_session as open_llm
 from parley_stt.jobs import serve_transcriptions
 from parley_stt.providers.registry import REGISTRY as STT_PROVIDERS
@@ -179,3 +182,13 @@ async def secured_platform(
     auth = AuthSettings(secret=SecretStr(secret))
     async with serving(create_app(gateway, auth), port) as url:
         yield SecuredPlatform(url, secret)
+
+
+@pytest.fixture
+def scripted_llm() -> Iterator[ScriptedLlmProvider]:
+    """The scripted LLM the in-process workers share, its reply and pace restored after."""
+    provider = get_llm(LlmName.SCRIPTED)
+    assert isinstance(provider, ScriptedLlmProvider)
+    reply, delay = provider.reply, provider.delta_delay_s
+    yield provider
+    provider.reply, provider.delta_delay_s = reply, delay

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,11 @@ from pydantic import SecretStr
 from bench.audio import silence, speak
 from bench.webrtc_call import comparable_events
 from conftest import SecuredPlatform
-from parley_common.contracts.session import LlmProvider as LlmName
 from parley_common.testing import serving
 from parley_common.tokens import AuthSettings
 from parley_gateway.app import create_app
 from parley_gateway.settings import GatewaySettings
 from parley_launcher.embedded.process import free_port
-from parley_llm.providers.registry import get_provider as get_llm
 from parley_llm.providers.scripted import ScriptedLlmProvider
 from tests.browser.test_call_page import ARTIFACTS, QUESTION, _browser, _open, _until, _wav
 from tests.browser.test_call_page import pytestmark as call_page_marks
@@ -56,16 +54,6 @@ RTC_STATS = """async () => {
 }"""
 
 
-@pytest.fixture
-def llm() -> Iterator[ScriptedLlmProvider]:
-    """The scripted LLM of the in-process workers, its reply restored after."""
-    provider = get_llm(LlmName.SCRIPTED)
-    assert isinstance(provider, ScriptedLlmProvider)
-    reply = provider.reply
-    yield provider
-    provider.reply = reply
-
-
 def _sockets(page: Page) -> list[str]:
     """The WebSockets the page opens from now on."""
     opened: list[str] = []
@@ -90,9 +78,9 @@ def _webrtc_requests(page: Page) -> list[Request]:
 
 
 async def test_a_whole_call_with_barge_in_over_webrtc(
-    platform_url: str, llm: ScriptedLlmProvider
+    platform_url: str, scripted_llm: ScriptedLlmProvider
 ) -> None:
-    llm.reply = LONG_REPLY
+    scripted_llm.reply = LONG_REPLY
     with tempfile.TemporaryDirectory() as tmp:
         # Looped: the question, a pause that ends the turn, then the question again while
         # the long answer is playing.
@@ -157,9 +145,9 @@ async def _typed_turn(page: Page) -> list[dict[str, Any]]:
 
 
 async def test_the_data_channel_carries_the_websockets_events(
-    platform_url: str, llm: ScriptedLlmProvider
+    platform_url: str, scripted_llm: ScriptedLlmProvider
 ) -> None:
-    llm.reply = "Hello there. Nice to meet you."
+    scripted_llm.reply = "Hello there. Nice to meet you."
     with tempfile.TemporaryDirectory() as tmp:
         async with _browser(_wav(silence(1000), Path(tmp) / "quiet.wav"), loop=True) as browser:
             over_webrtc = await _typed_turn(await _open(browser, platform_url, SCRIPTED))

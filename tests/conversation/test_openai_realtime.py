@@ -30,7 +30,7 @@ from bench.audio import silence, spoken, word_error_rate
 from conftest import SecuredPlatform
 from parley_common.audio._pcm import resample_pcm
 from parley_common.audio.g711 import encode_g711
-from parley_gateway.realtime.bridge import _cut_at_word
+from parley_gateway.realtime.bridge import cut_at_word
 from parley_llm.providers.scripted import ScriptedLlmProvider
 
 SCRIPTED = {"stt_provider": "scripted", "llm_provider": "scripted", "tts_provider": "scripted"}
@@ -218,7 +218,7 @@ async def test_sdk_client_is_answered_and_barges_in_with_truncate(
         assert cut.response.status_details.reason == "turn_detected"
         await rt.conn.conversation.item.retrieve(item_id=item_id)
         kept = (await rt.event("conversation.item.retrieved")).item.content[0].transcript
-        assert kept == _cut_at_word(LONG_REPLY, 800 // MS_PER_CHAR)
+        assert kept == cut_at_word(LONG_REPLY, 800 // MS_PER_CHAR)
         assert interrupting.item_id != started.item_id
         scripted_llm.reply = "Sure."
         await rt.append(silence(1500))  # the interrupting question is answered too

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
@@ -17,9 +17,7 @@ import websockets
 from bench.audio import silence, speak
 from bench.call import Call, CallLog
 from bench.webrtc_call import WebRtcCall, comparable_events
-from parley_common.contracts.session import LlmProvider as LlmName
 from parley_common.contracts.ws import CLOSE_REPLACED
-from parley_llm.providers.registry import get_provider as get_llm
 from parley_llm.providers.scripted import ScriptedLlmProvider
 
 SCRIPTED = {"stt_provider": "scripted", "llm_provider": "scripted", "tts_provider": "scripted"}
@@ -34,16 +32,6 @@ TONE_HZ = 440  # the scripted TTS speaks a sine tone
 @pytest.fixture
 async def question() -> bytes:
     return await speak(QUESTION)
-
-
-@pytest.fixture
-def llm() -> Iterator[ScriptedLlmProvider]:
-    """The scripted LLM of the in-process workers, its reply and pace restored after."""
-    provider = get_llm(LlmName.SCRIPTED)
-    assert isinstance(provider, ScriptedLlmProvider)
-    reply, delay = provider.reply, provider.delta_delay_s
-    yield provider
-    provider.reply, provider.delta_delay_s = reply, delay
 
 
 @contextlib.asynccontextmanager
@@ -139,16 +127,16 @@ async def test_data_channel_events_equal_the_websockets(platform_url: str, quest
 
 
 async def test_barge_in_cuts_the_audio_on_the_track(
-    platform_url: str, llm: ScriptedLlmProvider, question: bytes
+    platform_url: str, scripted_llm: ScriptedLlmProvider, question: bytes
 ) -> None:
-    llm.reply, llm.delta_delay_s = LONG_REPLY, 0.03
+    scripted_llm.reply, scripted_llm.delta_delay_s = LONG_REPLY, 0.03
     async with _webrtc(platform_url, interrupt_sensitivity="medium") as call:
         await call.send_json({"type": "text_message", "text": "tell me a long story"})
         start = await call.wait_for("audio_start")
         old_turn = start["data"]["turn_id"]
         await asyncio.sleep(1.0)  # the assistant is talking
         assert len(call.audio(old_turn)) > 20
-        llm.reply = "Short answer."
+        scripted_llm.reply = "Short answer."
         await call.say(question + silence(1200))  # medium: the turn ends after 1 s
         interrupted = await call.wait_for("interrupted", within_s=10)
         assert interrupted["data"]["turn_id"] == old_turn
@@ -170,9 +158,9 @@ async def test_barge_in_cuts_the_audio_on_the_track(
 
 
 async def test_the_interrupt_message_silences_the_track(
-    platform_url: str, llm: ScriptedLlmProvider
+    platform_url: str, scripted_llm: ScriptedLlmProvider
 ) -> None:
-    llm.reply, llm.delta_delay_s = LONG_REPLY, 0.03
+    scripted_llm.reply, scripted_llm.delta_delay_s = LONG_REPLY, 0.03
     async with _webrtc(platform_url, interrupt_sensitivity="low") as call:
         await call.send_json({"type": "text_message", "text": "talk to me"})
         start = await call.wait_for("audio_start")

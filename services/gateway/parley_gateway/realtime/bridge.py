@@ -323,7 +323,7 @@ class SessionBridge:
             self._turn = None
         audio = self.playout.drop(turn_id)
         heard_ms, heard_chars = audio.heard(self.playout.played_ms()) if audio else (0.0, 0.0)
-        heard_text = _cut_at_word(state.reply_text, int(heard_chars))
+        heard_text = cut_at_word(state.reply_text, int(heard_chars))
         state.reply_text = ""
         await self.client.event(
             InterruptedEvent(data=InterruptedData(turn_id=turn_id, heard_text=heard_text))
@@ -466,7 +466,7 @@ class SessionBridge:
         await self.client.s2(S2Event(type="voice_processing_complete"))
 
 
-def _cut_at_word(text: str, chars: int) -> str:
+def cut_at_word(text: str, chars: int) -> str:
     """The first ``chars`` characters of ``text``, ending at a word boundary."""
     if chars >= len(text):
         return text

@@ -8,11 +8,50 @@ from collections.abc import AsyncIterator
 
 from fastapi import WebSocket
 
-from parley_common.contracts.ws import CLOSE_REPLACED
-from parley_common.errors import ForbiddenError, UnauthenticatedError
+from parley_common.contracts.ws import (
+    CLOSE_RATE_LIMITED,
+    CLOSE_REPLACED,
+    CLOSE_SESSION_NOT_FOUND,
+)
+from parley_common.errors import (
+    ForbiddenError,
+    NotFoundError,
+    ParleyError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    UnauthenticatedError,
+)
 from parley_common.tokens import Principal
 from parley_gateway.auth import refuse_socket, socket_user
 from parley_gateway.routes.deps import Gateway
+
+# WebSocket close codes of RFC 6455: a request the server will not serve, a service that is
+# down for now, an unexpected failure.
+CLOSE_POLICY = 1008
+CLOSE_TRY_AGAIN = 1013
+CLOSE_INTERNAL = 1011
+_MAX_REASON_BYTES = 123  # what a close frame can carry
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to fit in a close frame (whole characters)."""
+    return text.encode()[:_MAX_REASON_BYTES].decode(errors="ignore")
+
+
+def close_code_for(exc: ParleyError) -> int:
+    """The WebSocket close code that tells a client why ``exc`` refused it."""
+    if isinstance(exc, NotFoundError):
+        return CLOSE_SESSION_NOT_FOUND
+    if isinstance(exc, RateLimitedError):
+        return CLOSE_RATE_LIMITED
+    if isinstance(exc, ServiceUnavailableError):
+        return CLOSE_TRY_AGAIN
+    return CLOSE_INTERNAL if exc.code == "internal_error" else CLOSE_POLICY
+
+
+async def close_for_error(websocket: WebSocket, exc: ParleyError) -> None:
+    """Close an accepted WebSocket that ``exc`` refused, with its code and message."""
+    await websocket.close(close_code_for(exc), close_reason(exc.message))
 
 
 async def accept_caller(websocket: WebSocket) -> Principal | None:

@@ -16,19 +16,15 @@ from typing import Literal, get_args
 
 from fastapi import APIRouter, WebSocket
 
-from parley_common.contracts.ws import (
-    CLOSE_RATE_LIMITED,
-    CLOSE_SESSION_NOT_FOUND,
-)
-from parley_common.errors import (
-    NotFoundError,
-    ParleyError,
-    RateLimitedError,
-    ServiceUnavailableError,
-)
+from parley_common.errors import ParleyError
 from parley_gateway.limits.dependency import client_ip
 from parley_gateway.realtime.bridge import SessionBridge
-from parley_gateway.realtime.connections import accept_caller, connected
+from parley_gateway.realtime.connections import (
+    CLOSE_POLICY,
+    accept_caller,
+    close_for_error,
+    connected,
+)
 from parley_gateway.routes.deps import get_gateway
 from parley_gateway.sessions.conversation import chatbot_voice, open_conversation
 from parley_gateway.sessions.turn_result import AnswerFormat
@@ -39,27 +35,6 @@ router = APIRouter()
 
 AudioMode = Literal["file", "pcm"]
 _AUDIO_MODES: tuple[AudioMode, ...] = get_args(AudioMode)
-# WebSocket close codes of RFC 6455: a request the server will not serve, a service that is
-# down for now, an unexpected failure.
-CLOSE_POLICY = 1008
-CLOSE_TRY_AGAIN = 1013
-CLOSE_INTERNAL = 1011
-_MAX_REASON_BYTES = 123  # what a close frame can carry
-
-
-def _reason(text: str) -> str:
-    """``text`` cut to fit in a close frame (whole characters)."""
-    return text.encode()[:_MAX_REASON_BYTES].decode(errors="ignore")
-
-
-def _close_code(exc: ParleyError) -> int:
-    if isinstance(exc, NotFoundError):
-        return CLOSE_SESSION_NOT_FOUND
-    if isinstance(exc, RateLimitedError):
-        return CLOSE_RATE_LIMITED
-    if isinstance(exc, ServiceUnavailableError):
-        return CLOSE_TRY_AGAIN
-    return CLOSE_INTERNAL if exc.code == "internal_error" else CLOSE_POLICY
 
 
 @router.websocket("/api/v1/ws/voice/{chatbot_id}")
@@ -84,7 +59,7 @@ async def s2_voice_socket(websocket: WebSocket, chatbot_id: str) -> None:
         record = await open_conversation(gateway, principal, chatbot_id, conversation_id)
     except ParleyError as exc:
         log.info("S2 socket refused", extra={"code": exc.code})
-        await websocket.close(_close_code(exc), _reason(exc.message))
+        await close_for_error(websocket, exc)
         return
     answers = None if mode == "pcm" else AnswerFormat(voice.audio_format, voice.tts_pitch)
     async with connected(gateway, record.id, websocket):

@@ -31,7 +31,7 @@ from parley_gateway.routes.deps import GatewayDep
 router = APIRouter(tags=["voices"], dependencies=[Depends(current_user)])
 
 
-async def _voices(
+async def voices_of(
     gateway: GatewayDep, provider: str, principal: Principal | None = None
 ) -> VoicesView:
     """The provider's voices, and ``principal``'s own cloned voices of it first (none
@@ -64,13 +64,13 @@ async def list_voices(
 ) -> VoicesView:
     """Voices of a TTS provider (``?provider=local`` by default), with the caller's cloned
     voices of that provider first (``custom: true``)."""
-    return await _voices(gateway, provider, principal)
+    return await voices_of(gateway, provider, principal)
 
 
 @router.get("/api/voice/voices/{provider}", tags=["S1 compatibility"])
 async def s1_voices(gateway: GatewayDep, principal: CurrentUser, provider: str) -> dict[str, Any]:
     """S1's voice list: ``{"success": true, "provider", "voices": [...]}``."""
-    view = await _voices(gateway, provider, principal)
+    view = await voices_of(gateway, provider, principal)
     return {"success": True, **view.model_dump(mode="json")}
 
 
@@ -79,7 +79,7 @@ async def s2_voices(
     gateway: GatewayDep, principal: CurrentUser, provider: str = "local"
 ) -> dict[str, Any]:
     """S2's voice list."""
-    view = await _voices(gateway, provider, principal)
+    view = await voices_of(gateway, provider, principal)
     return {"voices": [v.model_dump(mode="json") for v in view.voices], "provider": provider}
 
 

@@ -34,8 +34,7 @@ from parley_gateway.auth import refuse_socket, verifier
 from parley_gateway.limits.dependency import client_ip
 from parley_gateway.realtime.bridge import SessionBridge
 from parley_gateway.realtime.client import describe
-from parley_gateway.realtime.connections import connected
-from parley_gateway.realtime.s2_socket import _close_code, _reason
+from parley_gateway.realtime.connections import close_for_error, connected
 from parley_gateway.routes.deps import Gateway, get_gateway
 from parley_gateway.sessions.store import SessionRecord
 from parley_gateway.telephony.connection import PhoneConnection, PhoneTransport
@@ -165,7 +164,7 @@ async def serve_stream(websocket: WebSocket, dialect: Dialect, *, same_call: boo
         log.warning(
             "phone call not started", extra={"provider": dialect.provider, "code": exc.code}
         )
-        await websocket.close(_close_code(exc), _reason(exc.message))
+        await close_for_error(websocket, exc)
         return
     try:
         await _hold(gateway, record, websocket, dialect, started, phone.settings)

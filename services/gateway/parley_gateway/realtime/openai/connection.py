@@ -36,7 +36,7 @@ from parley_common.contracts.ws import (
 from parley_common.errors import BadInputError, ConflictError, ParleyError
 from parley_common.tokens import Principal
 from parley_gateway.realtime.audio_in import AudioInPublisher
-from parley_gateway.realtime.bridge import _cut_at_word
+from parley_gateway.realtime.bridge import cut_at_word
 from parley_gateway.realtime.client import ClientConnection
 from parley_gateway.realtime.openai import wire
 from parley_gateway.realtime.openai.audio import RealtimeAudioIn, RealtimeAudioOut, duration_ms
@@ -47,7 +47,7 @@ from parley_gateway.realtime.openai.options import RealtimeOptions, parse_update
 from parley_gateway.realtime.openai.refusals import decode_base64, error_event, invalid, param_of
 from parley_gateway.realtime.playout import TurnCallback
 from parley_gateway.routes.deps import Gateway
-from parley_gateway.routes.voices import _voices
+from parley_gateway.routes.voices import voices_of
 from parley_gateway.sessions.store import SessionRecord
 
 # OpenAI refuses to commit less than this.
@@ -250,7 +250,7 @@ class RealtimeClient(ClientConnection):
 
     async def _voices_of(self, provider: str) -> set[str]:
         if provider not in self._offered:
-            view = await _voices(self.gateway, provider, self.principal)
+            view = await voices_of(self.gateway, provider, self.principal)
             self._offered[provider] = {v.id for v in view.voices}
         return self._offered[provider]
 
@@ -325,7 +325,7 @@ class RealtimeClient(ClientConnection):
             heard_ms, chars = 0.0, 0.0
             if audio is not None and audio.timeline_start_ms is not None:
                 heard_ms, chars = audio.heard(audio.timeline_start_ms + event.audio_end_ms)
-            heard = _cut_at_word(self.conversation.items.spoken(item.id), int(chars))
+            heard = cut_at_word(self.conversation.items.spoken(item.id), int(chars))
             await self._publish_heard(turn_id, int(heard_ms), len(heard))
             await self.conversation.truncated(
                 item.id, heard, event.content_index, event.audio_end_ms

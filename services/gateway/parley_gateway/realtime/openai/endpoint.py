@@ -29,12 +29,11 @@ from parley_common.tokens import Principal
 from parley_gateway.auth import refuse_socket, socket_user
 from parley_gateway.limits.dependency import client_ip
 from parley_gateway.realtime.bridge import SessionBridge
-from parley_gateway.realtime.connections import connected
+from parley_gateway.realtime.connections import CLOSE_POLICY, connected
 from parley_gateway.realtime.openai import wire
 from parley_gateway.realtime.openai.connection import RealtimeClient
 from parley_gateway.realtime.openai.options import RealtimeOptions
 from parley_gateway.realtime.openai.refusals import error_event
-from parley_gateway.realtime.s2_socket import CLOSE_POLICY
 from parley_gateway.routes.deps import Gateway, get_gateway
 from parley_gateway.routes.sessions_v1 import as_caller
 from parley_gateway.sessions.store import SessionRecord
