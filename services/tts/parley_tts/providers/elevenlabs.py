@@ -71,7 +71,7 @@ class ElevenLabsProvider:
         self._retry = retry or RetryPolicy()
         # Retries are Parley's (only before the first audio), not the SDK's.
         self._options: RequestOptions = {"max_retries": 0}
-        self.voices_of: TtlCache[list[VoiceInfo]] = TtlCache(self._fetch_voices, voices_ttl_s)
+        self._voices: TtlCache[list[VoiceInfo]] = TtlCache(self._fetch_voices, voices_ttl_s)
 
     def synthesize(
         self,
@@ -112,11 +112,11 @@ class ElevenLabsProvider:
 
     async def voices(self) -> list[VoiceInfo]:
         """The account's voices, from the API at most once per TTL."""
-        return list(await self.voices_of.get())
+        return list(await self._voices.get())
 
     def forget_voices(self) -> None:
         """Drop the cached voices (after one was added or removed)."""
-        self.voices_of.invalidate()
+        self._voices.invalidate()
 
     async def aclose(self) -> None:
         """Close the HTTP client's connections (input streams close their own sockets)."""

@@ -64,7 +64,7 @@ class PlayHtProvider:
         self.voice = voice
         self._timeout_s = timeout_s
         self._retry = retry or RetryPolicy()
-        self.voices_of: TtlCache[list[VoiceInfo]] = TtlCache(self._fetch_voices, voices_ttl_s)
+        self._voices: TtlCache[list[VoiceInfo]] = TtlCache(self._fetch_voices, voices_ttl_s)
 
     def synthesize(
         self,
@@ -91,7 +91,7 @@ class PlayHtProvider:
 
     async def voices(self) -> list[VoiceInfo]:
         """The server's voices (``GET /api/v2/voices``), marked legacy, cached for a while."""
-        return list(await self.voices_of.get())
+        return list(await self._voices.get())
 
     async def aclose(self) -> None:
         """Close the client's connections."""
