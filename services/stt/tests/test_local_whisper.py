@@ -25,7 +25,7 @@ from parley_common.testing import loop_gaps
 from parley_stt.models import whisper_model_dir
 from parley_stt.providers import local_whisper
 from parley_stt.providers.base import SttProvider, SttResult
-from parley_stt.providers.local_whisper import LocalWhisperProvider, without_repeats
+from parley_stt.providers.local_whisper import LocalWhisperProvider, heard
 
 BOOKING = "Could you please book a table for two people at seven o'clock tonight?"
 WEEKEND = (
@@ -401,11 +401,15 @@ def test_a_missing_model_package_says_how_to_install_it(monkeypatch: pytest.Monk
 def test_whispers_loop_over_a_trailing_silence_is_dropped() -> None:
     said = "Please book a table for two people tomorrow evening."
     segments = [
-        SimpleNamespace(text=f" {said}"),
-        SimpleNamespace(text=f" {said}"),
-        SimpleNamespace(text=" Please book a table"),
+        SimpleNamespace(start=0.1, text=f" {said}"),
+        SimpleNamespace(start=2.4, text=f" {said}"),
+        SimpleNamespace(start=2.6, text=" Please book a table"),
     ]
-    assert [s.text for s in without_repeats(segments)] == [f" {said}"]
-    # What is new is kept, even after a repeat.
-    more = [*segments, SimpleNamespace(text=" And a high chair, please.")]
-    assert [s.text.strip() for s in without_repeats(more)] == [said, "And a high chair, please."]
+    assert [s.text for s in heard(segments, 3.0)] == [f" {said}"]
+    # What is new is kept, even after a repeat; what starts in the padding is not.
+    more = [
+        *segments,
+        SimpleNamespace(start=2.7, text=" And a high chair, please."),
+        SimpleNamespace(start=3.0, text=" Good evening."),
+    ]
+    assert [s.text.strip() for s in heard(more, 3.0)] == [said, "And a high chair, please."]

@@ -14,6 +14,7 @@ import math
 import os
 import re
 import threading
+from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -130,7 +131,7 @@ def transcribe(
         # The service runs its own VAD on the stream; a second pass would only cost time.
         vad_filter=False,
     )
-    segments = without_repeats(list(segments))  # decoding happens lazily, here
+    segments = heard(segments, len(audio) / SAMPLE_RATE)  # decoding happens lazily, here
     text = " ".join(s.text.strip() for s in segments if s.text.strip())
     tokens = sum(len(s.tokens) for s in segments)
     confidence = None
@@ -157,12 +158,15 @@ def _spoken(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
-def without_repeats(segments: list[Any]) -> list[Any]:
+def heard(segments: Iterable[Any], duration_s: float) -> list[Any]:
     """The segments without Whisper's loop: after the speech ends (a trailing silence, the
-    encoder's padding) it may say again all or the start of what it just said. A segment
-    that only repeats the one before it is dropped."""
+    encoder's padding) it may say again all or the start of what it just said, or invent a
+    closing phrase. A segment that starts after the audio's last sample, or only repeats the
+    one before it, is dropped."""
     kept: list[Any] = []
     for segment in segments:
+        if segment.start >= duration_s:
+            continue
         text = _spoken(segment.text)
         if kept and text and _spoken(kept[-1].text).startswith(text):
             continue
