@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -55,17 +54,7 @@ from parley_launcher.embedded.process import free_port
 from parley_llm.providers.registry import get_provider as get_llm
 from parley_llm.providers.scripted import ScriptedLlmProvider
 
-# Run in a pytest process of its own (tests/e2e/test_isolated.py): its fresh cluster's
-# stream numbers its events from 1 again, and analytics keys usage rows by stream sequence,
-# so in a database that already holds other tests' events those rows would collide.
-ISOLATED_ENV = "PARLEY_ISOLATED_RUN"
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        os.environ.get(ISOLATED_ENV) != "1",
-        reason="run by tests/e2e/test_isolated.py in a process and database of its own",
-    ),
-]
+pytestmark = pytest.mark.e2e
 log = logging.getLogger(__name__)
 
 SCRIPTED = {"stt_provider": "scripted", "llm_provider": "scripted", "tts_provider": "scripted"}
@@ -83,7 +72,7 @@ WorkersFactory = Callable[[str, asyncpg.Pool], contextlib.AbstractAsyncContextMa
 class Stored:
     """One message of the events stream."""
 
-    seq: int
+    msg_id: str  # its publisher's Nats-Msg-Id
     event: DurableEvent
 
 
@@ -158,7 +147,9 @@ async def _stored(bus: Bus, session_id: str) -> list[Stored]:
         assert raw.data is not None
         event = event_adapter.validate_json(raw.data)
         if event.session_id == session_id:
-            stored.append(Stored(seq, event))
+            msg_id = (raw.headers or {}).get("Nats-Msg-Id")
+            assert msg_id, raw.headers
+            stored.append(Stored(msg_id, event))
     return stored
 
 
@@ -266,13 +257,13 @@ async def _assert_written_once(
     turns: set[int],
     crashes: list[BaseException],
 ) -> None:
-    """Analytics wrote each stored fact once: a usage row per usage message (by its stream
-    sequence), a latency row per turn with every stage, one summary of both turns.
+    """Analytics wrote each stored fact once: a usage row per usage message (by its message
+    id), a latency row per turn with every stage, one summary of both turns.
     ``crashes`` (the consumer's, restarted) explain a shortfall."""
-    usage = [(s.seq, s.event) for s in stored if isinstance(s.event, UsageRecorded)]
+    usage = [(s.msg_id, s.event) for s in stored if isinstance(s.event, UsageRecorded)]
     rows = await pool.fetch("SELECT event_id FROM voice_usage WHERE session_id=$1", sid)
     written = sorted(r["event_id"] for r in rows)
-    assert written == sorted(f"{EVENTS_STREAM}:{seq}" for seq, _ in usage), crashes
+    assert written == sorted(msg_id for msg_id, _ in usage), crashes
     latency = await pool.fetch("SELECT * FROM voice_turn_latency WHERE session_id=$1", sid)
     assert {r["turn_id"] for r in latency} == turns
     assert all(r[stage] is not None for r in latency for stage in STAGES)

@@ -7,6 +7,7 @@ import logging
 import time
 
 import asyncpg
+from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js.client import JetStreamContext
 from nats.js.errors import ServiceUnavailableError as JetStreamUnavailable
@@ -34,6 +35,18 @@ async def _measure_lag(sub: JetStreamContext.PullSubscription, lag: Gauge) -> No
     except (NatsError, TimeoutError):
         return  # the next measurement will tell; the consumer itself goes on
     lag.set((info.num_pending or 0) + (info.num_ack_pending or 0))
+
+
+def event_id(msg: Msg) -> str:
+    """The key that makes a redelivered fact harmless: the publisher's message id (every
+    Parley publisher sets one), else the stream's sequence and storage time. A sequence
+    alone repeats once the stream is created again (a new NATS data directory numbers from 1),
+    and those facts' rows would collide with older ones and be dropped."""
+    headers = msg.headers or {}
+    if msg_id := headers.get("Nats-Msg-Id"):
+        return msg_id
+    meta = msg.metadata
+    return f"{meta.stream}:{meta.sequence.stream}@{meta.timestamp.isoformat()}"
 
 
 async def consume(bus: Bus, recorder: Recorder, stopping: asyncio.Event) -> None:
@@ -67,8 +80,9 @@ async def consume(bus: Bus, recorder: Recorder, stopping: asyncio.Event) -> None
                     await msg.ack()
                     continue
                 try:
-                    event_id = f"{EVENTS_STREAM}:{msg.metadata.sequence.stream}"
-                    await recorder.record(event, event_id, MessageMeta.from_headers(msg.headers))
+                    await recorder.record(
+                        event, event_id(msg), MessageMeta.from_headers(msg.headers)
+                    )
                 except (
                     asyncpg.PostgresError,
                     asyncpg.InterfaceError,

@@ -93,7 +93,7 @@ class Recorder:
     async def record(
         self, event: DurableEvent, event_id: str, meta: MessageMeta | None = None
     ) -> None:
-        """Store ``event``; ``event_id`` (the stream sequence) makes redelivery harmless.
+        """Store ``event``; ``event_id`` (``consumer.event_id``) makes redelivery harmless.
         ``meta`` (the message's headers) says which turn usage belongs to."""
         match event:
             case UsageRecorded():

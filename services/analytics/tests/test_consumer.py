@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import asyncpg
 from prometheus_client import REGISTRY
 
-from parley_analytics.consumer import DURABLE, consume
+from parley_analytics.consumer import DURABLE, consume, event_id
 from parley_analytics.recorder import Recorder
 from parley_common.bus import Bus, MessageMeta
 from parley_common.contracts import subjects
@@ -257,3 +257,34 @@ async def test_an_event_of_no_possible_session_is_dropped_and_the_rest_stored(
     finally:
         stopping.set()
         await asyncio.wait_for(task, 5)
+
+
+async def test_a_fact_is_keyed_by_its_message_id_and_a_recreated_stream_collides_with_nothing(
+    bus: Bus,
+) -> None:
+    # A stream of this test's own: the events stream is shared with every other test.
+    stream, subject = f"REKEY_{uuid.uuid4().hex[:8]}", f"parley.rekey{uuid.uuid4().hex[:8]}"
+    meta = MessageMeta(session_id=str(uuid.uuid4()))
+
+    async def first_message(msg_id: str | None) -> str:
+        await bus.ensure_stream(stream, [f"{subject}.>"])
+        await bus.js_publish(f"{subject}.fact", b"{}", meta, msg_id=msg_id)
+        sub = await bus.js.pull_subscribe(f"{subject}.>", stream=stream)
+        try:
+            (msg,) = await sub.fetch(1, timeout=5)
+            await msg.ack()
+            assert msg.metadata.sequence.stream == 1
+            return event_id(msg)
+        finally:
+            await sub.unsubscribe()
+            await bus.js.delete_stream(stream)
+
+    assert await first_message("usage-42") == "usage-42"
+    # Without a message id, a stream created again numbers from 1 again, yet its first fact
+    # is a different one.
+    before = await first_message(None)
+    await asyncio.sleep(0.01)
+    again = await first_message(None)
+    assert before.startswith(f"{stream}:1@")
+    assert again.startswith(f"{stream}:1@")
+    assert before != again
