@@ -12,8 +12,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from parley_common.languages import LANGUAGE_TAG_PATTERN, check_language
 
 # PostgreSQL text cannot hold NUL: refused where it is sent (422), not where it is stored.
 NO_NUL = r"^[^\x00]*$"
@@ -140,7 +143,12 @@ class SessionConfig(BaseModel):
     # Speaking rate, 1.0 = the voice's own; passed to providers that have it (S2's tts_speed).
     speed: float = Field(default=1.0, ge=0.5, le=2.0)
     # None asks the STT provider to detect the language.
-    language: Text | None = Field(default="en", min_length=2, max_length=16)
+    language: Text | None = Field(
+        default="en",
+        min_length=2,
+        max_length=16,
+        json_schema_extra={"pattern": LANGUAGE_TAG_PATTERN},
+    )
     response_style: ResponseStyle = ResponseStyle.CONVERSATIONAL
     interrupt_sensitivity: InterruptSensitivity = InterruptSensitivity.MEDIUM
     # Semantic end of turn: a local model judges, when the user falls silent, whether they
@@ -150,6 +158,9 @@ class SessionConfig(BaseModel):
     system_prompt: Text | None = Field(default=None, max_length=8000)
     # An enum in the schema, so clients (and generated code) know the rates that work.
     output_sample_rate: OutputSampleRate = 24000
+
+    # One of the nine languages (a region tag such as es-MX included): a 422 names them.
+    _supported_language = field_validator("language")(check_language)
 
 
 class SessionStatus(StrEnum):
