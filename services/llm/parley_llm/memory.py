@@ -21,6 +21,7 @@ from parley_common.contracts.bus import Role, Word
 from parley_common.db.pool import UNREACHABLE
 from parley_common.observability.metrics import DB_WRITE_SECONDS
 from parley_common.write_behind import WriteBehind
+from parley_llm.languages import answer_in
 from parley_llm.providers.base import ChatMessage
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class ConversationMemory:
         self.pool = pool
         self.session_id = uuid.UUID(session_id)
         self.system_prompt = system_prompt
+        # The user's language, as the STT heard it in their latest spoken turn (None: unknown).
+        self.language: str | None = None
         self.turns: deque[Turn] = deque(maxlen=CONTEXT_MESSAGES)
         self._last_turn_id = 0
         self._heard: dict[int, int] = {}  # heard reports that came before their answer
@@ -125,6 +128,7 @@ class ConversationMemory:
         system = DEFAULT_SYSTEM_PROMPT
         if self.system_prompt:
             system = f"{DEFAULT_SYSTEM_PROMPT}\n{self.system_prompt}"
+        system = f"{system}\n{answer_in(self.language)}"
         history = [
             ChatMessage(role=t.role.value, content=t.text)  # type: ignore[arg-type]
             for t in self.turns
@@ -144,6 +148,8 @@ class ConversationMemory:
         """Record what the user said (or typed) for ``turn_id``."""
         self.turns.append(Turn(turn_id, Role.USER, text))
         self._last_turn_id = max(self._last_turn_id, turn_id)
+        if language:  # a typed turn (no language) keeps the one the user last spoke
+            self.language = language
         self._forget_before(turn_id - RECENT_TURNS)
         words_json = [w.model_dump() for w in words] or None
         self._write(_INSERT_USER, self.session_id, turn_id, text, confidence, language, words_json)
