@@ -56,6 +56,28 @@ class Word(_Msg):
     confidence: float | None = None
 
 
+class EmotionLabel(StrEnum):
+    """The tone of a user's turn."""
+
+    NEUTRAL = "neutral"
+    HAPPY = "happy"
+    EXCITED = "excited"
+    FRUSTRATED = "frustrated"
+    ANGRY = "angry"
+    SAD = "sad"
+
+
+class Emotion(_Msg):
+    """How a user's turn sounded (session option ``detect_emotion``): the words' sentiment
+    and the voice's prosody placed in valence (-1 negative .. 1 positive) and arousal
+    (-1 subdued .. 1 animated, next to how this user usually sounds); ``scores`` sum to 1."""
+
+    label: EmotionLabel
+    scores: dict[EmotionLabel, float]
+    valence: float = Field(ge=-1, le=1)
+    arousal: float = Field(ge=-1, le=1)
+
+
 class Transcript(_Msg):
     """A partial or final transcript of the user's current utterance."""
 
@@ -69,6 +91,8 @@ class Transcript(_Msg):
     # Milliseconds from the end of the turn (silence threshold reached, or push-to-talk
     # released) to this final being published; small when speculation paid off.
     finalize_ms: float | None = None
+    # Finals only, when the session detects emotion.
+    emotion: Emotion | None = None
 
 
 TranscriptMessage = Annotated[Transcript, Field(discriminator="type")]

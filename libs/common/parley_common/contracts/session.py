@@ -155,6 +155,9 @@ class SessionConfig(BaseModel):
     # have finished (a finished utterance ends after ~200 ms of silence, an unfinished one
     # may pause longer). False: the sensitivity's silence alone ends a turn.
     semantic_turn: bool = True
+    # Label each user turn's tone (text sentiment plus the voice's prosody): on the final
+    # transcript, the stored transcript and the call page, and told to the assistant.
+    detect_emotion: bool = False
     system_prompt: Text | None = Field(default=None, max_length=8000)
     # An enum in the schema, so clients (and generated code) know the rates that work.
     output_sample_rate: OutputSampleRate = 24000
