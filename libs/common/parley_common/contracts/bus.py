@@ -122,6 +122,8 @@ class UserText(_Msg):
     type: Literal["user.text"] = "user.text"
     text: str
     typed: bool
+    # The language the answer is asked in (the user's, as last heard): the TTS picks its voice.
+    language: str | None = None
 
 
 ReplyMessage = Annotated[ReplyDelta | ReplyDone | UserText, Field(discriminator="type")]
