@@ -248,7 +248,9 @@ class DialogueSession:
         )
         await self.bus.publish(
             self._subject(SessionChannel.REPLY),
-            UserText(text=request.text, typed=transcript is None),
+            UserText(
+                text=request.text, typed=transcript is None, language=self.memory.language
+            ),
             self._meta(turn_id),
         )
         stt_ms = transcript.finalize_ms if transcript else None
