@@ -11,6 +11,7 @@ from pydantic.alias_generators import to_camel
 from parley_common.contracts.audio import AudioFormat
 from parley_common.contracts.bus import LatencyStages, ProviderStatus, Role, VoiceEntry
 from parley_common.contracts.jobs import CloneProvider, CustomVoiceStatus
+from parley_common.contracts.knowledge import KnowledgeSource
 from parley_common.contracts.session import (
     InterruptSensitivity,
     LlmProvider,
@@ -68,6 +69,8 @@ class TranscriptEntry(BaseModel):
     interrupted: bool = False
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    # An answer given from the knowledge base: the passages its prompt held.
+    sources: list[KnowledgeSource] = Field(default_factory=list)
 
 
 class TranscriptView(BaseModel):
@@ -150,6 +153,9 @@ class VoiceConfig(BaseModel):
     response_style: ResponseStyle | None = None
     interrupt_sensitivity: InterruptSensitivity | None = None
     system_prompt: Text | None = Field(default=None, max_length=8000)
+    use_rag: bool | None = Field(
+        default=None, description="sessions answer from the chatbot's documents"
+    )
 
     def session_defaults(self) -> dict[str, Any]:
         """The session options this configuration sets, by SessionConfig field name."""
@@ -163,6 +169,7 @@ class VoiceConfig(BaseModel):
             "response_style": self.response_style,
             "interrupt_sensitivity": self.interrupt_sensitivity,
             "system_prompt": self.system_prompt,
+            "use_rag": self.use_rag,
         }
         return {name: value for name, value in options.items() if value is not None}
 

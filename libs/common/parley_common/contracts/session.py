@@ -159,6 +159,9 @@ class SessionConfig(BaseModel):
     # transcript, the stored transcript and the call page, and told to the assistant.
     detect_emotion: bool = False
     system_prompt: Text | None = Field(default=None, max_length=8000)
+    # Answer from the chatbot's knowledge base: each user turn retrieves the closest passages
+    # of its documents into the prompt (the chatbot's voice config may turn it on).
+    use_rag: bool = False
     # An enum in the schema, so clients (and generated code) know the rates that work.
     output_sample_rate: OutputSampleRate = 24000
 

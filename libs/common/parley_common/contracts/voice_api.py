@@ -60,9 +60,6 @@ class ChatVoiceConfig(VoiceConfig):
     audio_format: AudioFormat = Field(
         default="mp3", description="the answer's file; mp3 unless given"
     )
-    use_rag: bool | None = Field(
-        default=None, description="accepted for S2's clients; Parley has no retrieval, so no effect"
-    )
 
 
 class ChatTimings(BaseModel):
