@@ -12,7 +12,10 @@ at most 4 ``cache_control`` blocks; each breakpoint writes the prefix ending the
 request reads the longest cached prefix ending at one of its breakpoints or up to 20 blocks
 before one. Tokens are words.
 
-The answer is ``reply`` when given, else ``"You said: "`` and the last user message. Fault
+The answer is ``reply`` when given, else ``"You said: "`` and the last user message. With a
+``ToolPlan`` whose tool the request offers, the model first says the plan's preamble, then
+streams a ``tool_use`` block (``input_json_delta`` pieces, ``stop_reason: tool_use``); the
+request carrying the ``tool_result`` is answered with the result. Fault
 kinds besides HTTP ones, each after the first delta: ``"malformed"`` (an event whose data is
 not JSON), ``"drop"`` (the connection cut), ``"stream_error"`` (an ``event: error``, by
 default ``overloaded_error``).
@@ -31,7 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from parley_emulators.base import EmulatorState, Fault, starlette_app
-from parley_emulators.dialogue import answer, content_text, count_tokens
+from parley_emulators.dialogue import PlannedCall, ToolPlan, answer, content_text, count_tokens
 from parley_emulators.recording import fault_response, record_json
 from parley_emulators.sse import CUT, Frame, SseResponse, event_frame
 
@@ -126,13 +129,99 @@ def _invalid(request: Request, body: Any) -> str | None:
         return "messages: text content blocks must be non-empty"
     if sum(1 for b in blocks if b.get("cache_control")) > MAX_BREAKPOINTS:
         return f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided."
+    return _unanswered_tool_result(messages)
+
+
+def _unanswered_tool_result(messages: list[Any]) -> str | None:
+    """Anthropic's rule: each ``tool_result`` answers a ``tool_use`` of the message before."""
+    for before, message in itertools.pairwise(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            continue
+        earlier = before.get("content") if isinstance(before, dict) else None
+        used = {b.get("id") for b in earlier or () if isinstance(b, dict)}
+        for block in content:
+            if not isinstance(block, dict) or block.get("type") != "tool_result":
+                continue
+            if block.get("tool_use_id") not in used:
+                return "messages: tool_result blocks must answer a tool_use of the message before"
     return None
 
 
+def _tool_result(body: dict[str, Any]) -> str | None:
+    """The text of the tool results the last (user) message carries, if it carries any."""
+    content = body["messages"][-1].get("content")
+    if not isinstance(content, list):
+        return None
+    results = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+    if not results:
+        return None
+    return " ".join(
+        c if isinstance(c := r.get("content"), str) else content_text(c) for r in results
+    )
+
+
+def _text_block(index: int, deltas: list[str], fault: Fault | None) -> list[Frame]:
+    frames: list[Frame] = [
+        event_frame(
+            {
+                "type": "content_block_start",
+                "index": index,
+                "content_block": {"type": "text", "text": ""},
+            },
+            "content_block_start",
+        ),
+        event_frame({"type": "ping"}, "ping"),
+    ]
+    for number, text in enumerate(deltas):
+        delta = {
+            "type": "content_block_delta",
+            "index": index,
+            "delta": {"type": "text_delta", "text": text},
+        }
+        frames.append(event_frame(delta, "content_block_delta"))
+        if number == 0 and fault is not None:
+            frames.append(_stream_fault(fault))
+    frames.append(event_frame({"type": "content_block_stop", "index": index}, "content_block_stop"))
+    return frames
+
+
+def _tool_use_block(index: int, call: PlannedCall) -> list[Frame]:
+    """A ``tool_use`` block as Anthropic streams it: empty input at the start, then the
+    input's JSON in ``input_json_delta`` pieces."""
+    block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+    frames: list[Frame] = [
+        event_frame(
+            {"type": "content_block_start", "index": index, "content_block": block},
+            "content_block_start",
+        )
+    ]
+    for piece in call.argument_pieces():
+        delta = {
+            "type": "content_block_delta",
+            "index": index,
+            "delta": {"type": "input_json_delta", "partial_json": piece},
+        }
+        frames.append(event_frame(delta, "content_block_delta"))
+    frames.append(event_frame({"type": "content_block_stop", "index": index}, "content_block_stop"))
+    return frames
+
+
 def _frames(
-    body: dict[str, Any], reply: str | None, fault: Fault | None, cache: _PromptCache
+    body: dict[str, Any],
+    reply: str | None,
+    fault: Fault | None,
+    cache: _PromptCache,
+    plan: ToolPlan | None,
 ) -> list[Frame]:
-    said = answer(body["messages"], reply, body["max_tokens"])
+    offered = [str(t.get("name")) for t in body.get("tools") or () if isinstance(t, dict)]
+    planned = plan is not None and plan.offered(offered)
+    result = _tool_result(body) if planned else None
+    calling = planned and result is None
+    if plan is not None and result is not None:
+        reply = plan.reply_with(result)
+    said_text = plan.preamble if plan is not None and calling else reply
+    said = answer(body["messages"], said_text, body["max_tokens"])
     fresh, write, read = cache.use(str(body["model"]), _blocks(body))
     start = {
         "type": "message_start",
@@ -152,36 +241,18 @@ def _frames(
             },
         },
     }
-    frames: list[Frame] = [
-        event_frame(start, "message_start"),
-        event_frame(
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "text", "text": ""},
-            },
-            "content_block_start",
-        ),
-        event_frame({"type": "ping"}, "ping"),
-    ]
-    for index, text in enumerate(said.deltas):
-        delta = {
-            "type": "content_block_delta",
-            "index": 0,
-            "delta": {"type": "text_delta", "text": text},
-        }
-        frames.append(event_frame(delta, "content_block_delta"))
-        if index == 0 and fault is not None:
-            frames.append(_stream_fault(fault))
+    frames: list[Frame] = [event_frame(start, "message_start")]
+    if said.deltas or not calling:
+        frames += _text_block(0, said.deltas, fault)
+    stop = "max_tokens" if said.truncated else "end_turn"
+    if plan is not None and calling:
+        frames += _tool_use_block(1 if said.deltas else 0, plan.call(f"toolu_emu{next(_ids)}"))
+        stop = "tool_use"
     frames += [
-        event_frame({"type": "content_block_stop", "index": 0}, "content_block_stop"),
         event_frame(
             {
                 "type": "message_delta",
-                "delta": {
-                    "stop_reason": "max_tokens" if said.truncated else "end_turn",
-                    "stop_sequence": None,
-                },
+                "delta": {"stop_reason": stop, "stop_sequence": None},
                 "usage": {"output_tokens": len(said.deltas)},
             },
             "message_delta",
@@ -209,7 +280,11 @@ def _authorised(state: EmulatorState, request: Request) -> bool:
 
 
 async def _messages(
-    state: EmulatorState, reply: str | None, cache: _PromptCache, request: Request
+    state: EmulatorState,
+    reply: str | None,
+    cache: _PromptCache,
+    plan: ToolPlan | None,
+    request: Request,
 ) -> Response:
     recorded, body = await record_json(state, request)
     if not _authorised(state, request):
@@ -220,18 +295,21 @@ async def _messages(
     problem = _invalid(request, body)
     if problem is not None:
         return _error(400, problem)
-    frames = _frames(body, reply, fault, cache)
+    frames = _frames(body, reply, fault, cache, plan)
     return SseResponse(state, recorded, frames, headers={"request-id": f"req_emu{id(recorded)}"})
 
 
-def routes(state: EmulatorState, *, reply: str | None = None) -> list[BaseRoute]:
+def routes(
+    state: EmulatorState, *, reply: str | None = None, tool_plan: ToolPlan | None = None
+) -> list[BaseRoute]:
     """The Messages route served from ``state``, with its own prompt cache; ``reply`` fixes
-    the answer."""
-    return [
-        Route(MESSAGES_PATH, partial(_messages, state, reply, _PromptCache()), methods=["POST"])
-    ]
+    the answer, ``tool_plan`` makes the model call a tool the request offers first."""
+    handler = partial(_messages, state, reply, _PromptCache(), tool_plan)
+    return [Route(MESSAGES_PATH, handler, methods=["POST"])]
 
 
-def app(state: EmulatorState, *, reply: str | None = None) -> Starlette:
+def app(
+    state: EmulatorState, *, reply: str | None = None, tool_plan: ToolPlan | None = None
+) -> Starlette:
     """An app serving only the Messages route."""
-    return starlette_app(routes(state, reply=reply))
+    return starlette_app(routes(state, reply=reply, tool_plan=tool_plan))

@@ -1,14 +1,17 @@
 """What the chat-model emulators answer: deterministic text derived from the request, split
-into the deltas a streaming model sends, and word counts standing in for tokens."""
+into the deltas a streaming model sends, and word counts standing in for tokens; and, when a
+``ToolPlan`` is set and the request offers its tool, a tool call first, then an answer made
+of the result the client sent back."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Answer", "answer", "content_text", "count_tokens"]
+__all__ = ["Answer", "PlannedCall", "ToolPlan", "answer", "content_text", "count_tokens"]
 
 _WORD = re.compile(r"\s*\S+")
 ECHO_PREFIX = "You said: "
@@ -56,3 +59,40 @@ def answer(messages: Sequence[Any], reply: str | None, max_tokens: int | None) -
     words = _WORD.findall(reply)
     limit = len(words) if max_tokens is None else max(0, max_tokens)
     return Answer(deltas=words[:limit], truncated=len(words) > limit)
+
+
+@dataclass(frozen=True)
+class ToolPlan:
+    """What the emulated model does when a request offers the tool ``name``: say
+    ``preamble`` (if any), call the tool with ``arguments``; once the request carries the
+    tool's result, answer ``answer_prefix`` followed by the result's text."""
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    preamble: str = ""
+    answer_prefix: str = "The tool says: "
+
+    def offered(self, tool_names: Sequence[str]) -> bool:
+        """Whether the request offers this plan's tool."""
+        return self.name in tool_names
+
+    def call(self, call_id: str) -> PlannedCall:
+        """The call to stream, its arguments as the JSON text a model writes."""
+        return PlannedCall(call_id, self.name, json.dumps(self.arguments))
+
+    def reply_with(self, result: str) -> str:
+        """The answer once ``result`` came back."""
+        return self.answer_prefix + result
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    """A tool call the emulator streams."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def argument_pieces(self, size: int = 8) -> list[str]:
+        """The arguments in the small pieces a model streams them in."""
+        return [self.arguments[i : i + size] for i in range(0, len(self.arguments), size)]

@@ -10,15 +10,19 @@ final choice chunk). Errors use OpenAI's body ``{"error": {"message", "type", "p
 "code"}}``; faults keep their ``retry-after`` / ``x-should-retry`` headers.
 
 The answer is ``reply`` when given, else ``"You said: "`` and the last user message, one word
-per delta. Fault kinds besides HTTP ones: ``"malformed"`` (a chunk that is not JSON after the
-first delta), ``"drop"`` (the connection cut after the first delta), ``"stream_error"`` (an
-``{"error": ...}`` chunk after the first delta). ``state.api_key`` empty accepts any key.
+per delta. With a ``ToolPlan`` whose function the request offers, the model streams the
+plan's preamble, then ``delta.tool_calls`` (``finish_reason: tool_calls``); the request that
+ends with the ``tool`` message is answered with its content. Fault kinds besides HTTP
+ones: ``"malformed"`` (a chunk that is not JSON after the first delta), ``"drop"`` (the
+connection cut after the first delta), ``"stream_error"`` (an ``{"error": ...}`` chunk after
+the first delta). ``state.api_key`` empty accepts any key.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -28,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from parley_emulators.base import EmulatorState, Fault, starlette_app
-from parley_emulators.dialogue import answer, content_text, count_tokens
+from parley_emulators.dialogue import PlannedCall, ToolPlan, answer, content_text, count_tokens
 from parley_emulators.recording import fault_response, record_json
 from parley_emulators.sse import CUT, Frame, SseResponse, event_frame
 
@@ -59,13 +63,55 @@ def _error(status: int, message: str | None = None) -> Response:
     return JSONResponse(error_body(status, message), status_code=status)
 
 
+def _offered(body: dict[str, Any]) -> list[str]:
+    """The names of the functions the request offers."""
+    return [
+        str((t.get("function") or {}).get("name"))
+        for t in body.get("tools") or ()
+        if isinstance(t, dict) and t.get("type") == "function"
+    ]
+
+
+def _tool_result(messages: list[Any]) -> str | None:
+    """The content of the ``tool`` messages ending the conversation, if it ends with any."""
+    results: list[str] = []
+    for message in reversed(messages):
+        if not isinstance(message, dict) or message.get("role") != "tool":
+            break
+        results.insert(0, content_text(message.get("content")))
+    return " ".join(results) if results else None
+
+
+def _unanswered(messages: list[Any]) -> str | None:
+    """OpenAI's rule: a ``tool`` message answers a call of the assistant message before it."""
+    calls: set[Any] = set()
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        if message.get("role") == "tool":
+            if message.get("tool_call_id") not in calls:
+                return "Messages with role 'tool' must be a response to a preceding 'tool_calls'."
+        else:
+            calls = {c.get("id") for c in message.get("tool_calls") or () if isinstance(c, dict)}
+    return None
+
+
 def _frames(
-    body: dict[str, Any], reply: str | None, fault: Fault | None, groq: bool
+    body: dict[str, Any],
+    reply: str | None,
+    fault: Fault | None,
+    groq: bool,
+    plan: ToolPlan | None,
 ) -> list[Frame]:
     model = str(body["model"])
     messages = body["messages"]
     budget = body.get("max_completion_tokens") or body.get("max_tokens")
-    said = answer(messages, reply, budget)
+    planned = plan is not None and plan.offered(_offered(body))
+    result = _tool_result(messages) if planned else None
+    calling = planned and result is None
+    if plan is not None and result is not None:
+        reply = plan.reply_with(result)
+    said = answer(messages, plan.preamble if plan and calling else reply, budget)
     number = next(_ids)
     request_id = f"req_emu{number}"
     base = {
@@ -97,11 +143,30 @@ def _frames(
         frames.append(chunk({"content": text}))
         if index == 0 and fault is not None:
             frames.append(_stream_fault(fault))
+    finish = "length" if said.truncated else "stop"
+    if plan is not None and calling:
+        frames += _tool_call_chunks(chunk, plan.call(f"call_emu{number}"))
+        finish = "tool_calls"
     last: dict[str, Any] = {"x_groq": {"id": request_id, "usage": usage}} if groq else {}
-    frames.append(chunk({}, "length" if said.truncated else "stop", **last))
+    frames.append(chunk({}, finish, **last))
     if include_usage:
         frames.append(event_frame({**base, "choices": [], "usage": usage}))
     frames.append(event_frame("[DONE]"))
+    return frames
+
+
+def _tool_call_chunks(chunk: Callable[..., bytes], call: PlannedCall) -> list[Frame]:
+    """A tool call as OpenAI streams it: the id, type and name with empty arguments first,
+    then the arguments in pieces, every delta keyed by the call's ``index``."""
+    head = {
+        "index": 0,
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": ""},
+    }
+    frames: list[Frame] = [chunk({"tool_calls": [head]})]
+    for piece in call.argument_pieces():
+        frames.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
     return frames
 
 
@@ -114,7 +179,7 @@ def _stream_fault(fault: Fault) -> Frame:
 
 
 async def _complete(
-    state: EmulatorState, reply: str | None, groq: bool, request: Request
+    state: EmulatorState, reply: str | None, groq: bool, plan: ToolPlan | None, request: Request
 ) -> Response:
     recorded, body = await record_json(state, request)
     if state.api_key and request.headers.get("authorization") != f"Bearer {state.api_key}":
@@ -128,18 +193,26 @@ async def _complete(
         return _error(400, "'model' and a non-empty 'messages' array are required.")
     if body.get("stream") is not True:
         return _error(400, "This emulator answers streamed requests only ('stream': true).")
-    frames = _frames(body, reply, fault, groq)
+    problem = _unanswered(body["messages"])
+    if problem is not None:
+        return _error(400, problem)
+    frames = _frames(body, reply, fault, groq, plan)
     return SseResponse(state, recorded, frames, headers={"x-request-id": f"req_{id(recorded)}"})
 
 
-def routes(state: EmulatorState, *, reply: str | None = None) -> list[BaseRoute]:
-    """OpenAI's path and Groq's, served from ``state``; ``reply`` fixes the answer."""
+def routes(
+    state: EmulatorState, *, reply: str | None = None, tool_plan: ToolPlan | None = None
+) -> list[BaseRoute]:
+    """OpenAI's path and Groq's, served from ``state``; ``reply`` fixes the answer,
+    ``tool_plan`` makes the model call a tool the request offers first."""
     return [
-        Route(OPENAI_PATH, partial(_complete, state, reply, False), methods=["POST"]),
-        Route(GROQ_PATH, partial(_complete, state, reply, True), methods=["POST"]),
+        Route(OPENAI_PATH, partial(_complete, state, reply, False, tool_plan), methods=["POST"]),
+        Route(GROQ_PATH, partial(_complete, state, reply, True, tool_plan), methods=["POST"]),
     ]
 
 
-def app(state: EmulatorState, *, reply: str | None = None) -> Starlette:
+def app(
+    state: EmulatorState, *, reply: str | None = None, tool_plan: ToolPlan | None = None
+) -> Starlette:
     """An app serving only the chat completions routes."""
-    return starlette_app(routes(state, reply=reply))
+    return starlette_app(routes(state, reply=reply, tool_plan=tool_plan))

@@ -24,6 +24,7 @@ from parley_emulators import (
 )
 from parley_emulators.base import EmulatorState, starlette_app
 from parley_emulators.deepgram_listen import ListenState
+from parley_emulators.dialogue import ToolPlan
 from parley_emulators.elevenlabs import ElevenLabsState
 from parley_emulators.spoken import SttEmulatorState
 
@@ -40,6 +41,8 @@ class OpenAi:
     api_key: str = DEFAULT_KEY
     transcript: str = DEFAULT_TRANSCRIPT
     reply: str | None = None
+    # Set before app(): the chat model calls this tool when a request offers it.
+    tool_plan: ToolPlan | None = field(default=None, init=False)
     chat: EmulatorState = field(init=False)
     transcribe: SttEmulatorState = field(init=False)
     speech: EmulatorState = field(init=False)
@@ -53,7 +56,7 @@ class OpenAi:
         """The server."""
         return starlette_app(
             [
-                *openai_chat.routes(self.chat, reply=self.reply),
+                *openai_chat.routes(self.chat, reply=self.reply, tool_plan=self.tool_plan),
                 *openai_transcribe.routes(self.transcribe),
                 *openai_speech.routes(self.speech),
             ]
@@ -67,6 +70,8 @@ class Groq:
     api_key: str = DEFAULT_KEY
     transcript: str = DEFAULT_TRANSCRIPT
     reply: str | None = None
+    # Set before app(): the chat model calls this tool when a request offers it.
+    tool_plan: ToolPlan | None = field(default=None, init=False)
     chat: EmulatorState = field(init=False)
     transcribe: SttEmulatorState = field(init=False)
 
@@ -78,7 +83,7 @@ class Groq:
         """The server."""
         return starlette_app(
             [
-                *openai_chat.routes(self.chat, reply=self.reply),
+                *openai_chat.routes(self.chat, reply=self.reply, tool_plan=self.tool_plan),
                 *openai_transcribe.routes(self.transcribe),
             ]
         )
@@ -90,6 +95,8 @@ class Anthropic:
 
     api_key: str = DEFAULT_KEY
     reply: str | None = None
+    # Set before app(): the chat model calls this tool when a request offers it.
+    tool_plan: ToolPlan | None = field(default=None, init=False)
     messages: EmulatorState = field(init=False)
 
     def __post_init__(self) -> None:
@@ -97,7 +104,9 @@ class Anthropic:
 
     def app(self) -> Starlette:
         """The server."""
-        return starlette_app(anthropic_messages.routes(self.messages, reply=self.reply))
+        return starlette_app(
+            anthropic_messages.routes(self.messages, reply=self.reply, tool_plan=self.tool_plan)
+        )
 
 
 @dataclass

@@ -10,32 +10,47 @@ closing the generator closes the HTTP response, which is how Anthropic cancels.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import AsyncGenerator, Sequence
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import anthropic
 import httpx2
 from anthropic.types import (
     AssistantMessageParam,
     CacheControlEphemeralParam,
+    InputJSONDelta,
     MessageParam,
     RawContentBlockDeltaEvent,
+    RawContentBlockStartEvent,
+    RawContentBlockStopEvent,
     RawMessageDeltaEvent,
     RawMessageStartEvent,
     TextBlockParam,
     TextDelta,
+    ToolParam,
+    ToolResultBlockParam,
+    ToolUseBlock,
+    ToolUseBlockParam,
     UserMessageParam,
 )
 
 from parley_common.vendor_errors import SdkErrors, Vendor
-from parley_llm.providers.base import ChatMessage, LlmUsage
+from parley_llm.providers.base import ChatMessage, LlmUsage, ToolCall, ToolSpec
 
 VENDOR = Vendor("anthropic", "Anthropic", "ANTHROPIC_API_KEY", "LLM")
 SDK_ERRORS = SdkErrors.stainless(anthropic, httpx2)
 _CONNECT_TIMEOUT_S = 5.0
 _CACHE: CacheControlEphemeralParam = {"type": "ephemeral"}
 # Anthropic's stop reasons in the words LlmUsage uses.
-_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+}
+_Block = TextBlockParam | ToolUseBlockParam | ToolResultBlockParam
 
 
 class _TokenCounts(Protocol):
@@ -54,6 +69,37 @@ class _TokenCounts(Protocol):
     def cache_read_input_tokens(self) -> int | None: ...
 
 
+def _tool_input(arguments: str) -> dict[str, Any]:
+    """A call's arguments as the object Anthropic wants back (the model's own text, which
+    the runner refused if it was not an object, so ``{}`` then)."""
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _blocks(message: ChatMessage) -> list[_Block]:
+    """The content blocks of one non-system message (none for a blank one)."""
+    if message.role == "tool":
+        return [
+            ToolResultBlockParam(
+                type="tool_result",
+                tool_use_id=message.tool_call_id or "",
+                content=message.content,
+                is_error=message.is_error,
+            )
+        ]
+    blocks: list[_Block] = []
+    if message.content.strip():
+        blocks.append(TextBlockParam(type="text", text=message.content))
+    blocks.extend(
+        ToolUseBlockParam(type="tool_use", id=c.id, name=c.name, input=_tool_input(c.arguments))
+        for c in message.tool_calls
+    )
+    return blocks
+
+
 def request_parts(
     messages: Sequence[ChatMessage],
 ) -> tuple[list[TextBlockParam], list[MessageParam]]:
@@ -61,21 +107,23 @@ def request_parts(
     of the system prompt and at the end of the conversation.
 
     System messages join into the one system prompt; consecutive turns of one speaker become
-    one message of several blocks; blank turns are dropped (the API refuses empty text), and
-    so are assistant turns before the first user turn (a conversation starts with the user).
+    one message of several blocks (tool results are the user's: they answer the assistant's
+    ``tool_use`` blocks); blank turns are dropped (the API refuses empty text), and so are
+    assistant turns before the first user turn (a conversation starts with the user).
     """
     system_text = "\n".join(m.content for m in messages if m.role == "system" and m.content.strip())
-    turns: list[tuple[Literal["user", "assistant"], list[TextBlockParam]]] = []
+    turns: list[tuple[Literal["user", "assistant"], list[_Block]]] = []
     for message in messages:
-        if message.role == "system" or not message.content.strip():
+        if message.role == "system":
             continue
-        if not turns and message.role == "assistant":
+        blocks = _blocks(message)
+        role: Literal["user", "assistant"] = "assistant" if message.role == "assistant" else "user"
+        if not blocks or (not turns and role == "assistant"):
             continue
-        block = TextBlockParam(type="text", text=message.content)
-        if turns and turns[-1][0] == message.role:
-            turns[-1][1].append(block)
+        if turns and turns[-1][0] == role:
+            turns[-1][1].extend(blocks)
         else:
-            turns.append((message.role, [block]))
+            turns.append((role, blocks))
     if turns:
         turns[-1][1][-1]["cache_control"] = _CACHE
     system = [TextBlockParam(type="text", text=system_text, cache_control=_CACHE)]
@@ -86,6 +134,17 @@ def request_parts(
         for role, blocks in turns
     ]
     return (system if system_text else []), wire
+
+
+def _wire_tools(tools: Sequence[ToolSpec]) -> list[ToolParam]:
+    return [
+        ToolParam(
+            name=t.name,
+            description=t.description,
+            input_schema=dict(t.parameters),
+        )
+        for t in tools
+    ]
 
 
 def _record(counts: _TokenCounts, usage: LlmUsage) -> None:
@@ -137,10 +196,29 @@ class AnthropicProvider:
         usage: LlmUsage | None = None,
     ) -> AsyncGenerator[str, None]:
         """Yield the answer as text deltas (see ``LlmProvider.stream``)."""
+        items = self.stream_tools(messages, max_tokens, (), model=model, usage=usage)
+        async with contextlib.aclosing(items):
+            async for item in items:
+                if isinstance(item, str):
+                    yield item
+
+    async def stream_tools(
+        self,
+        messages: Sequence[ChatMessage],
+        max_tokens: int,
+        tools: Sequence[ToolSpec],
+        *,
+        model: str | None = None,
+        usage: LlmUsage | None = None,
+    ) -> AsyncGenerator[str | ToolCall, None]:
+        """Yield text deltas, and each tool call as soon as its ``tool_use`` block closes
+        (see ``ToolCallingProvider.stream_tools``)."""
         chosen = model or self.default_model
         if usage is not None:
             usage.model = chosen
         system, turns = request_parts(messages)
+        # The tool_use blocks still streaming their input, by block index.
+        pending: dict[int, tuple[ToolUseBlock, list[str]]] = {}
         with SDK_ERRORS.translated(VENDOR, model=chosen, timeout_s=self._timeout_s):
             events = await self._client.messages.create(
                 model=chosen,
@@ -148,12 +226,22 @@ class AnthropicProvider:
                 system=system or anthropic.omit,
                 messages=turns,
                 stream=True,
+                tools=_wire_tools(tools) if tools else anthropic.omit,
             )
             async with events:
                 async for event in events:
                     if isinstance(event, RawContentBlockDeltaEvent):
                         if isinstance(event.delta, TextDelta) and event.delta.text:
                             yield event.delta.text
+                        elif isinstance(event.delta, InputJSONDelta) and event.index in pending:
+                            pending[event.index][1].append(event.delta.partial_json)
+                    elif isinstance(event, RawContentBlockStartEvent):
+                        if isinstance(event.content_block, ToolUseBlock):
+                            pending[event.index] = (event.content_block, [])
+                    elif isinstance(event, RawContentBlockStopEvent):
+                        if event.index in pending:
+                            block, parts = pending.pop(event.index)
+                            yield ToolCall(block.id, block.name, "".join(parts) or "{}")
                     elif usage is None:
                         continue
                     elif isinstance(event, RawMessageStartEvent):

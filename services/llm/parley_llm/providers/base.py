@@ -2,17 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function the model may call: what the model is told about it, nothing more (no URL,
+    no secret ever goes into a prompt)."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]  # a JSON schema of type "object"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """The model asked for ``name`` with ``arguments`` (the JSON text it wrote, unparsed:
+    the tool runner validates it)."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
-    """One message of the conversation sent to the model."""
+    """One message of the conversation sent to the model.
 
-    role: Literal["system", "user", "assistant"]
+    A tool round adds an ``assistant`` message carrying ``tool_calls`` (and whatever text
+    the model said before them), then one ``tool`` message per call whose ``content`` is the
+    result, answering ``tool_call_id``; ``is_error`` marks a failed call.
+    """
+
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    is_error: bool = False
 
 
 @dataclass(slots=True)
@@ -55,4 +83,28 @@ class LlmProvider(Protocol):
         default); ``usage``, when given, is filled in with the model that answered and the
         tokens it counted.
         """
+        ...
+
+
+@runtime_checkable
+class ToolCallingProvider(LlmProvider, Protocol):
+    """An adapter whose model can call functions (Anthropic, OpenAI and compatible, Groq).
+
+    Providers without it (the local model, the scripted double) are simply never offered
+    tools: ``stream`` stays the whole contract for them.
+    """
+
+    def stream_tools(
+        self,
+        messages: Sequence[ChatMessage],
+        max_tokens: int,
+        tools: Sequence[ToolSpec],
+        *,
+        model: str | None = None,
+        usage: LlmUsage | None = None,
+    ) -> AsyncGenerator[str | ToolCall, None]:
+        """Like ``stream``, offering ``tools``: text deltas as they come, and each complete
+        ``ToolCall`` once its arguments have fully streamed. A stream that yielded calls
+        ends with ``usage.finish_reason == "tool_calls"``; the caller runs them and streams
+        again with the results appended."""
         ...

@@ -4,9 +4,10 @@ OpenAI and compatible servers, Groq's for Groq): the shapes are the same, the cl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from parley_llm.providers.base import ChatMessage, LlmUsage
+from parley_llm.providers.base import ChatMessage, LlmUsage, ToolCall, ToolSpec
 
 
 class _PromptDetails(Protocol):
@@ -27,9 +28,31 @@ class TokenCounts(Protocol):
     def prompt_tokens_details(self) -> _PromptDetails | None: ...
 
 
+class _FunctionDelta(Protocol):
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def arguments(self) -> str | None: ...
+
+
+class _ToolCallDelta(Protocol):
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def id(self) -> str | None: ...
+
+    @property
+    def function(self) -> _FunctionDelta | None: ...
+
+
 class _Delta(Protocol):
     @property
     def content(self) -> str | None: ...
+
+    @property
+    def tool_calls(self) -> Sequence[_ToolCallDelta] | None: ...
 
 
 class _Choice(Protocol):
@@ -53,9 +76,78 @@ class ChatChunk(Protocol):
     def usage(self) -> TokenCounts | None: ...
 
 
-def wire_messages(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
-    """The conversation as the chat-completions ``messages`` array."""
-    return [{"role": m.role, "content": m.content} for m in messages]
+def _wire_message(message: ChatMessage) -> dict[str, Any]:
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    wire: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        wire["content"] = message.content or None
+        wire["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in message.tool_calls
+        ]
+    return wire
+
+
+def wire_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    """The conversation as the chat-completions ``messages`` array (tool rounds included:
+    the assistant's ``tool_calls``, then a ``tool`` message answering each)."""
+    return [_wire_message(m) for m in messages]
+
+
+def wire_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+    """The chat-completions ``tools`` array."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": t.name,
+                "description": t.description,
+                "parameters": dict(t.parameters),
+            },
+        }
+        for t in tools
+    ]
+
+
+@dataclass(slots=True)
+class _Pending:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ToolCallDeltas:
+    """The tool calls of one streamed answer, put together from their deltas: the first
+    delta of a call has its ``id`` and name, the next ones pieces of its arguments, all
+    keyed by ``index`` (parallel calls interleave)."""
+
+    _calls: dict[int, _Pending] = field(default_factory=dict)
+
+    def add(self, chunk: ChatChunk) -> None:
+        """Take the tool-call deltas of ``chunk``, if it has any."""
+        if not chunk.choices:
+            return
+        for delta in chunk.choices[0].delta.tool_calls or ():
+            pending = self._calls.setdefault(delta.index, _Pending())
+            pending.id = delta.id or pending.id
+            if delta.function is not None:
+                pending.name = delta.function.name or pending.name
+                if delta.function.arguments:
+                    pending.arguments.append(delta.function.arguments)
+
+    def calls(self) -> list[ToolCall]:
+        """The complete calls, in index order (a call the stream never named is dropped)."""
+        return [
+            ToolCall(id=p.id or f"call_{i}", name=p.name, arguments="".join(p.arguments) or "{}")
+            for i, p in sorted(self._calls.items())
+            if p.name
+        ]
 
 
 def record_counts(counts: TokenCounts | None, usage: LlmUsage | None) -> None:

@@ -8,6 +8,7 @@ closing the generator closes the HTTP response.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, cast
 
@@ -15,11 +16,17 @@ import groq
 import httpx
 
 from parley_common.vendor_errors import SdkErrors, Vendor
-from parley_llm.providers.base import ChatMessage, LlmUsage
-from parley_llm.providers.chat_chunks import chunk_text, record_counts, wire_messages
+from parley_llm.providers.base import ChatMessage, LlmUsage, ToolCall, ToolSpec
+from parley_llm.providers.chat_chunks import (
+    ToolCallDeltas,
+    chunk_text,
+    record_counts,
+    wire_messages,
+    wire_tools,
+)
 
 if TYPE_CHECKING:
-    from groq.types.chat import ChatCompletionMessageParam
+    from groq.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
 VENDOR = Vendor("groq", "Groq", "GROQ_API_KEY", "LLM")
 SDK_ERRORS = SdkErrors.stainless(groq, httpx)
@@ -62,20 +69,44 @@ class GroqChatProvider:
         usage: LlmUsage | None = None,
     ) -> AsyncGenerator[str, None]:
         """Yield the answer as text deltas (see ``LlmProvider.stream``)."""
+        items = self.stream_tools(messages, max_tokens, (), model=model, usage=usage)
+        async with contextlib.aclosing(items):
+            async for item in items:
+                if isinstance(item, str):
+                    yield item
+
+    async def stream_tools(
+        self,
+        messages: Sequence[ChatMessage],
+        max_tokens: int,
+        tools: Sequence[ToolSpec],
+        *,
+        model: str | None = None,
+        usage: LlmUsage | None = None,
+    ) -> AsyncGenerator[str | ToolCall, None]:
+        """Yield text deltas, then the tool calls the model made (see
+        ``ToolCallingProvider.stream_tools``)."""
         chosen = model or self.default_model
         if usage is not None:
             usage.model = chosen
+        calls = ToolCallDeltas()
         with SDK_ERRORS.translated(VENDOR, model=chosen, timeout_s=self._timeout_s):
             chunks = await self._client.chat.completions.create(
                 model=chosen,
                 messages=cast("list[ChatCompletionMessageParam]", wire_messages(messages)),
                 stream=True,
                 max_completion_tokens=max_tokens,
+                tools=cast("list[ChatCompletionToolParam]", wire_tools(tools))
+                if tools
+                else groq.omit,
             )
             async with chunks:
                 async for chunk in chunks:
+                    calls.add(chunk)
                     text = chunk_text(chunk, usage)
                     if chunk.x_groq is not None:
                         record_counts(chunk.x_groq.usage, usage)
                     if text:
                         yield text
+        for call in calls.calls():
+            yield call

@@ -9,6 +9,7 @@ retried. Closing the generator closes the HTTP response, which is how OpenAI can
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, cast
 
@@ -16,11 +17,11 @@ import httpx2
 import openai
 
 from parley_common.vendor_errors import SdkErrors, Vendor
-from parley_llm.providers.base import ChatMessage, LlmUsage
-from parley_llm.providers.chat_chunks import chunk_text, wire_messages
+from parley_llm.providers.base import ChatMessage, LlmUsage, ToolCall, ToolSpec
+from parley_llm.providers.chat_chunks import ToolCallDeltas, chunk_text, wire_messages, wire_tools
 
 if TYPE_CHECKING:
-    from openai.types.chat import ChatCompletionMessageParam
+    from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolUnionParam
 
 OPENAI = Vendor("openai", "OpenAI", "OPENAI_API_KEY", "LLM")
 OPENAI_COMPATIBLE = Vendor(
@@ -82,10 +83,28 @@ class OpenAIChatProvider:
         usage: LlmUsage | None = None,
     ) -> AsyncGenerator[str, None]:
         """Yield the answer as text deltas (see ``LlmProvider.stream``)."""
+        items = self.stream_tools(messages, max_tokens, (), model=model, usage=usage)
+        async with contextlib.aclosing(items):
+            async for item in items:
+                if isinstance(item, str):
+                    yield item
+
+    async def stream_tools(
+        self,
+        messages: Sequence[ChatMessage],
+        max_tokens: int,
+        tools: Sequence[ToolSpec],
+        *,
+        model: str | None = None,
+        usage: LlmUsage | None = None,
+    ) -> AsyncGenerator[str | ToolCall, None]:
+        """Yield text deltas, then the tool calls the model made (see
+        ``ToolCallingProvider.stream_tools``)."""
         chosen = model or self.default_model
         if usage is not None:
             usage.model = chosen
         modern = not self._compatible_server
+        calls = ToolCallDeltas()
         with SDK_ERRORS.translated(self._vendor, model=chosen, timeout_s=self._timeout_s):
             chunks = await self._client.chat.completions.create(
                 model=chosen,
@@ -94,9 +113,15 @@ class OpenAIChatProvider:
                 stream_options={"include_usage": True},
                 max_completion_tokens=max_tokens if modern else openai.omit,
                 max_tokens=openai.omit if modern else max_tokens,
+                tools=cast("list[ChatCompletionToolUnionParam]", wire_tools(tools))
+                if tools
+                else openai.omit,
             )
             async with chunks:
                 async for chunk in chunks:
+                    calls.add(chunk)
                     text = chunk_text(chunk, usage)
                     if text:
                         yield text
+        for call in calls.calls():
+            yield call
