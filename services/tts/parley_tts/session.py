@@ -36,6 +36,7 @@ from parley_common.observability.metrics import AUDIO_FRAMES, latency_histogram
 from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
+from parley_tts.languages import is_refusal, voice_for
 from parley_tts.providers.base import StreamingTtsProvider, TtsProvider
 from parley_tts.providers.registry import get_provider
 from parley_tts.resample import Resampler
@@ -72,6 +73,8 @@ class _Turn:
     streamed: StreamedText | None = None  # the text side, for input-streaming providers
     link: Link[TtsProvider] | None = None  # a fallback that took the rest of the turn over
     traceparent: str = ""  # the turn's root span, carried by its audio
+    language: str | None = None  # the answer's: its voice speaks it
+    refused: bool = False  # no voice for its language: said once, not once per sentence
     span: Span | None = None  # tts.synthesize, from the turn's first reply to its end
 
     def close_span(self, cancelled: bool = False) -> None:
@@ -117,6 +120,8 @@ class TtsSession:
             FIRST_AUDIO_DEADLINE_S,
         )
         self._turns: dict[int, _Turn] = {}
+        # The language answers are asked in, as each turn's UserText says (switches mid-call).
+        self._language = assign.config.language
         self._cancelled: set[int] = set()
         self._newest = 0
         self.ready = asyncio.Event()  # set once the session listens to its subjects
@@ -142,7 +147,9 @@ class TtsSession:
         """The state of ``turn_id``; a new turn starts its span in the turn's trace."""
         turn = self._turns.get(turn_id)
         if turn is None:
-            turn = self._turns[turn_id] = _Turn(turn_id, traceparent=traceparent)
+            turn = self._turns[turn_id] = _Turn(
+                turn_id, traceparent=traceparent, language=self._language
+            )
             turn.span = tracing.start_child(
                 "tts.synthesize",
                 traceparent,
@@ -219,6 +226,8 @@ class TtsSession:
             return
         self._seen(turn_id)
         event = msg.decode(reply_adapter)
+        if isinstance(event, UserText) and event.language:
+            self._language = event.language
         if isinstance(event, UserText) and self.streaming:
             # Connect while the model thinks: the handshake is then off the path between
             # the first token and the first audio.
@@ -279,6 +288,8 @@ class TtsSession:
         self._prune()
 
     async def _speak(self, turn: _Turn, sentence: Sentence) -> None:
+        if turn.refused:
+            return
         link = turn.link or self.chain.primary
         while True:
             audio_before = turn.audio_ms
@@ -293,6 +304,7 @@ class TtsSession:
                 # of the turn then stays with that provider.
                 following = self.chain.after(link.name) if turn.audio_ms == audio_before else None
                 if following is None:
+                    turn.refused = is_refusal(exc)
                     await self._report_failure(turn.turn_id, exc)
                     return
                 self.chain.switched(link.name, following.name, exc, self._meta(turn.turn_id))
@@ -304,11 +316,14 @@ class TtsSession:
         min_bytes = self.rate * 2 * MIN_CHUNK_MS // 1000
         pending = bytearray()
         primary = link is self.chain.primary
-        stream = link.provider.synthesize(
-            sentence.text,
+        choice = voice_for(
+            link.provider,
+            turn.language,
             self.config.voice if primary else None,
-            model=self.config.tts_model if primary else None,
-            speed=self.config.speed,
+            self.config.tts_model if primary else None,
+        )
+        stream = link.provider.synthesize(
+            sentence.text, choice.voice, model=choice.model, speed=self.config.speed
         )
         async with contextlib.aclosing(stream):
             chunks = aiter(stream)
@@ -329,10 +344,13 @@ class TtsSession:
         assert isinstance(self.provider, StreamingTtsProvider)
         assert turn.streamed is not None
         try:
+            choice = voice_for(
+                self.provider, turn.language, self.config.voice, self.config.tts_model
+            )
             async with asyncio.timeout(self.chain.deadline(self.chain.primary.name)):
                 stream = await self.provider.open_stream(
-                    self.config.voice,
-                    model=self.config.tts_model,
+                    choice.voice,
+                    model=choice.model,
                     speed=self.config.speed,
                     sample_rate=self.rate,
                 )
