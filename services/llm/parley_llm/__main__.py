@@ -12,6 +12,7 @@ from parley_common.workers import SessionWorker
 from parley_llm.providers.registry import REGISTRY, get_provider
 from parley_llm.session import open_session
 from parley_llm.settings import LlmSettings
+from parley_llm.summary import serve_summaries
 
 
 async def _main(runtime: Runtime) -> None:
@@ -19,6 +20,8 @@ async def _main(runtime: Runtime) -> None:
     # Not ready (503) until it takes sessions: its models load first.
     runtime.checks["sessions"] = worker.ready
     await prepare_providers(runtime, REGISTRY)
+    assert runtime.pool is not None  # use_db below
+    await serve_summaries(runtime.bus, runtime.pool)
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(warm_up("local", lambda: get_provider(LlmName.LOCAL)))

@@ -51,6 +51,7 @@ from parley_common.workers import SessionFactory, SessionWork
 from parley_llm.memory import ConversationMemory
 from parley_llm.providers.base import LlmProvider, LlmUsage
 from parley_llm.providers.registry import get_provider
+from parley_llm.summary import request_summary
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,9 @@ class DialogueSession:
             for sub in subs:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
+            # The memory's last write is done: a summary now reads the whole conversation.
+            with contextlib.suppress(Exception):
+                await request_summary(self.bus, self.sid)
 
     # -- inputs: callbacks only queue or cancel, they never wait on I/O ----------------------
     async def _on_transcript(self, msg: Received) -> None:
