@@ -22,6 +22,7 @@ from parley_common.contracts.session import (
     Text,
     TtsProvider,
 )
+from parley_common.contracts.summaries import S1SessionSummary, SessionSummary
 
 
 class SessionView(BaseModel):
@@ -38,6 +39,7 @@ class SessionView(BaseModel):
     duration_seconds: float | None = None
     total_turns: int = 0
     interruptions_count: int = 0
+    summary: SessionSummary | None = None
 
 
 class S1Session(BaseModel):
@@ -78,6 +80,7 @@ class TranscriptView(BaseModel):
 
     session_id: str
     entries: list[TranscriptEntry]
+    summary: SessionSummary | None = None
 
 
 class ErrorDetail(BaseModel):
@@ -116,6 +119,7 @@ class S1TranscriptResponse(_Camel):
     success: Literal[True] = True
     session_id: str
     transcript: list[S1TranscriptEntry]
+    summary: S1SessionSummary | None = None
 
 
 class S1SessionMetrics(_Camel):

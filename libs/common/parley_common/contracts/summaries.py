@@ -3,10 +3,12 @@ session's own LLM on a dialogue worker and stored on the session's row."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 from parley_common.contracts import subjects
 
@@ -32,3 +34,29 @@ class SummaryRequest(BaseModel):
     type: Literal["summary.request"] = "summary.request"
     session_id: str
     force: bool = False
+
+
+class SummaryDone(BaseModel):
+    """The answer to a request that wanted one: the status stored, None when there was
+    nothing to summarise (no turns) or to do (the session is active and nothing forced)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["summary.done"] = "summary.done"
+    status: SummaryStatus | None = None
+
+
+class SessionSummary(BaseModel):
+    """A session's summary as ``/api/v1`` returns it (on the session and its transcript);
+    absent while the session has nothing to summarise."""
+
+    status: SummaryStatus
+    title: str | None = None
+    text: str | None = None
+    generated_at: datetime | None = None
+
+
+class S1SessionSummary(SessionSummary):
+    """The same in S1's camelCase (``generatedAt``)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
