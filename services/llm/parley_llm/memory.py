@@ -60,11 +60,13 @@ _INSERT_USER = """INSERT INTO voice_transcripts (session_id, turn_id, role, text
 _COUNT_TURN = (
     "UPDATE voice_sessions SET total_turns = total_turns + 1, updated_at = now() WHERE id = $1"
 )
+# $5: the knowledge passages the answer was given from (NULL keeps what is stored).
 _UPSERT_ASSISTANT = """INSERT INTO voice_transcripts (session_id, turn_id, role, text,
-       interrupted, started_at, ended_at)
-   VALUES ($1, $2, 'assistant', $3, $4, now(), now())
+       interrupted, sources, started_at, ended_at)
+   VALUES ($1, $2, 'assistant', $3, $4, $5, now(), now())
    ON CONFLICT (session_id, turn_id, role) DO UPDATE SET
-       text = EXCLUDED.text, interrupted = EXCLUDED.interrupted"""
+       text = EXCLUDED.text, interrupted = EXCLUDED.interrupted,
+       sources = COALESCE(EXCLUDED.sources, voice_transcripts.sources)"""
 _COUNT_INTERRUPTION = """UPDATE voice_sessions SET interruptions_count = interruptions_count + 1,
        updated_at = now() WHERE id = $1"""
 _LOAD = """SELECT turn_id, role, text, interrupted FROM (
@@ -155,14 +157,21 @@ class ConversationMemory:
         self._write(_INSERT_USER, self.session_id, turn_id, text, confidence, language, words_json)
         self._write(_COUNT_TURN, self.session_id)
 
-    def add_assistant(self, turn_id: int, text: str, interrupted: bool) -> None:
+    def add_assistant(
+        self,
+        turn_id: int,
+        text: str,
+        interrupted: bool,
+        sources: list[dict[str, Any]] | None = None,
+    ) -> None:
         """Record the assistant's answer of ``turn_id`` as generated, cut to what the user
-        heard if the gateway already reported it."""
+        heard if the gateway already reported it; ``sources``: the knowledge passages its
+        prompt held."""
         heard = self._heard.pop(turn_id, None)
         if heard is not None:
             text, interrupted = text[:heard].rstrip(), True
         self.turns.append(Turn(turn_id, Role.ASSISTANT, text, interrupted))
-        self._write(_UPSERT_ASSISTANT, self.session_id, turn_id, text, interrupted)
+        self._write(_UPSERT_ASSISTANT, self.session_id, turn_id, text, interrupted, sources)
 
     def count_interruption(self, turn_id: int) -> None:
         """The user cut the assistant off in ``turn_id`` (counted once per turn)."""
@@ -183,7 +192,7 @@ class ConversationMemory:
             return
         turn.text = turn.text[: max(0, chars)].rstrip()
         turn.interrupted = True
-        self._write(_UPSERT_ASSISTANT, self.session_id, turn_id, turn.text, True)
+        self._write(_UPSERT_ASSISTANT, self.session_id, turn_id, turn.text, True, None)
 
     def _forget_before(self, turn_id: int) -> None:
         self._heard = {t: c for t, c in self._heard.items() if t >= turn_id}

@@ -48,6 +48,7 @@ from parley_common.observability.metrics import INTERRUPTIONS, latency_histogram
 from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
+from parley_llm.knowledge import TurnKnowledge
 from parley_llm.memory import ConversationMemory
 from parley_llm.providers.base import LlmProvider, LlmUsage
 from parley_llm.providers.registry import get_provider
@@ -109,6 +110,7 @@ class DialogueSession:
         self.config = assign.config
         self.provider = provider
         self.memory = memory
+        self.knowledge = TurnKnowledge(memory.pool, assign)
         self.reporter = DurableReporter(bus, "llm")
         self.chain = FallbackChain(
             "llm",
@@ -252,9 +254,7 @@ class DialogueSession:
         )
         await self.bus.publish(
             self._subject(SessionChannel.REPLY),
-            UserText(
-                text=request.text, typed=transcript is None, language=self.memory.language
-            ),
+            UserText(text=request.text, typed=transcript is None, language=self.memory.language),
             self._meta(turn_id),
         )
         stt_ms = transcript.finalize_ms if transcript else None
@@ -321,8 +321,10 @@ class DialogueSession:
         reply = self._subject(SessionChannel.REPLY)
         usage = LlmUsage()
         deadline = self.chain.deadline(link.name)
+        messages = self.memory.messages()
+        traceparent = self._traces.get(turn_id, "")
         stream = link.provider.stream(
-            self.memory.messages(),
+            await self.knowledge.prompt(turn_id, messages, traceparent),
             self.config.response_style.max_tokens,
             model=self.config.llm_model if link is self.chain.primary else None,
             usage=usage,
@@ -384,7 +386,7 @@ class DialogueSession:
             self._meta(turn_id),
         )
         if text:
-            self.memory.add_assistant(turn_id, text, interrupted)
+            self.memory.add_assistant(turn_id, text, interrupted, self.knowledge.sources(turn_id))
         stages = LatencyStages(stt_final_ms=stt_ms, llm_first_token_ms=first_token_ms)
         await self.bus.publish(
             self._subject(SessionChannel.STATUS),
