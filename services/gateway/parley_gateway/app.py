@@ -22,6 +22,7 @@ from parley_gateway.realtime.webrtc import router as webrtc_router
 from parley_gateway.routes import (
     clone,
     health,
+    knowledge,
     s1,
     s2_chat,
     s2_config,
@@ -107,6 +108,7 @@ def create_app(settings: GatewaySettings, auth: AuthSettings | None = None) -> F
     app.include_router(usage.router)
     app.include_router(s1.router)
     app.include_router(s2_config.router)
+    app.include_router(knowledge.router)
     app.include_router(realtime_router)
     app.include_router(voices.router)
     app.include_router(clone.router)

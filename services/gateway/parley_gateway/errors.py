@@ -36,6 +36,7 @@ from parley_common.errors import (
     ServiceUnavailableError,
     UnauthenticatedError,
 )
+from parley_common.knowledge.extract import DOCUMENT_TOO_LARGE, DOCUMENT_UNSUPPORTED
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,15 @@ _HTTP_STATUS: tuple[tuple[type[ParleyError], int], ...] = (
 )
 
 
-# Codes more precise than their class: an upload too big, not audio, or not what it says.
-_CODE_STATUS = {AUDIO_TOO_LARGE: 413, AUDIO_UNSUPPORTED: 415, AUDIO_MISLABELLED: 415}
+# Codes more precise than their class: an upload too big, not audio (or a document type
+# Parley reads), or not what it says.
+_CODE_STATUS = {
+    AUDIO_TOO_LARGE: 413,
+    AUDIO_UNSUPPORTED: 415,
+    AUDIO_MISLABELLED: 415,
+    DOCUMENT_TOO_LARGE: 413,
+    DOCUMENT_UNSUPPORTED: 415,
+}
 
 
 def http_status(exc: ParleyError) -> int:

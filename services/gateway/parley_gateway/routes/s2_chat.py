@@ -115,23 +115,26 @@ async def s2_voice_chat(
     voice_config: Annotated[
         str | None, Form(max_length=_MAX_VOICE_CONFIG_CHARS, description="a JSON object")
     ] = None,
-    use_rag: Annotated[bool | None, Form(description="accepted; no effect in Parley")] = None,
+    use_rag: Annotated[
+        bool | None,
+        Form(description="a new conversation answers from the chatbot's documents"),
+    ] = None,
 ) -> VoiceChatResponse:
     """Answer one recorded utterance in a conversation with ``chatbot_id``: transcript,
     answer text and the answer's audio (base64, ``audio_format``, mp3 unless
     ``voice_config`` says otherwise), with the ``conversation_id`` to continue (an ended
     conversation is resumed, its memory intact). A client that leaves stops the wait."""
-    del use_rag  # see ChatVoiceConfig.use_rag
     received = time.perf_counter()
     config = parse_voice_config(voice_config)
+    options = session_options(config)
+    if use_rag is not None:
+        options["use_rag"] = use_rag
     pcm = await decode_utterance(
         await audio_file.read(), filename=audio_file.filename, content_type=audio_file.content_type
     )
     decoded = time.perf_counter()
     stored = await chatbot_voice(gateway, principal, chatbot_id)
-    record = await open_conversation(
-        gateway, principal, chatbot_id, conversation_id, session_options(config)
-    )
+    record = await open_conversation(gateway, principal, chatbot_id, conversation_id, options)
     pitch = config.tts_pitch if "tts_pitch" in config.model_fields_set else stored.tts_pitch
     turn, fed = await unless_client_leaves(http, _answer(gateway, record, pcm))
     before_encoding = time.perf_counter()

@@ -12,7 +12,9 @@ import asyncpg
 from parley_common.contracts.bus import Role
 from parley_common.contracts.rest import TranscriptEntry
 from parley_common.contracts.session import SessionConfig, SessionStatus
+from parley_common.contracts.summaries import SessionSummary
 from parley_common.errors import RateLimitedError
+from parley_gateway.sessions.summaries import summary_of
 
 # A session slot frees when the user ends a session or it idles out; a client told to come
 # back sooner would only be refused again.
@@ -33,6 +35,7 @@ class SessionRecord:
     duration_seconds: float | None
     total_turns: int
     interruptions_count: int
+    summary: SessionSummary | None = None  # written by the dialogue service once it ended
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> SessionRecord:
@@ -48,6 +51,7 @@ class SessionRecord:
             duration_seconds=row["duration_seconds"],
             total_turns=row["total_turns"],
             interruptions_count=row["interruptions_count"],
+            summary=summary_of(row),
         )
 
 
@@ -176,7 +180,7 @@ class SessionStore:
             return []
         rows = await self.pool.fetch(
             """SELECT turn_id, role, text, confidence, language, interrupted, started_at,
-                      ended_at
+                      ended_at, sources
                FROM voice_transcripts WHERE session_id = $1
                ORDER BY turn_id, CASE role WHEN 'user' THEN 0 ELSE 1 END, id""",
             sid,
@@ -194,4 +198,5 @@ def _entry(row: dict[str, Any]) -> TranscriptEntry:
         interrupted=row["interrupted"],
         started_at=row["started_at"],
         ended_at=row["ended_at"],
+        sources=row["sources"] or [],
     )
