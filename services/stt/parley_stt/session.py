@@ -32,6 +32,7 @@ from parley_common.observability.metrics import AUDIO_FRAMES, DROPPED_FRAMES, la
 from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
+from parley_stt.emotion import EmotionDetector
 from parley_stt.end_of_turn import WINDOW_BYTES, EndOfTurn, load_once
 from parley_stt.providers.base import PartialSink, SttProvider, SttResult, SttStream
 from parley_stt.providers.registry import get_provider
@@ -83,6 +84,7 @@ class SttSession:
             max_silence_ms=None if end_of_turn is None else end_of_turn.max_silence_ms,
         )
         self._energy = EnergyEdge()
+        self.emotion = EmotionDetector() if assign.config.detect_emotion else None
         self.reporter = DurableReporter(bus, "stt")
         self.failures = FailureReporter(bus, self.reporter, self.sid, "stt")
         self.chain = FallbackChain(
@@ -390,6 +392,9 @@ class SttSession:
         FINALIZE_SECONDS.observe(finalize_s)
         if not result.text.strip():
             return  # noise, a cough: nothing to answer
+        emotion = None
+        if self.emotion is not None:
+            emotion = await self.emotion.judge(audio, result.text, result.words)
         transcript = Transcript(
             text=result.text.strip(),
             is_final=True,
@@ -398,6 +403,7 @@ class SttSession:
             words=result.words,
             audio_ms=audio_ms,
             finalize_ms=finalize_s * 1000,
+            emotion=emotion,
         )
         meta = replace(self._meta(), traceparent=traceparent)
         await self.bus.publish(self._subject(SessionChannel.TRANSCRIPT), transcript, meta)

@@ -1,0 +1,42 @@
+"""One session's emotion detection: each final utterance is measured off the event loop
+and judged against what the session has heard of its speaker so far."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from parley_common.contracts.bus import Emotion, Word
+from parley_stt.emotion.label import label
+from parley_stt.emotion.prosody import SpeakerBaseline, measure
+from parley_stt.emotion.text import valence
+
+log = logging.getLogger(__name__)
+
+
+class EmotionDetector:
+    """Labels the tone of a session's user turns, in the order they are given."""
+
+    def __init__(self) -> None:
+        self.baseline = SpeakerBaseline()
+        # Finals of one session are judged one at a time (the baseline is theirs in order).
+        self._lock = asyncio.Lock()
+
+    def judge_now(self, pcm: bytes, text: str, words: Sequence[Word] = ()) -> Emotion:
+        """The tone of one utterance (PCM16 LE mono 16 kHz with its transcript), then the
+        utterance joins the speaker's baseline. Blocking: a few milliseconds of numpy."""
+        prosody = measure(pcm, text, words)
+        arousal = self.baseline.arousal(prosody)
+        self.baseline.learn(prosody)
+        return label(valence(text), arousal)
+
+    async def judge(self, pcm: bytes, text: str, words: Sequence[Word] = ()) -> Emotion | None:
+        """``judge_now`` off the event loop; None if it failed (the turn goes on without a
+        label: a tone is worth less than the answer it would hold up)."""
+        async with self._lock:
+            try:
+                return await asyncio.to_thread(self.judge_now, pcm, text, words)
+            except Exception:
+                log.exception("emotion detection failed")
+                return None
