@@ -17,12 +17,14 @@ from typing import Any
 
 import asyncpg
 
-from parley_common.contracts.bus import Role, Word
+from parley_common.contracts.bus import Emotion, Role, Word
 from parley_common.db.pool import UNREACHABLE
 from parley_common.observability.metrics import DB_WRITE_SECONDS
 from parley_common.write_behind import WriteBehind
 from parley_llm.languages import answer_in
+from parley_llm.emotion_note import emotion_note
 from parley_llm.providers.base import ChatMessage
+from parley_llm.tools.base import ToolCallRecord
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +53,12 @@ class Turn:
     role: Role
     text: str
     interrupted: bool = False
+    emotion: Emotion | None = None  # the user's tone, when the session detects it
 
 
 _INSERT_USER = """INSERT INTO voice_transcripts (session_id, turn_id, role, text, confidence,
-       language, words, started_at, ended_at)
-   VALUES ($1, $2, 'user', $3, $4, $5, $6, now(), now())
+       language, words, emotion, started_at, ended_at)
+   VALUES ($1, $2, 'user', $3, $4, $5, $6, $7, now(), now())
    ON CONFLICT (session_id, turn_id, role) DO UPDATE SET text = EXCLUDED.text"""
 _COUNT_TURN = (
     "UPDATE voice_sessions SET total_turns = total_turns + 1, updated_at = now() WHERE id = $1"
@@ -67,6 +70,8 @@ _UPSERT_ASSISTANT = """INSERT INTO voice_transcripts (session_id, turn_id, role,
    ON CONFLICT (session_id, turn_id, role) DO UPDATE SET
        text = EXCLUDED.text, interrupted = EXCLUDED.interrupted,
        sources = COALESCE(EXCLUDED.sources, voice_transcripts.sources)"""
+_INSERT_TOOL_CALL = """INSERT INTO voice_tool_calls (session_id, turn_id, call_id, name,
+       arguments, status, result, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"""
 _COUNT_INTERRUPTION = """UPDATE voice_sessions SET interruptions_count = interruptions_count + 1,
        updated_at = now() WHERE id = $1"""
 _LOAD = """SELECT turn_id, role, text, interrupted FROM (
@@ -136,6 +141,10 @@ class ConversationMemory:
             for t in self.turns
             if t.text and t.role is not Role.SYSTEM
         ]
+        last = self.turns[-1] if self.turns else None
+        note = emotion_note(last.emotion) if last is not None and last.role is Role.USER else None
+        if note:
+            system = f"{system}\n{note}"
         return [ChatMessage(role="system", content=system), *history]
 
     def add_user(
@@ -146,15 +155,19 @@ class ConversationMemory:
         confidence: float | None = None,
         language: str | None = None,
         words: tuple[Word, ...] = (),
+        emotion: Emotion | None = None,
     ) -> None:
         """Record what the user said (or typed) for ``turn_id``."""
-        self.turns.append(Turn(turn_id, Role.USER, text))
+        self.turns.append(Turn(turn_id, Role.USER, text, emotion=emotion))
         self._last_turn_id = max(self._last_turn_id, turn_id)
         if language:  # a typed turn (no language) keeps the one the user last spoke
             self.language = language
         self._forget_before(turn_id - RECENT_TURNS)
         words_json = [w.model_dump() for w in words] or None
-        self._write(_INSERT_USER, self.session_id, turn_id, text, confidence, language, words_json)
+        mood = emotion.model_dump(mode="json") if emotion is not None else None
+        self._write(
+            _INSERT_USER, self.session_id, turn_id, text, confidence, language, words_json, mood
+        )
         self._write(_COUNT_TURN, self.session_id)
 
     def add_assistant(
@@ -172,6 +185,21 @@ class ConversationMemory:
             text, interrupted = text[:heard].rstrip(), True
         self.turns.append(Turn(turn_id, Role.ASSISTANT, text, interrupted))
         self._write(_UPSERT_ASSISTANT, self.session_id, turn_id, text, interrupted, sources)
+
+    def add_tool_call(self, call: ToolCallRecord) -> None:
+        """Record a tool call the model made while answering (beside the turn's rows)."""
+        arguments = dict(call.arguments) if call.arguments is not None else None
+        self._write(
+            _INSERT_TOOL_CALL,
+            self.session_id,
+            call.turn_id,
+            call.call_id,
+            call.name,
+            arguments,
+            call.status,
+            call.result,
+            call.duration_ms,
+        )
 
     def count_interruption(self, turn_id: int) -> None:
         """The user cut the assistant off in ``turn_id`` (counted once per turn)."""
