@@ -21,8 +21,8 @@ from parley_common.contracts.bus import Emotion, Role, Word
 from parley_common.db.pool import UNREACHABLE
 from parley_common.observability.metrics import DB_WRITE_SECONDS
 from parley_common.write_behind import WriteBehind
-from parley_llm.languages import answer_in
 from parley_llm.emotion_note import emotion_note
+from parley_llm.languages import answer_in
 from parley_llm.providers.base import ChatMessage
 from parley_llm.tools.base import ToolCallRecord
 

@@ -251,6 +251,7 @@ class DialogueSession:
             confidence=transcript.confidence if transcript else None,
             language=transcript.language if transcript else None,
             words=transcript.words if transcript else (),
+            emotion=transcript.emotion if transcript else None,
         )
         await self.bus.publish(
             self._subject(SessionChannel.REPLY),
