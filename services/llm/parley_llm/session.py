@@ -53,6 +53,7 @@ from parley_llm.memory import ConversationMemory
 from parley_llm.providers.base import LlmProvider, LlmUsage
 from parley_llm.providers.registry import get_provider
 from parley_llm.summary import request_summary
+from parley_llm.tools import Toolbox, ToolTurn, load_toolbox, stream_answer
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ class DialogueSession:
         self.provider = provider
         self.memory = memory
         self.knowledge = TurnKnowledge(memory.pool, assign)
+        self.tools = Toolbox()  # the chatbot's, once run() has loaded them
         self.reporter = DurableReporter(bus, "llm")
         self.chain = FallbackChain(
             "llm",
@@ -165,6 +167,9 @@ class DialogueSession:
     async def run(self) -> None:
         """Serve the session until cancelled."""
         await self.memory.load()
+        self.tools = await load_toolbox(
+            self.memory.pool, self.sid, record=self.memory.add_tool_call
+        )
         subs = [
             await self.bus.subscribe(self._subject(SessionChannel.TRANSCRIPT), self._on_transcript),
             await self.bus.subscribe(self._subject(SessionChannel.CONTROL), self._on_control),
@@ -324,9 +329,12 @@ class DialogueSession:
         deadline = self.chain.deadline(link.name)
         messages = self.memory.messages()
         traceparent = self._traces.get(turn_id, "")
-        stream = link.provider.stream(
+        stream = stream_answer(
+            link.provider,
             await self.knowledge.prompt(turn_id, messages, traceparent),
             self.config.response_style.max_tokens,
+            self.tools,
+            ToolTurn(turn_id, traceparent),
             model=self.config.llm_model if link is self.chain.primary else None,
             usage=usage,
         )
