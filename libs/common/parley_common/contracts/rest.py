@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from parley_common.contracts.audio import AudioFormat
-from parley_common.contracts.bus import LatencyStages, ProviderStatus, Role, VoiceEntry
+from parley_common.contracts.bus import Emotion, LatencyStages, ProviderStatus, Role, VoiceEntry
 from parley_common.contracts.jobs import CloneProvider, CustomVoiceStatus
 from parley_common.contracts.knowledge import KnowledgeSource
 from parley_common.contracts.session import (
@@ -73,6 +73,8 @@ class TranscriptEntry(BaseModel):
     ended_at: datetime | None = None
     # An answer given from the knowledge base: the passages its prompt held.
     sources: list[KnowledgeSource] = Field(default_factory=list)
+    # A user's turn in a session that detects emotion: how it sounded.
+    emotion: Emotion | None = None
 
 
 class TranscriptView(BaseModel):
@@ -111,6 +113,7 @@ class S1TranscriptEntry(_Camel):
     confidence: float | None = None
     interrupted: bool = False
     timestamp: datetime | None = None
+    emotion: Emotion | None = None
 
 
 class S1TranscriptResponse(_Camel):
