@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter
 
-from parley_common.contracts.bus import LatencyStages, Role
+from parley_common.contracts.bus import Emotion, LatencyStages, Role
 from parley_common.contracts.session import SessionConfig, Text
 
 
@@ -95,6 +95,7 @@ class TranscriptData(_Data):
     language: str | None = None
     turn_id: int | None = None
     interrupted: bool = False
+    emotion: Emotion | None = None  # a user's final, when the session detects emotion
 
 
 class ResponseData(_Data):

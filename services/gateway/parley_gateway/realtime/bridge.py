@@ -361,6 +361,7 @@ class SessionBridge:
             partial=not t.is_final,
             confidence=t.confidence,
             language=t.language,
+            emotion=t.emotion,
         )
         await self.client.event(TranscriptEvent(data=data))
         if t.is_final:

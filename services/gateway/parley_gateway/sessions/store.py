@@ -180,7 +180,7 @@ class SessionStore:
             return []
         rows = await self.pool.fetch(
             """SELECT turn_id, role, text, confidence, language, interrupted, started_at,
-                      ended_at, sources
+                      ended_at, emotion, sources
                FROM voice_transcripts WHERE session_id = $1
                ORDER BY turn_id, CASE role WHEN 'user' THEN 0 ELSE 1 END, id""",
             sid,
@@ -199,4 +199,5 @@ def _entry(row: dict[str, Any]) -> TranscriptEntry:
         started_at=row["started_at"],
         ended_at=row["ended_at"],
         sources=row["sources"] or [],
+        emotion=row["emotion"],
     )
