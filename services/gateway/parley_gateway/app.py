@@ -20,6 +20,7 @@ from parley_gateway.realtime.openai.endpoint import router as openai_realtime_ro
 from parley_gateway.realtime.s2_socket import router as s2_socket_router
 from parley_gateway.realtime.webrtc import router as webrtc_router
 from parley_gateway.routes import (
+    chatbot_tools,
     clone,
     health,
     knowledge,
@@ -109,6 +110,7 @@ def create_app(settings: GatewaySettings, auth: AuthSettings | None = None) -> F
     app.include_router(s1.router)
     app.include_router(s2_config.router)
     app.include_router(knowledge.router)
+    app.include_router(chatbot_tools.router)
     app.include_router(realtime_router)
     app.include_router(voices.router)
     app.include_router(clone.router)
