@@ -1,6 +1,6 @@
 """Emotion labels on spoken utterances: sentences spoken by the local Piper voice, made
-animated (higher, faster, louder) or subdued (lower, slower, quieter) the way emotional
-speech differs from calm speech, are labelled as expected in at least 80 % of a labelled set.
+animated (higher, faster, louder) or subdued (lower, slower, quieter) by ``bench.prosody``,
+are labelled as expected in at least 80 % of a labelled set.
 Several sentences appear with two voices and two labels: the voice, not only the words,
 decides them."""
 
@@ -9,15 +9,11 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-import numpy as np
-
-from bench.audio import INPUT_RATE, speak
+from bench.audio import speak
+from bench.prosody import in_voice
 from parley_common.contracts.bus import EmotionLabel
 from parley_stt.emotion import EmotionDetector
-from parley_tts.resample import Resampler
 
-# (speed and pitch factor, gain): played back this much faster, this much louder.
-VOICES = {"calm": (1.0, 1.0), "animated": (1.2, 2.0), "subdued": (0.85, 0.45)}
 # What the session heard from its user before, in their usual voice.
 WARM_UP = (
     "I would like to ask you about something.",
@@ -55,17 +51,6 @@ LABELLED = [
     ("I feel lonely and nothing matters anymore.", "subdued", S),
     ("I miss her so much.", "subdued", S),
 ]
-
-
-def in_voice(pcm: bytes, name: str) -> bytes:
-    """``pcm`` played ``factor`` times faster (pitch and tempo up together) and ``gain``
-    times louder."""
-    factor, gain = VOICES[name]
-    if factor != 1.0:
-        resampler = Resampler(round(INPUT_RATE * factor), INPUT_RATE)
-        pcm = resampler.process(pcm) + resampler.flush()
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) * gain
-    return bytes(np.clip(samples, -32768, 32767).astype("<i2").tobytes())
 
 
 async def label_of(text: str, voice: str) -> EmotionLabel:

@@ -1,0 +1,95 @@
+"""Emotion through the whole platform: a session with ``detect_emotion`` gets each spoken
+turn's tone on its final transcript event, stored on the user's row and returned by both
+transcript APIs; the second turn, said angrily, is told apart by the voice. A session
+without the option gets none."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from bench.audio import silence, speak
+from bench.call import Call
+from bench.prosody import in_voice
+from parley_common.contracts.session import SttProvider as SttName
+from parley_stt.providers.registry import get_provider
+from parley_stt.providers.scripted import ScriptedSttProvider
+
+from .conftest import SCRIPTED
+
+PLEASED = "This is wonderful, thank you so much."
+ANNOYED = "This still does not work, I have tried it three times."
+
+
+@pytest.fixture
+def heard() -> Iterator[ScriptedSttProvider]:
+    """The scripted STT the in-process workers share, hearing PLEASED then ANNOYED."""
+    provider = get_provider(SttName.SCRIPTED)
+    assert isinstance(provider, ScriptedSttProvider)
+    script = provider.script
+    provider.script = [PLEASED, ANNOYED]
+    yield provider
+    provider.script = script
+
+
+async def _turn(call: Call, pcm: bytes) -> dict[str, Any]:
+    """Say ``pcm``; the user's final transcript event once the answer has been spoken."""
+    mark = len(call.log)
+    await call.say(pcm + silence(900), realtime=False)
+    final = await call.wait_for(
+        "transcript", lambda e: e["data"]["role"] == "user" and e["data"]["is_final"], after=mark
+    )
+    await call.wait_for("audio_end", after=mark)
+    data: dict[str, Any] = final["data"]
+    return data
+
+
+async def test_each_spoken_turn_has_its_tone_in_the_events_and_the_transcript(
+    platform_url: str, heard: ScriptedSttProvider
+) -> None:
+    call = await Call.start(
+        platform_url, **SCRIPTED, interrupt_sensitivity="high", detect_emotion=True
+    )
+    try:
+        first = await _turn(call, await speak(PLEASED))
+        second = await _turn(call, in_voice(await speak(ANNOYED), "animated"))
+    finally:
+        await call.close()
+    # The first turn is judged on its words (the voice has no baseline yet); the second
+    # one's words alone would be frustrated, its raised voice makes it angry.
+    assert first["emotion"]["label"] == "happy", first
+    assert first["emotion"]["arousal"] == 0
+    assert second["emotion"]["label"] == "angry", second
+    assert second["emotion"]["arousal"] > 0.3
+    async with httpx.AsyncClient(base_url=platform_url) as client:
+        v1 = (await client.get(f"/api/v1/sessions/{call.session_id}/transcript")).json()
+        s1 = (await client.get(f"/api/voice/{call.session_id}/transcript")).json()
+    users = [e for e in v1["entries"] if e["role"] == "user"]
+    assert [(e["text"], e["emotion"]["label"]) for e in users] == [
+        (PLEASED, "happy"),
+        (ANNOYED, "angry"),
+    ]
+    assert users[1]["emotion"] == second["emotion"]
+    assert sum(users[1]["emotion"]["scores"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert all(e["emotion"] is None for e in v1["entries"] if e["role"] == "assistant")
+    assert [e["emotion"]["label"] for e in s1["transcript"] if e["role"] == "user"] == [
+        "happy",
+        "angry",
+    ]
+
+
+async def test_a_session_without_the_option_has_no_tone(
+    platform_url: str, heard: ScriptedSttProvider
+) -> None:
+    call = await Call.start(platform_url, **SCRIPTED, interrupt_sensitivity="high")
+    try:
+        final = await _turn(call, await speak(PLEASED))
+    finally:
+        await call.close()
+    assert final["emotion"] is None
+    async with httpx.AsyncClient(base_url=platform_url) as client:
+        v1 = (await client.get(f"/api/v1/sessions/{call.session_id}/transcript")).json()
+    assert [e["emotion"] for e in v1["entries"]] == [None, None]
