@@ -26,7 +26,12 @@ import asyncpg
 from parley_common.bus import Bus, MessageMeta, Received
 from parley_common.contracts.session import LlmProvider as LlmName
 from parley_common.contracts.session import SessionConfig, SessionStatus
-from parley_common.contracts.summaries import SUMMARY_SUBJECT, SummaryRequest, SummaryStatus
+from parley_common.contracts.summaries import (
+    SUMMARY_SUBJECT,
+    SummaryDone,
+    SummaryRequest,
+    SummaryStatus,
+)
 from parley_common.errors import ProviderFailedError, safe_message
 from parley_common.fallback import deadline_env
 from parley_llm.providers.base import ChatMessage, LlmProvider
@@ -199,6 +204,8 @@ async def serve_summaries(bus: Bus, pool: asyncpg.Pool) -> None:
     summarizer = Summarizer(pool)
 
     async def handle(msg: Received) -> None:
-        await summarizer.summarize(SummaryRequest.model_validate_json(msg.data))
+        status = await summarizer.summarize(SummaryRequest.model_validate_json(msg.data))
+        if msg.reply:  # a client asked to regenerate, and waits for the outcome
+            await bus.respond(msg, SummaryDone(status=status), msg.meta)
 
     await bus.subscribe(SUMMARY_SUBJECT, handle, queue="llm")

@@ -12,6 +12,7 @@ from parley_gateway.auth import CurrentUser, acting_user
 from parley_gateway.limits.dependency import rate_limited
 from parley_gateway.routes.deps import GatewayDep, v1_ws_path, ws_url
 from parley_gateway.sessions.store import SessionRecord
+from parley_gateway.sessions.summaries import regenerate
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
 
@@ -30,6 +31,7 @@ def session_view(request: Request, record: SessionRecord) -> SessionView:
         duration_seconds=record.duration_seconds,
         total_turns=record.total_turns,
         interruptions_count=record.interruptions_count,
+        summary=record.summary,
     )
 
 
@@ -92,4 +94,20 @@ async def get_transcript(
 ) -> TranscriptView:
     """Every stored turn of the session."""
     record = await load_session(gateway, session_id, principal)
-    return TranscriptView(session_id=record.id, entries=await gateway.store.transcript(record.id))
+    entries = await gateway.store.transcript(record.id)
+    return TranscriptView(session_id=record.id, entries=entries, summary=record.summary)
+
+
+@router.post(
+    "/{session_id}/summary",
+    response_model=SessionView,
+    dependencies=[Depends(rate_limited("chat"))],
+)
+async def regenerate_summary(
+    request: Request, gateway: GatewayDep, principal: CurrentUser, session_id: str
+) -> SessionView:
+    """Write the session's title and summary again now (its model, its stored transcript),
+    and return the session with them; a session without turns keeps none."""
+    await load_session(gateway, session_id, principal)
+    await regenerate(gateway.bus, session_id)
+    return session_view(request, await load_session(gateway, session_id, principal))
