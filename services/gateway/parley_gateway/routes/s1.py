@@ -16,6 +16,7 @@ from parley_common.contracts.rest import (
     S1TranscriptResponse,
 )
 from parley_common.contracts.session import CreateSessionRequest
+from parley_common.contracts.summaries import S1SessionSummary
 from parley_gateway.auth import CurrentUser
 from parley_gateway.limits.dependency import rate_limited
 from parley_gateway.routes.deps import GatewayDep, ws_url
@@ -69,7 +70,8 @@ async def transcript(
         )
         for e in await gateway.store.transcript(record.id)
     ]
-    return _dump(S1TranscriptResponse(session_id=record.id, transcript=entries))
+    summary = S1SessionSummary(**record.summary.model_dump()) if record.summary else None
+    return _dump(S1TranscriptResponse(session_id=record.id, transcript=entries, summary=summary))
 
 
 @router.post("/{session_id}/end")
