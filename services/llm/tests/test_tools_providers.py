@@ -38,12 +38,12 @@ async def planned(cloud: Cloud) -> AsyncIterator[Planned]:
     """Each cloud adapter against its emulator, which calls ``get_weather`` when offered."""
     state = EmulatorState(api_key=KEY)
     async with running(starlette_app(cloud.routes(state, tool_plan=PLAN))) as url:
-        provider = cloud.build(url, KEY, 0, 5.0)
-        assert isinstance(provider, ToolCallingProvider)
+        built = cloud.build(url, KEY, 0, 5.0)
+        assert isinstance(built, ToolCallingProvider)
         try:
-            yield cloud, state, provider
+            yield cloud, state, built
         finally:
-            await provider.aclose()
+            await built.aclose()
 
 
 def _tools_sent(cloud: Cloud, body: dict[str, Any]) -> list[str]:
