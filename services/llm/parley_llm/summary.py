@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 # The prompt is bounded however long the call was: the most recent turns that fit, each
 # cut to a length that still says what it was about.
 MAX_TRANSCRIPT_CHARS = int(deadline_env("LLM_SUMMARY_MAX_CHARS", 12_000))
+# The local model reads at most 2048 prompt tokens, on the CPU that also serves live turns.
+LOCAL_MAX_TRANSCRIPT_CHARS = int(deadline_env("LLM_SUMMARY_LOCAL_MAX_CHARS", 4_000))
 MAX_TURN_CHARS = 1_500
 MIN_CUT_CHARS = 80
 MAX_TOKENS = 200
@@ -83,9 +85,13 @@ class Summary:
     text: str
 
 
-def summary_prompt(turns: Sequence[tuple[str, str]]) -> list[ChatMessage]:
+def summary_prompt(
+    turns: Sequence[tuple[str, str]], max_chars: int | None = None
+) -> list[ChatMessage]:
     """The messages asking for a title and summary of ``turns`` (role, text), oldest first:
-    the most recent turns within ``MAX_TRANSCRIPT_CHARS``, each cut at ``MAX_TURN_CHARS``."""
+    the most recent turns within ``max_chars`` (default ``MAX_TRANSCRIPT_CHARS``), each cut
+    at ``MAX_TURN_CHARS``."""
+    budget = MAX_TRANSCRIPT_CHARS if max_chars is None else max_chars
     lines: list[str] = []
     used = 0
     for role, text in reversed(turns):
@@ -93,7 +99,7 @@ def summary_prompt(turns: Sequence[tuple[str, str]]) -> list[ChatMessage]:
         if len(said) > MAX_TURN_CHARS:
             said = said[:MAX_TURN_CHARS].rstrip() + "…"
         line = f"{'User' if role == 'user' else 'Assistant'}: {said}"
-        room = MAX_TRANSCRIPT_CHARS - used
+        room = budget - used
         if len(line) > room:
             # The turn that does not fit keeps its beginning when that says something.
             if room >= MIN_CUT_CHARS:
@@ -181,7 +187,9 @@ class Summarizer:
     async def _generate(self, config: SessionConfig, turns: Sequence[tuple[str, str]]) -> str:
         provider = self.providers(config.llm_provider)
         parts: list[str] = []
-        stream = provider.stream(summary_prompt(turns), MAX_TOKENS, model=config.llm_model)
+        local = config.llm_provider is LlmName.LOCAL
+        prompt = summary_prompt(turns, LOCAL_MAX_TRANSCRIPT_CHARS if local else None)
+        stream = provider.stream(prompt, MAX_TOKENS, model=config.llm_model)
         # aclosing: a timed-out summary stops the model now, not when garbage is collected.
         async with contextlib.aclosing(stream):
             async for delta in stream:

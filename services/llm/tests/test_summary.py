@@ -35,9 +35,13 @@ ANSWER = "Title: Friday dinner booking\nSummary: The user booked a terrace table
 
 
 async def _session(
-    pool: asyncpg.Pool, turns: Sequence[tuple[str, str]], *, ended: bool = True
+    pool: asyncpg.Pool,
+    turns: Sequence[tuple[str, str]],
+    *,
+    ended: bool = True,
+    config: SessionConfig = CONFIG,
 ) -> str:
-    sid = await session_row(pool, CONFIG)
+    sid = await session_row(pool, config)
     for index, (role, text) in enumerate(turns):
         await pool.execute(
             "INSERT INTO voice_transcripts (session_id, turn_id, role, text)"
@@ -121,6 +125,13 @@ def test_a_long_conversation_keeps_its_latest_turns_within_the_budget(
     assert kept.endswith("…")
 
 
+def test_the_budget_can_be_smaller_than_the_default() -> None:
+    turns = [("user", f"question number {i} " + "x" * 40) for i in range(200)]
+    small = summary_prompt(turns, 1_000)[1].content
+    assert len(small) < 1_100 < len(summary_prompt(turns)[1].content)
+    assert "question number 199" in small
+
+
 def test_one_overlong_turn_is_cut() -> None:
     content = summary_prompt([("user", "z" * 10_000)])[1].content
     assert "z" * summary_module.MAX_TURN_CHARS in content
@@ -170,6 +181,18 @@ async def test_an_ended_session_gets_its_summary_from_its_own_model(pool: asyncp
     prompt = run.messages[-1].content
     for _, text in TURNS:
         assert text in prompt
+
+
+async def test_the_local_model_gets_a_smaller_prompt(pool: asyncpg.Pool) -> None:
+    turns = [("user" if i % 2 == 0 else "assistant", f"turn {i} " + "w" * 200) for i in range(80)]
+    sid = await _session(pool, turns, config=SessionConfig(llm_provider=LlmName.LOCAL))
+    model = ScriptedLlmProvider(ANSWER)
+    asked: list[LlmName] = []
+    await Summarizer(pool, _lookup(model, asked)).summarize(SummaryRequest(session_id=sid))
+    assert asked == [LlmName.LOCAL]
+    prompt = model.runs[0].messages[-1].content
+    assert len(prompt) <= summary_module.LOCAL_MAX_TRANSCRIPT_CHARS + 100
+    assert "turn 79 " in prompt
 
 
 async def test_an_empty_session_gets_no_summary_and_no_model_call(pool: asyncpg.Pool) -> None:
