@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from parley_common.bus import Bus
 from parley_common.contracts.session import LlmProvider as LlmName
+from parley_common.contracts.session import SttProvider as SttName
 from parley_common.contracts.subjects import EVENTS_STREAM, EVENTS_SUBJECTS
 from parley_common.db.migrate import migrate
 from parley_common.db.pool import create_pool
@@ -37,6 +38,8 @@ from parley_llm.providers.scripted import ScriptedLlmProvider
 from parley_llm.session import open_session as open_llm
 from parley_stt.jobs import serve_transcriptions
 from parley_stt.providers.registry import REGISTRY as STT_PROVIDERS
+from parley_stt.providers.registry import get_provider as get_stt
+from parley_stt.providers.scripted import ScriptedSttProvider
 from parley_stt.session import open_session as open_stt
 from parley_tts.jobs import serve_syntheses
 from parley_tts.providers.registry import REGISTRY as TTS_PROVIDERS
@@ -192,3 +195,13 @@ def scripted_llm() -> Iterator[ScriptedLlmProvider]:
     reply, delay = provider.reply, provider.delta_delay_s
     yield provider
     provider.reply, provider.delta_delay_s = reply, delay
+
+
+@pytest.fixture
+def scripted_stt() -> Iterator[ScriptedSttProvider]:
+    """The scripted STT the in-process workers share, its script restored after."""
+    provider = get_stt(SttName.SCRIPTED)
+    assert isinstance(provider, ScriptedSttProvider)
+    script = provider.script
+    yield provider
+    provider.script = script

@@ -66,6 +66,8 @@ export interface SessionConfig {
   interrupt_sensitivity?: InterruptSensitivity;
   /** false = end turns by silence alone, without the end-of-turn model */
   semantic_turn?: boolean;
+  /** label each spoken user turn's tone (text sentiment plus the voice's prosody) */
+  detect_emotion?: boolean;
   system_prompt?: string | null;
   output_sample_rate?: 8000 | 16000 | 22050 | 24000 | 44100 | 48000;
 }
@@ -80,6 +82,7 @@ export interface SessionConfigCamel {
   responseStyle?: ResponseStyle;
   interruptSensitivity?: InterruptSensitivity;
   semanticTurn?: boolean;
+  detectEmotion?: boolean;
   speed?: number;
   systemPrompt?: string | null;
   outputSampleRate?: number;
@@ -111,6 +114,19 @@ export interface TranscriptEntryView {
   interrupted: boolean;
   started_at: string | null;
   ended_at: string | null;
+  emotion?: Emotion | null;
+}
+
+export type EmotionLabel = 'neutral' | 'happy' | 'excited' | 'frustrated' | 'angry' | 'sad';
+/** The tone of a user's spoken turn, in sessions with `detect_emotion`. */
+export interface Emotion {
+  label: EmotionLabel;
+  /** one per label, summing to 1 */
+  scores: Record<EmotionLabel, number>;
+  /** -1 negative .. 1 positive (the words) */
+  valence: number;
+  /** -1 subdued .. 1 animated (the voice, next to the user's usual) */
+  arousal: number;
 }
 
 export interface TranscriptView {
@@ -243,6 +259,7 @@ export interface TranscriptEvent {
   language: string | null;
   turnId: number | null;
   interrupted: boolean;
+  emotion: Emotion | null;
 }
 export interface ResponseEvent { turnId: number | null; text: string; done: boolean }
 export interface AudioStartEvent { turnId: number | null; sampleRate: number; encoding: 'pcm_s16le' | string }
@@ -461,6 +478,7 @@ export interface LogEntry {
   interrupted: boolean;
   typed: boolean;
   heardText: string | null;
+  emotion: Emotion | null;
 }
 
 /** The visible conversation, kept from client events. */

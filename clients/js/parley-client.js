@@ -127,7 +127,7 @@ export function availableProviders(listing) {
 
 const CONFIG_KEYS = [
   'stt_provider', 'llm_provider', 'tts_provider', 'voice', 'language', 'response_style',
-  'interrupt_sensitivity', 'system_prompt', 'output_sample_rate',
+  'interrupt_sensitivity', 'system_prompt', 'output_sample_rate', 'detect_emotion',
 ];
 
 /** An error with a machine-readable `code` (server error codes are passed through). */
@@ -548,6 +548,15 @@ const WS_OPEN = 1;
  * @property {boolean} interrupted
  * @property {boolean} typed
  * @property {string|null} heardText
+ * @property {Emotion|null} emotion the tone of a user's spoken turn (`detect_emotion` sessions)
+ */
+
+/**
+ * @typedef {object} Emotion
+ * @property {'neutral'|'happy'|'excited'|'frustrated'|'angry'|'sad'} label
+ * @property {Record<string, number>} scores one per label, summing to 1
+ * @property {number} valence -1 negative .. 1 positive (the words)
+ * @property {number} arousal -1 subdued .. 1 animated (the voice, next to the user's usual)
  */
 
 /**
@@ -1260,6 +1269,7 @@ export class ParleyClient extends Emitter {
           language: d.language ?? null,
           turnId: d.turn_id ?? null,
           interrupted: !!d.interrupted,
+          emotion: d.emotion ?? null,
         });
         break;
       case 'response':
@@ -1614,6 +1624,7 @@ export class ConversationLog extends Emitter {
       interrupted: false,
       typed: false,
       heardText: null,
+      emotion: null,
       ...fields,
     };
     this.entries.push(/** @type {any} */ (entry));
@@ -1641,7 +1652,7 @@ export class ConversationLog extends Emitter {
     return e;
   }
 
-  /** @param {{role: string, text: string, isFinal: boolean, confidence?: number|null, turnId?: number|null, interrupted?: boolean}} t */
+  /** @param {{role: string, text: string, isFinal: boolean, confidence?: number|null, turnId?: number|null, interrupted?: boolean, emotion?: Emotion|null}} t */
   applyTranscript(t) {
     const role = t.role || 'user';
     const turnId = t.turnId ?? null;
@@ -1666,6 +1677,7 @@ export class ConversationLog extends Emitter {
       if (t.isFinal) {
         e.final = true;
         if (t.confidence != null) e.confidence = t.confidence;
+        if (t.emotion) e.emotion = t.emotion;
       }
       if (e.final && !e.text.trim() && !e.typed) {
         // An empty final (noise): drop the placeholder.

@@ -5,7 +5,6 @@ without the option gets none."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,8 +13,6 @@ import pytest
 from bench.audio import silence, speak
 from bench.call import Call
 from bench.prosody import in_voice
-from parley_common.contracts.session import SttProvider as SttName
-from parley_stt.providers.registry import get_provider
 from parley_stt.providers.scripted import ScriptedSttProvider
 
 from .conftest import SCRIPTED
@@ -24,19 +21,10 @@ PLEASED = "This is wonderful, thank you so much."
 ANNOYED = "This still does not work, I have tried it three times."
 
 
-@pytest.fixture
-def heard() -> Iterator[ScriptedSttProvider]:
-    """The scripted STT the in-process workers share, hearing PLEASED then ANNOYED."""
-    provider = get_provider(SttName.SCRIPTED)
-    assert isinstance(provider, ScriptedSttProvider)
-    script = provider.script
-    provider.script = [PLEASED, ANNOYED]
-    yield provider
-    provider.script = script
-
-
-async def _turn(call: Call, pcm: bytes) -> dict[str, Any]:
-    """Say ``pcm``; the user's final transcript event once the answer has been spoken."""
+async def _turn(call: Call, stt: ScriptedSttProvider, text: str, pcm: bytes) -> dict[str, Any]:
+    """Say ``pcm`` (the scripted STT hears ``text``); the user's final transcript event once
+    the answer has been spoken."""
+    stt.script = [text]
     mark = len(call.log)
     await call.say(pcm + silence(900), realtime=False)
     final = await call.wait_for(
@@ -48,14 +36,16 @@ async def _turn(call: Call, pcm: bytes) -> dict[str, Any]:
 
 
 async def test_each_spoken_turn_has_its_tone_in_the_events_and_the_transcript(
-    platform_url: str, heard: ScriptedSttProvider
+    platform_url: str, scripted_stt: ScriptedSttProvider
 ) -> None:
     call = await Call.start(
         platform_url, **SCRIPTED, interrupt_sensitivity="high", detect_emotion=True
     )
     try:
-        first = await _turn(call, await speak(PLEASED))
-        second = await _turn(call, in_voice(await speak(ANNOYED), "animated"))
+        first = await _turn(call, scripted_stt, PLEASED, await speak(PLEASED))
+        second = await _turn(
+            call, scripted_stt, ANNOYED, in_voice(await speak(ANNOYED), "animated")
+        )
     finally:
         await call.close()
     # The first turn is judged on its words (the voice has no baseline yet); the second
@@ -82,11 +72,11 @@ async def test_each_spoken_turn_has_its_tone_in_the_events_and_the_transcript(
 
 
 async def test_a_session_without_the_option_has_no_tone(
-    platform_url: str, heard: ScriptedSttProvider
+    platform_url: str, scripted_stt: ScriptedSttProvider
 ) -> None:
     call = await Call.start(platform_url, **SCRIPTED, interrupt_sensitivity="high")
     try:
-        final = await _turn(call, await speak(PLEASED))
+        final = await _turn(call, scripted_stt, PLEASED, await speak(PLEASED))
     finally:
         await call.close()
     assert final["emotion"] is None

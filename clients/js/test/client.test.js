@@ -131,18 +131,19 @@ describe('session creation', () => {
 });
 
 describe('server events', () => {
+  const EMOTION = { label: 'happy', scores: { happy: 0.9, neutral: 0.1 }, valence: 0.7, arousal: 0.1 };
   const cases = [
     [{ type: 'speech_started', data: { at_ms: 1200 } }, 'speechStarted', { atMs: 1200 }],
     [{ type: 'speech_stopped', data: { at_ms: 2400 } }, 'speechStopped', { atMs: 2400, durationMs: null }],
     [
       { type: 'transcript', data: { role: 'user', text: 'hello th', is_final: false, partial: true, turn_id: 3 } },
       'transcript',
-      { role: 'user', text: 'hello th', isFinal: false, partial: true, confidence: null, language: null, turnId: 3, interrupted: false },
+      { role: 'user', text: 'hello th', isFinal: false, partial: true, confidence: null, language: null, turnId: 3, interrupted: false, emotion: null },
     ],
     [
-      { type: 'transcript', data: { role: 'user', text: 'hello there', is_final: true, partial: false, confidence: 0.93, language: 'en', turn_id: 3 } },
+      { type: 'transcript', data: { role: 'user', text: 'hello there', is_final: true, partial: false, confidence: 0.93, language: 'en', turn_id: 3, emotion: EMOTION } },
       'transcript',
-      { role: 'user', text: 'hello there', isFinal: true, partial: false, confidence: 0.93, language: 'en', turnId: 3, interrupted: false },
+      { role: 'user', text: 'hello there', isFinal: true, partial: false, confidence: 0.93, language: 'en', turnId: 3, interrupted: false, emotion: EMOTION },
     ],
     [{ type: 'response', data: { turn_id: 3, text: 'Hi!', done: false } }, 'response', { turnId: 3, text: 'Hi!', done: false }],
     [{ type: 'audio_start', data: { turn_id: 3, sample_rate: 24000, encoding: 'pcm_s16le' } }, 'audioStart', { turnId: 3, sampleRate: 24000, encoding: 'pcm_s16le' }],

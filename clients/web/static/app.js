@@ -4,6 +4,7 @@
 import { ParleyClient, ParleyApi, ConversationLog, DEFAULT_CONFIG } from './lib/parley-client.js';
 import { MicCapture, AudioPlayer, createAudioContext, requestMicrophone, describeMicError } from './lib/audio.js';
 import { initMyVoices } from './my-voices.js';
+import { emotionBadge } from './emotion.js';
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const params = new URLSearchParams(location.search);
@@ -114,6 +115,7 @@ const el = {
   voiceStatus: $('voice-status'),
   language: /** @type {HTMLSelectElement} */ ($('settings-language')),
   prompt: /** @type {HTMLTextAreaElement} */ ($('settings-prompt')),
+  emotion: /** @type {HTMLInputElement} */ ($('settings-emotion')),
   styleHelp: $('style-help'),
   sensitivityHelp: $('sensitivity-help'),
   transcriptList: $('transcript-list'),
@@ -155,6 +157,7 @@ function loadSettings() {
     response_style: DEFAULT_CONFIG.response_style,
     interrupt_sensitivity: DEFAULT_CONFIG.interrupt_sensitivity,
     system_prompt: '',
+    detect_emotion: false,
     transcript_visible: true,
   };
   try {
@@ -201,6 +204,7 @@ function sessionConfig() {
     response_style: settings.response_style,
     interrupt_sensitivity: settings.interrupt_sensitivity,
     system_prompt: settings.system_prompt.trim() || null,
+    detect_emotion: !!settings.detect_emotion,
   };
 }
 
@@ -341,6 +345,7 @@ function langMatch(v, lang) {
 function writeForm() {
   el.language.value = [...el.language.options].some((o) => o.value === settings.language) ? settings.language : 'en';
   el.prompt.value = settings.system_prompt || '';
+  el.emotion.checked = !!settings.detect_emotion;
   for (const name of ['response_style', 'interrupt_sensitivity']) {
     const input = /** @type {HTMLInputElement|null} */ (el.form.querySelector(`input[name="${name}"][value="${settings[name]}"]`));
     if (input) input.checked = true;
@@ -357,6 +362,7 @@ function readForm() {
   settings.voice = el.voice.value;
   settings.language = el.language.value;
   settings.system_prompt = el.prompt.value;
+  settings.detect_emotion = el.emotion.checked;
   const style = /** @type {HTMLInputElement|null} */ (el.form.querySelector('input[name="response_style"]:checked'));
   const sens = /** @type {HTMLInputElement|null} */ (el.form.querySelector('input[name="interrupt_sensitivity"]:checked'));
   if (style) settings.response_style = style.value;
@@ -615,6 +621,7 @@ function renderEntry(e, li) {
     t.textContent = e.role === 'user' ? 'listening…' : 'speaking…';
     meta.append(t);
   }
+  if (e.role === 'user' && e.emotion) meta.append(emotionBadge(e.emotion));
   const bubble = document.createElement('div');
   bubble.className = 'msg-bubble';
   bubble.textContent = e.text || (e.final ? '' : '…');
