@@ -4,9 +4,10 @@ written by an emulated cloud model through its SDK."""
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
@@ -16,13 +17,14 @@ from parley_common.contracts.session import SessionConfig
 from parley_common.contracts.summaries import SummaryRequest, SummaryStatus
 from parley_common.errors import ProviderFailedError
 from parley_common.testing import session_row
-from parley_emulators import openai_chat
-from parley_emulators.base import EmulatorState, Fault, running
+from parley_emulators.base import Fault
 from parley_llm import summary as summary_module
 from parley_llm.providers.base import ChatMessage, LlmProvider, LlmUsage
-from parley_llm.providers.openai_chat import OPENAI, OpenAIChatProvider
 from parley_llm.providers.scripted import ScriptedLlmProvider
 from parley_llm.summary import OMITTED, Summarizer, parse_summary, summary_prompt
+
+if TYPE_CHECKING:
+    from tests.conftest import Cloud, Emulate
 
 CONFIG = SessionConfig(llm_provider=LlmName.SCRIPTED, llm_model="summary-model")
 TURNS = [
@@ -241,38 +243,21 @@ async def test_an_unknown_or_malformed_session_is_ignored(pool: asyncpg.Pool) ->
     assert model.runs == []
 
 
-@pytest.fixture
-async def emulated_openai() -> AsyncIterator[tuple[EmulatorState, OpenAIChatProvider]]:
-    state = EmulatorState(api_key="sk-test")
-    async with running(openai_chat.app(state, reply=ANSWER)) as url:
-        provider = OpenAIChatProvider(
-            name="openai",
-            vendor=OPENAI,
-            api_key="sk-test",
-            base_url=f"{url}/v1",
-            model="gpt-test",
-            timeout_s=5.0,
-            max_retries=0,
-        )
-        yield state, provider
-        await provider.aclose()
-
-
-async def test_a_cloud_model_writes_the_summary_through_its_sdk(
-    pool: asyncpg.Pool, emulated_openai: tuple[EmulatorState, OpenAIChatProvider]
+async def test_every_cloud_model_writes_the_summary_through_its_sdk(
+    pool: asyncpg.Pool, cloud: Cloud, emulate: Emulate
 ) -> None:
-    state, provider = emulated_openai
-    sid = await _session(pool, TURNS)
-    summarizer = Summarizer(pool, _lookup(provider))
-    assert await summarizer.summarize(SummaryRequest(session_id=sid)) is SummaryStatus.READY
-    body = state.last("/chat/completions").body
-    sent = "\n".join(m["content"] for m in body["messages"] if isinstance(m["content"], str))
-    for _, text in TURNS:
-        assert text in sent
-    assert body["model"] == "summary-model"
-    assert (await _row(pool, sid))["title"] == "Friday dinner booking"
+    async with emulate(cloud.name, reply=ANSWER) as served:
+        sid = await _session(pool, TURNS)
+        summarizer = Summarizer(pool, _lookup(served.provider()))
+        assert await summarizer.summarize(SummaryRequest(session_id=sid)) is SummaryStatus.READY
+        body = served.state.last(cloud.path).body
+        sent = json.dumps(body)
+        for _, text in TURNS:
+            assert text in sent
+        assert body["model"] == "summary-model"
+        assert (await _row(pool, sid))["title"] == "Friday dinner booking"
 
-    # The provider's outage (a 503, no retries) is a failed summary, not a crash.
-    state.fail_next(Fault(status=503, body={"error": {"message": "overloaded", "type": "x"}}))
-    assert await summarizer.summarize(SummaryRequest(session_id=sid)) is SummaryStatus.FAILED
-    assert (await _row(pool, sid))["summary_status"] == "failed"
+        # The provider's outage (no retries) is a failed summary, not a crash.
+        served.state.fail_next(Fault(status=cloud.overloaded_status))
+        assert await summarizer.summarize(SummaryRequest(session_id=sid)) is SummaryStatus.FAILED
+        assert (await _row(pool, sid))["summary_status"] == "failed"
