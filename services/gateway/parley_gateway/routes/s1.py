@@ -67,6 +67,7 @@ async def transcript(
             confidence=e.confidence,
             interrupted=e.interrupted,
             timestamp=e.started_at,
+            emotion=e.emotion,
         )
         for e in await gateway.store.transcript(record.id)
     ]
