@@ -25,9 +25,16 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from parley_common.contracts.bus import Word
 from parley_common.errors import ParleyError
+from parley_common.languages import primary_language
 from parley_common.providers import VENDOR_KEY_ENV
 from parley_common.vendor_errors import SdkErrors, Vendor
 from parley_stt.providers.base import BYTES_PER_SECOND, SAMPLE_RATE, PartialSink
+from parley_stt.providers.languages import (
+    ASSEMBLYAI_LANGUAGES,
+    RefusedStream,
+    detection_refused,
+    language_refused,
+)
 from parley_stt.providers.live import Heard, LiveStream, LiveTiming, websocket_origin
 from parley_stt.settings import CloudSttSettings
 
@@ -286,12 +293,15 @@ class AssemblyAiStreamingProvider:
         *,
         model: str | None = None,
         on_partial: PartialSink | None = None,
-    ) -> LiveStream:
+    ) -> LiveStream | RefusedStream:
         """A new utterance on a new connection (opened in the background)."""
         english = language is not None and language.lower().startswith("en")
         chosen = model or self._settings.assemblyai_stt_model
         if not chosen:
             chosen = ENGLISH_MODEL if english else MULTILINGUAL_MODEL
+        refused = _refusal(chosen, language)
+        if refused is not None:
+            return RefusedStream(refused)
         query = {
             "sample_rate": str(SAMPLE_RATE),
             "encoding": "pcm_s16le",
@@ -309,3 +319,20 @@ class AssemblyAiStreamingProvider:
             settle_s=self._settings.stt_settle_ms / 1000,
         )
         return LiveStream(wire, language, on_partial, self._timing)
+
+
+def _refusal(model: str, language: str | None) -> ParleyError | None:
+    """Why AssemblyAI's own streaming ``model`` cannot hear ``language`` (None: it can); a
+    model named by the session or the settings otherwise is trusted with it."""
+    if model not in (ENGLISH_MODEL, MULTILINGUAL_MODEL):
+        return None
+    if language is None:
+        if model == ENGLISH_MODEL:
+            return detection_refused("assemblyai", model, f"use {MULTILINGUAL_MODEL}")
+        return None
+    code = primary_language(language)
+    if code not in ASSEMBLYAI_LANGUAGES:
+        return language_refused("assemblyai", language, "choose stt_provider local or deepgram")
+    if model == ENGLISH_MODEL and code != "en":
+        return language_refused("assemblyai", language, f"use {MULTILINGUAL_MODEL}")
+    return None

@@ -23,6 +23,7 @@ from parley_common.errors import ParleyError
 from parley_common.providers import VENDOR_KEY_ENV
 from parley_common.vendor_errors import SdkErrors, Vendor
 from parley_stt.providers.base import SAMPLE_RATE, PartialSink
+from parley_stt.providers.languages import RefusedStream, detection_refused
 from parley_stt.providers.live import Heard, LiveStream, LiveTiming, websocket_origin
 from parley_stt.settings import CloudSttSettings
 
@@ -250,7 +251,7 @@ class DeepgramLiveProvider:
         *,
         model: str | None = None,
         on_partial: PartialSink | None = None,
-    ) -> LiveStream:
+    ) -> LiveStream | RefusedStream:
         """A new utterance on a new connection (opened in the background)."""
         chosen = model or self._settings.deepgram_stt_model
         params = {
@@ -267,5 +268,7 @@ class DeepgramLiveProvider:
             params["language"] = language
         elif chosen.startswith(_MULTILINGUAL):
             params["language"] = "multi"
+        else:  # it would hear English whatever is spoken
+            return RefusedStream(detection_refused(self.name, chosen, "use nova-3 or nova-2"))
         wire = _DeepgramWire(self._client, self._vendor, params, self._settings.stt_cloud_timeout_s)
         return LiveStream(wire, language, on_partial, self._timing)
