@@ -1,9 +1,5 @@
 // The tone of a user's spoken turn (sessions with detect_emotion), shown beside their words.
 
-const MARKS = {
-  neutral: '😐', happy: '🙂', excited: '😃', frustrated: '😤', angry: '😠', sad: '😢',
-};
-
 /**
  * A badge naming the turn's tone; its title lists every label's score.
  * @param {import('./lib/parley-client.js').Emotion} emotion
@@ -14,8 +10,8 @@ export function emotionBadge(emotion) {
   b.className = 'badge';
   b.dataset.testid = 'emotion';
   b.dataset.emotion = emotion.label;
-  const mark = MARKS[/** @type {keyof MARKS} */ (emotion.label)] || '';
-  b.textContent = `${mark} ${emotion.label}`.trim();
+  b.textContent = emotion.label;
+  // Words, not emoji: a system without an emoji font would show empty boxes.
   const scores = Object.entries(emotion.scores || {})
     .sort(([, a], [, b2]) => b2 - a)
     .map(([name, p]) => `${name} ${Math.round(p * 100)}%`)
