@@ -117,9 +117,9 @@ class SessionWorker:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(drain_s):
                 # busy() is each session's own state, with no event to wait on.
-                while self._busy():  # noqa: ASYNC110
+                while self.busy():  # noqa: ASYNC110
                     await asyncio.sleep(DRAIN_POLL_S)
-        if self._busy():
+        if self.busy():
             log.warning("drain time over; stopping sessions mid-turn")
         tasks = list(self._tasks.values())
         for task in tasks:
@@ -135,7 +135,8 @@ class SessionWorker:
         await self.bus.flush()
         log.info("drained", extra={"sessions": len(held)})
 
-    def _busy(self) -> bool:
+    def busy(self) -> bool:
+        """Whether a held session is in a turn (work that shares its resources waits)."""
         return any(work.busy() for work in self._works.values())
 
     async def _heartbeat_forever(self) -> None:

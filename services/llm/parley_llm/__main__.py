@@ -21,7 +21,7 @@ async def _main(runtime: Runtime) -> None:
     runtime.checks["sessions"] = worker.ready
     await prepare_providers(runtime, REGISTRY)
     assert runtime.pool is not None  # use_db below
-    await serve_summaries(runtime.bus, runtime.pool)
+    await serve_summaries(runtime.bus, runtime.pool, busy=worker.busy)
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(warm_up("local", lambda: get_provider(LlmName.LOCAL)))

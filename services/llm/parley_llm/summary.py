@@ -17,9 +17,10 @@ import contextlib
 import logging
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
@@ -47,7 +48,10 @@ LOCAL_MAX_TRANSCRIPT_CHARS = int(deadline_env("LLM_SUMMARY_LOCAL_MAX_CHARS", 4_0
 MAX_TURN_CHARS = 1_500
 MIN_CUT_CHARS = 80
 MAX_TOKENS = 200
-SUMMARY_TIMEOUT_S = deadline_env("LLM_SUMMARY_TIMEOUT_S", 60.0)
+# Includes the waits of a summary on the local model for the live turns it yields to.
+SUMMARY_TIMEOUT_S = deadline_env("LLM_SUMMARY_TIMEOUT_S", 120.0)
+# How often a summary on the local model looks whether a live turn wants the model.
+YIELD_POLL_S = 0.05
 TITLE_WORDS = 8
 MAX_TITLE_CHARS = 80
 MAX_SUMMARY_CHARS = 2_000
@@ -145,9 +149,17 @@ ProviderLookup = Callable[[LlmName], LlmProvider]
 class Summarizer:
     """Writes the summaries of sessions into PostgreSQL with each session's own model."""
 
-    def __init__(self, pool: asyncpg.Pool, providers: ProviderLookup = get_provider) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        providers: ProviderLookup = get_provider,
+        busy: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.pool = pool
         self.providers = providers
+        # Whether a live session of this worker is answering: the local model is one per
+        # process, so a summary on it gives way (stopped, started again once they are done).
+        self.busy = busy
 
     async def summarize(self, request: SummaryRequest) -> SummaryStatus | None:
         """Summarise the session if it ended (or ``force``) and has turns; returns the status
@@ -186,15 +198,40 @@ class Summarizer:
 
     async def _generate(self, config: SessionConfig, turns: Sequence[tuple[str, str]]) -> str:
         provider = self.providers(config.llm_provider)
-        parts: list[str] = []
-        local = config.llm_provider is LlmName.LOCAL
-        prompt = summary_prompt(turns, LOCAL_MAX_TRANSCRIPT_CHARS if local else None)
-        stream = provider.stream(prompt, MAX_TOKENS, model=config.llm_model)
-        # aclosing: a timed-out summary stops the model now, not when garbage is collected.
-        async with contextlib.aclosing(stream):
-            async for delta in stream:
-                parts.append(delta)
-        return "".join(parts)
+        if config.llm_provider is not LlmName.LOCAL:  # a cloud model is shared by nobody here
+            return await _complete(provider, summary_prompt(turns), config.llm_model)
+        prompt = summary_prompt(turns, LOCAL_MAX_TRANSCRIPT_CHARS)
+        while True:
+            while self.busy():  # noqa: ASYNC110 - sessions say busy() with no event to wait on
+                await asyncio.sleep(YIELD_POLL_S)
+            answer = await self._unless_busy(_complete(provider, prompt, config.llm_model))
+            if answer is not None:
+                return answer
+
+    async def _unless_busy(self, generation: Coroutine[Any, Any, str]) -> str | None:
+        """The generation's answer, or None when a live turn wanted the model first (the
+        generation is then stopped: the local model frees itself at its next token)."""
+        task = asyncio.ensure_future(generation)
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=YIELD_POLL_S)
+                if not task.done() and self.busy():
+                    return None
+            return task.result()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def _complete(provider: LlmProvider, prompt: list[ChatMessage], model: str | None) -> str:
+    """The whole answer of one generation."""
+    parts: list[str] = []
+    stream = provider.stream(prompt, MAX_TOKENS, model=model)
+    # aclosing: a summary stopped or timed out stops the model now, not at garbage collection.
+    async with contextlib.aclosing(stream):
+        async for delta in stream:
+            parts.append(delta)
+    return "".join(parts)
 
 
 async def request_summary(bus: Bus, session_id: str, *, force: bool = False) -> None:
@@ -206,10 +243,12 @@ async def request_summary(bus: Bus, session_id: str, *, force: bool = False) -> 
     )
 
 
-async def serve_summaries(bus: Bus, pool: asyncpg.Pool) -> None:
-    """Answer summary requests in the ``llm`` queue group, one at a time per worker (a
-    summary never competes with more than one other generation on this worker's model)."""
-    summarizer = Summarizer(pool)
+async def serve_summaries(
+    bus: Bus, pool: asyncpg.Pool, busy: Callable[[], bool] = lambda: False
+) -> None:
+    """Answer summary requests in the ``llm`` queue group, one at a time per worker; on the
+    local model a summary gives way whenever ``busy()`` says a live session is answering."""
+    summarizer = Summarizer(pool, busy=busy)
 
     async def handle(msg: Received) -> None:
         status = await summarizer.summarize(SummaryRequest.model_validate_json(msg.data))

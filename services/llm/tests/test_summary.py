@@ -4,6 +4,7 @@ written by an emulated cloud model through its SDK."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncGenerator, Sequence
@@ -16,7 +17,7 @@ from parley_common.contracts.session import LlmProvider as LlmName
 from parley_common.contracts.session import SessionConfig
 from parley_common.contracts.summaries import SummaryRequest, SummaryStatus
 from parley_common.errors import ProviderFailedError
-from parley_common.testing import session_row
+from parley_common.testing import eventually, session_row
 from parley_emulators.base import Fault
 from parley_llm import summary as summary_module
 from parley_llm.providers.base import ChatMessage, LlmProvider, LlmUsage
@@ -195,6 +196,35 @@ async def test_the_local_model_gets_a_smaller_prompt(pool: asyncpg.Pool) -> None
     prompt = model.runs[0].messages[-1].content
     assert len(prompt) <= summary_module.LOCAL_MAX_TRANSCRIPT_CHARS + 100
     assert "turn 79 " in prompt
+
+
+async def test_a_summary_on_the_local_model_gives_way_to_live_turns(pool: asyncpg.Pool) -> None:
+    sid = await _session(pool, TURNS, config=SessionConfig(llm_provider=LlmName.LOCAL))
+    model = ScriptedLlmProvider(ANSWER, delta_delay_s=0.05)
+    live = [False]
+    summarizer = Summarizer(pool, _lookup(model), busy=lambda: live[0])
+    async with asyncio.TaskGroup() as tg:
+        summarizing = tg.create_task(summarizer.summarize(SummaryRequest(session_id=sid)))
+        await eventually(lambda: bool(model.runs) and model.runs[0].deltas >= 2)
+        live[0] = True  # a session of this worker starts answering
+        await eventually(lambda: model.runs[0].cancelled, within_s=1)
+        await asyncio.sleep(0.3)
+        assert len(model.runs) == 1  # nothing starts while the session answers
+        live[0] = False
+    assert summarizing.result() is SummaryStatus.READY
+    assert [r.finished for r in model.runs] == [False, True]
+    assert (await _row(pool, sid))["title"] == "Friday dinner booking"
+
+
+async def test_a_summary_on_another_model_does_not_wait_for_live_turns(
+    pool: asyncpg.Pool,
+) -> None:
+    sid = await _session(pool, TURNS)
+    model = ScriptedLlmProvider(ANSWER)
+    summarizer = Summarizer(pool, _lookup(model), busy=lambda: True)
+    async with asyncio.timeout(5):
+        assert await summarizer.summarize(SummaryRequest(session_id=sid)) == "ready"
+    assert len(model.runs) == 1
 
 
 async def test_an_empty_session_gets_no_summary_and_no_model_call(pool: asyncpg.Pool) -> None:
