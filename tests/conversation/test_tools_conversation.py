@@ -1,0 +1,168 @@
+"""Tool calling by voice through the gateway: a chatbot's webhook tool, stored over REST,
+called by Claude or GPT (the Anthropic and OpenAI emulators, reached through Parley's
+adapters and the official SDKs) during a spoken turn; the webhook gets the arguments, the
+model gets the result, the answer is spoken and the call is on the session's record. A
+user who speaks again while a slow tool runs cancels the call."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from bench.audio import silence, speak
+from bench.call import Call
+from parley_common.tool_hosts import HOSTS_ENV
+from parley_emulators import webhook
+from parley_emulators.base import running
+from parley_emulators.dialogue import ToolPlan
+from parley_emulators.vendors import Anthropic, OpenAi
+from parley_llm.providers.registry import REGISTRY as LLM_PROVIDERS
+from parley_llm.tools import FILLER
+
+KEY = "test-key"
+PLAN = ToolPlan("lookup_order", {"order_id": "A-17"}, answer_prefix="Your order: ")
+RESULT = {"status": "shipped", "eta": "Thursday"}
+SCHEMA = {
+    "type": "object",
+    "properties": {"order_id": {"type": "string"}},
+    "required": ["order_id"],
+}
+
+
+@dataclass
+class Cloud:
+    anthropic: Anthropic
+    openai: OpenAi
+    hook: webhook.WebhookState
+    hook_url: str
+
+
+@pytest.fixture(scope="module")
+def monkeymodule() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.fixture(scope="module")
+async def cloud(monkeymodule: pytest.MonkeyPatch) -> AsyncIterator[Cloud]:
+    anthropic, openai = Anthropic(api_key=KEY), OpenAi(api_key=KEY)
+    anthropic.tool_plan = openai.tool_plan = PLAN
+    hook = webhook.WebhookState(result=RESULT)
+    async with contextlib.AsyncExitStack() as stack:
+        anthropic_url = await stack.enter_async_context(running(anthropic.app()))
+        openai_url = await stack.enter_async_context(running(openai.app()))
+        hook_url = await stack.enter_async_context(running(webhook.app(hook)))
+        for name, url in (("ANTHROPIC", anthropic_url), ("OPENAI", f"{openai_url}/v1")):
+            monkeymodule.setenv(f"{name}_API_KEY", KEY)
+            monkeymodule.setenv(f"{name}_BASE_URL", url)
+        monkeymodule.setenv(HOSTS_ENV, "127.0.0.1")
+        # Adapters are built once per process from the environment: rebuild them here.
+        await LLM_PROVIDERS.aclose()
+        await LLM_PROVIDERS.prepare()
+        yield Cloud(anthropic, openai, hook, hook_url + webhook.TOOL_PATH)
+        await LLM_PROVIDERS.aclose()
+
+
+async def _chatbot_with_tool(platform_url: str, url: str, timeout_s: float = 5.0) -> str:
+    chatbot = f"tools-{uuid.uuid4().hex[:8]}"
+    body = {
+        "name": "lookup_order",
+        "description": "Look up an order by its id.",
+        "parameters": SCHEMA,
+        "url": url,
+        "timeout_s": timeout_s,
+        "secret_header": "authorization",
+        "secret_value": "Bearer hook-secret",
+    }
+    async with httpx.AsyncClient(base_url=platform_url, timeout=30) as client:
+        created = await client.post(f"/api/v1/chatbots/{chatbot}/tools", json=body)
+    assert created.status_code == 201, created.text
+    return chatbot
+
+
+def _tool_result(body: dict[str, Any]) -> str:
+    """The tool result ending an Anthropic or OpenAI request."""
+    last = body["messages"][-1]
+    if last["role"] == "tool":
+        content: str = last["content"]
+        return content
+    [block] = last["content"]
+    assert block["type"] == "tool_result"
+    result: str = block["content"]
+    return result
+
+
+def _config(chatbot: str, llm: str) -> dict[str, Any]:
+    return {
+        "chatbot_id": chatbot,
+        "stt_provider": "scripted",
+        "llm_provider": llm,
+        "tts_provider": "scripted",
+        "interrupt_sensitivity": "high",
+    }
+
+
+@pytest.mark.parametrize("llm", ["anthropic", "openai"])
+async def test_a_spoken_question_calls_the_webhook_and_the_answer_is_spoken(
+    llm: str, cloud: Cloud, platform_url: str, pool: asyncpg.Pool
+) -> None:
+    chatbot = await _chatbot_with_tool(platform_url, cloud.hook_url)
+    before = len(cloud.hook.requests)
+    call = await Call.start(platform_url, **_config(chatbot, llm))
+    try:
+        await call.say(await speak("Where is my order?") + silence(1200), realtime=False)
+        done = await call.wait_for("response", lambda e: e["data"]["done"], within_s=30)
+        turn = done["data"]["turn_id"]
+        await call.wait_for("audio_end", lambda e: e["data"]["turn_id"] == turn, within_s=30)
+    finally:
+        await call.close()
+
+    [called] = cloud.hook.requests[before:]
+    assert called.body == {"order_id": "A-17"}
+    assert called.headers["authorization"] == "Bearer hook-secret"
+    model = cloud.anthropic.messages if llm == "anthropic" else cloud.openai.chat
+    assert json.loads(_tool_result(model.requests[-1].body)) == RESULT, "it reached the model"
+    text = done["data"]["text"]
+    assert text.startswith("Your order: ")
+    assert json.loads(text.removeprefix("Your order: ")) == RESULT
+    assert call.audio(turn), "the answer was spoken"
+    rows = await pool.fetch(
+        "SELECT name, status FROM voice_tool_calls WHERE session_id = $1",
+        uuid.UUID(call.session_id),
+    )
+    assert [(r["name"], r["status"]) for r in rows] == [("lookup_order", "ok")]
+
+
+async def test_speaking_again_during_a_slow_tool_cancels_the_call(
+    cloud: Cloud, platform_url: str
+) -> None:
+    chatbot = await _chatbot_with_tool(platform_url, cloud.hook_url, timeout_s=25)
+    cloud.hook.delay_s = 30.0
+    cloud.hook.closed.clear()
+    before = len(cloud.hook.requests)
+    call = await Call.start(platform_url, **_config(chatbot, "anthropic"))
+    try:
+        question = await speak("Where is my order?") + silence(1200)
+        await call.say(question, realtime=False)
+        filler = await call.wait_for(
+            "response", lambda e: FILLER.strip() in e["data"]["text"], within_s=30
+        )
+        assert cloud.hook.requests[before:], "the tool is running"
+        await call.say(question, realtime=False)
+        await asyncio.wait_for(cloud.hook.closed.wait(), 20)
+        first = filler["data"]["turn_id"]
+        # The next turn took over: its answer is the one that runs now.
+        await call.wait_for("response", lambda e: e["data"]["turn_id"] > first, within_s=20)
+    finally:
+        cloud.hook.delay_s = 0.0
+        await call.close()
+    assert cloud.hook.requests[before].closed_at is not None, "the webhook call was aborted"
