@@ -179,6 +179,10 @@ class Summarizer:
         try:
             async with asyncio.timeout(SUMMARY_TIMEOUT_S):
                 summary = parse_summary(await self._generate(config, turns))
+        except asyncio.CancelledError:
+            # The worker is stopping: not left 'pending' for ever (a regeneration can follow).
+            await asyncio.shield(self.pool.execute(_MARK, sid, SummaryStatus.FAILED.value))
+            raise
         except Exception as exc:
             # Logged by class only: a vendor's text may quote the prompt or hold internals.
             log.warning(

@@ -227,6 +227,21 @@ async def test_a_summary_on_another_model_does_not_wait_for_live_turns(
     assert len(model.runs) == 1
 
 
+async def test_a_summary_stopped_with_its_worker_is_not_left_pending(pool: asyncpg.Pool) -> None:
+    sid = await _session(pool, TURNS)
+    model = ScriptedLlmProvider(ANSWER, delta_delay_s=0.5)
+    summarizing = asyncio.ensure_future(
+        Summarizer(pool, _lookup(model)).summarize(SummaryRequest(session_id=sid))
+    )
+    await eventually(lambda: bool(model.runs))
+    assert (await _row(pool, sid))["summary_status"] == "pending"
+    summarizing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await summarizing
+    assert model.runs[0].cancelled
+    assert (await _row(pool, sid))["summary_status"] == "failed"
+
+
 async def test_an_empty_session_gets_no_summary_and_no_model_call(pool: asyncpg.Pool) -> None:
     sid = await _session(pool, [])
     model = ScriptedLlmProvider(ANSWER)
