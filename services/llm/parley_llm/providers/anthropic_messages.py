@@ -10,7 +10,6 @@ closing the generator closes the HTTP response, which is how Anthropic cancels.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Literal, Protocol
@@ -37,7 +36,7 @@ from anthropic.types import (
 )
 
 from parley_common.vendor_errors import SdkErrors, Vendor
-from parley_llm.providers.base import ChatMessage, LlmUsage, ToolCall, ToolSpec
+from parley_llm.providers.base import ChatMessage, LlmUsage, ToolCall, ToolSpec, text_only
 
 VENDOR = Vendor("anthropic", "Anthropic", "ANTHROPIC_API_KEY", "LLM")
 SDK_ERRORS = SdkErrors.stainless(anthropic, httpx2)
@@ -187,7 +186,7 @@ class AnthropicProvider:
         """Close the SDK client's connection pool (at shutdown)."""
         await self._client.close()
 
-    async def stream(
+    def stream(
         self,
         messages: Sequence[ChatMessage],
         max_tokens: int,
@@ -196,11 +195,7 @@ class AnthropicProvider:
         usage: LlmUsage | None = None,
     ) -> AsyncGenerator[str, None]:
         """Yield the answer as text deltas (see ``LlmProvider.stream``)."""
-        items = self.stream_tools(messages, max_tokens, (), model=model, usage=usage)
-        async with contextlib.aclosing(items):
-            async for item in items:
-                if isinstance(item, str):
-                    yield item
+        return text_only(self.stream_tools(messages, max_tokens, (), model=model, usage=usage))
 
     async def stream_tools(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -108,3 +109,12 @@ class ToolCallingProvider(LlmProvider, Protocol):
         ends with ``usage.finish_reason == "tool_calls"``; the caller runs them and streams
         again with the results appended."""
         ...
+
+
+async def text_only(items: AsyncGenerator[str | ToolCall, None]) -> AsyncGenerator[str, None]:
+    """The text deltas of a ``stream_tools`` stream offered no tools (what ``stream`` is for
+    an adapter that can call tools); closing it closes ``items``."""
+    async with contextlib.aclosing(items):
+        async for item in items:
+            if isinstance(item, str):
+                yield item

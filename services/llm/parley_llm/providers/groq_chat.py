@@ -8,7 +8,6 @@ closing the generator closes the HTTP response.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, cast
 
@@ -16,7 +15,7 @@ import groq
 import httpx
 
 from parley_common.vendor_errors import SdkErrors, Vendor
-from parley_llm.providers.base import ChatMessage, LlmUsage, ToolCall, ToolSpec
+from parley_llm.providers.base import ChatMessage, LlmUsage, ToolCall, ToolSpec, text_only
 from parley_llm.providers.chat_chunks import (
     ToolCallDeltas,
     chunk_text,
@@ -60,7 +59,7 @@ class GroqChatProvider:
         """Close the SDK client's connection pool (at shutdown)."""
         await self._client.close()
 
-    async def stream(
+    def stream(
         self,
         messages: Sequence[ChatMessage],
         max_tokens: int,
@@ -69,11 +68,7 @@ class GroqChatProvider:
         usage: LlmUsage | None = None,
     ) -> AsyncGenerator[str, None]:
         """Yield the answer as text deltas (see ``LlmProvider.stream``)."""
-        items = self.stream_tools(messages, max_tokens, (), model=model, usage=usage)
-        async with contextlib.aclosing(items):
-            async for item in items:
-                if isinstance(item, str):
-                    yield item
+        return text_only(self.stream_tools(messages, max_tokens, (), model=model, usage=usage))
 
     async def stream_tools(
         self,
