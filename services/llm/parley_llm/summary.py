@@ -4,10 +4,11 @@ session ends, and stored on its ``voice_sessions`` row.
 A dialogue worker that releases a session asks for it on ``SUMMARY_SUBJECT`` once the
 memory's last write is done (so the stored transcript is complete); whichever dialogue
 worker of the queue group takes the request reads the transcript from PostgreSQL, so a
-session ended by its client, by the idle reaper or after an S2 chat turn is summarised the
-same way, off the path of the session's end. A session that only moves to another worker is
-still active and is left alone; one without turns gets no summary and costs no LLM call; a
-model that fails leaves the status ``failed`` (and any earlier summary in place).
+session ended by its client, by the idle reaper (an S2 conversation idles out) or by a
+phone call's hang-up is summarised the same way, off the path of the session's end. A
+session that only moves to another worker is still active and is left alone; one without
+turns gets no summary and costs no LLM call; a model that fails leaves the status
+``failed`` (and any earlier summary in place).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from parley_common.contracts.summaries import (
 )
 from parley_common.errors import ProviderFailedError, safe_message
 from parley_common.fallback import deadline_env
+from parley_common.settings import positive_int_env
 from parley_llm.providers.base import ChatMessage, LlmProvider
 from parley_llm.providers.registry import get_provider
 
@@ -42,9 +44,9 @@ log = logging.getLogger(__name__)
 
 # The prompt is bounded however long the call was: the most recent turns that fit, each
 # cut to a length that still says what it was about.
-MAX_TRANSCRIPT_CHARS = int(deadline_env("LLM_SUMMARY_MAX_CHARS", 12_000))
+MAX_TRANSCRIPT_CHARS = positive_int_env("LLM_SUMMARY_MAX_CHARS", 12_000)
 # The local model reads at most 2048 prompt tokens, on the CPU that also serves live turns.
-LOCAL_MAX_TRANSCRIPT_CHARS = int(deadline_env("LLM_SUMMARY_LOCAL_MAX_CHARS", 4_000))
+LOCAL_MAX_TRANSCRIPT_CHARS = positive_int_env("LLM_SUMMARY_LOCAL_MAX_CHARS", 4_000)
 MAX_TURN_CHARS = 1_500
 MIN_CUT_CHARS = 80
 MAX_TOKENS = 200
