@@ -32,7 +32,7 @@ from parley_common.observability.metrics import AUDIO_FRAMES, DROPPED_FRAMES, la
 from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
-from parley_stt.emotion import EmotionDetector
+from parley_stt.emotion import EmotionDetector, prepare_emotion
 from parley_stt.end_of_turn import WINDOW_BYTES, EndOfTurn, load_once
 from parley_stt.providers.base import PartialSink, SttProvider, SttResult, SttStream
 from parley_stt.providers.registry import get_provider
@@ -478,6 +478,8 @@ def open_session(runtime: Runtime) -> SessionFactory:
             if model is not None:
                 sensitivity = assign.config.interrupt_sensitivity
                 judge = EndOfTurn(model, turn_settings, sensitivity)
+        if assign.config.detect_emotion:
+            await prepare_emotion()
         fallbacks = [p.value for p in assign.config.stt_fallback] or fallback_env("stt")
         return SttSession(runtime.bus, assign, provider, vad, fallbacks, judge)
 

@@ -44,7 +44,8 @@ def test_the_label_follows_the_voice_when_the_words_agree() -> None:
     assert label(-0.7, 0.0).label is EmotionLabel.FRUSTRATED
     assert label(-0.7, -0.8).label is EmotionLabel.SAD
     # Neutral words said loudly are not anger: the words weigh more than the voice.
-    assert label(0.0, 0.8).label is EmotionLabel.NEUTRAL
+    assert label(0.0, 0.9).label is EmotionLabel.NEUTRAL
+    assert label(0.0, -0.9).label is EmotionLabel.NEUTRAL
     assert label(5.0, -5.0).valence == 1.0  # clamped into the contract's range
 
 

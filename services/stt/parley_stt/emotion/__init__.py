@@ -4,6 +4,6 @@ label they make together (``label``)."""
 
 from __future__ import annotations
 
-from parley_stt.emotion.detector import EmotionDetector
+from parley_stt.emotion.detector import EmotionDetector, prepare_emotion
 
-__all__ = ["EmotionDetector"]
+__all__ = ["EmotionDetector", "prepare_emotion"]

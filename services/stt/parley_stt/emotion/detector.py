@@ -4,12 +4,15 @@ and judged against what the session has heard of its speaker so far."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 
+import numpy as np
+
 from parley_common.contracts.bus import Emotion, Word
 from parley_stt.emotion.label import label
-from parley_stt.emotion.prosody import SpeakerBaseline, measure
+from parley_stt.emotion.prosody import SAMPLE_RATE, SpeakerBaseline, measure
 from parley_stt.emotion.text import valence
 
 log = logging.getLogger(__name__)
@@ -40,3 +43,17 @@ class EmotionDetector:
             except Exception:
                 log.exception("emotion detection failed")
                 return None
+
+
+@functools.cache
+def _warm_up() -> None:
+    # The first analysis of a process reads VADER's lexicon and plans numpy's FFTs
+    # (~150 ms): done once, before a session's first final waits on it.
+    buzz = np.sin(2 * np.pi * 150 * np.arange(SAMPLE_RATE // 2) / SAMPLE_RATE) * 8000
+    EmotionDetector().judge_now(buzz.astype("<i2").tobytes(), "warm up")
+
+
+async def prepare_emotion() -> None:
+    """Make the first emotion analysis of this process as fast as the others (off the
+    event loop; instant after the first call)."""
+    await asyncio.to_thread(_warm_up)

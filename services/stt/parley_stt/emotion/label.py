@@ -18,7 +18,7 @@ PROTOTYPES: dict[EmotionLabel, tuple[float, float]] = {
 }
 # The words say more about valence than the voice about arousal: a neutral sentence said
 # loudly stays neutral rather than becoming angry or excited.
-VALENCE_WEIGHT = 2.0
+VALENCE_WEIGHT = 3.0
 # Softmax temperature over squared distances: a turn halfway between two tones scores
 # them about evenly, one on a prototype gets most of the mass.
 TEMPERATURE = 0.1
