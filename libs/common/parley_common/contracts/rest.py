@@ -23,6 +23,7 @@ from parley_common.contracts.session import (
     TtsProvider,
 )
 from parley_common.contracts.summaries import S1SessionSummary, SessionSummary
+from parley_common.contracts.tools import ToolCallView
 
 
 class SessionView(BaseModel):
@@ -75,6 +76,8 @@ class TranscriptEntry(BaseModel):
     sources: list[KnowledgeSource] = Field(default_factory=list)
     # A user's turn in a session that detects emotion: how it sounded.
     emotion: Emotion | None = None
+    # An answer that called tools: each call, in order.
+    tool_calls: list[ToolCallView] = Field(default_factory=list)
 
 
 class TranscriptView(BaseModel):

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from parley_common.contracts.session import Text
 
-__all__ = ["Builtin", "ToolBody", "ToolKind", "ToolView", "check_parameters"]
+__all__ = ["Builtin", "ToolBody", "ToolCallView", "ToolKind", "ToolView", "check_parameters"]
 
 ToolKind = Literal["webhook", "builtin"]
 # What both OpenAI and Anthropic accept as a function name.
@@ -118,3 +118,13 @@ class ToolView(BaseModel):
     enabled: bool
     created_at: datetime
     updated_at: datetime
+
+
+class ToolCallView(BaseModel):
+    """A tool call the assistant made while answering, as its transcript entry lists it."""
+
+    name: str
+    arguments: dict[str, Any] | None  # None: the model's arguments were not JSON
+    status: Literal["ok", "error", "timeout", "refused"]
+    result: str  # what the model was given back
+    duration_ms: float

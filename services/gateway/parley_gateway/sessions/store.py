@@ -179,13 +179,21 @@ class SessionStore:
         if sid is None:
             return []
         rows = await self.pool.fetch(
-            """SELECT turn_id, role, text, confidence, language, interrupted, started_at,
-                      ended_at, emotion, sources
-               FROM voice_transcripts WHERE session_id = $1
+            f"""SELECT turn_id, role, text, confidence, language, interrupted, started_at,
+                      ended_at, emotion, sources, {_TOOL_CALLS}
+               FROM voice_transcripts t WHERE session_id = $1
                ORDER BY turn_id, CASE role WHEN 'user' THEN 0 ELSE 1 END, id""",
             sid,
         )
         return [_entry(dict(r)) for r in rows]
+
+
+# An answer's tool calls (voice_tool_calls), in the order they were made.
+_TOOL_CALLS = """(SELECT COALESCE(jsonb_agg(jsonb_build_object('name', c.name,
+       'arguments', c.arguments, 'status', c.status, 'result', c.result,
+       'duration_ms', c.duration_ms) ORDER BY c.id), '[]'::jsonb)
+   FROM voice_tool_calls c WHERE t.role = 'assistant' AND c.session_id = t.session_id
+       AND c.turn_id = t.turn_id) AS tool_calls"""
 
 
 def _entry(row: dict[str, Any]) -> TranscriptEntry:
@@ -200,4 +208,5 @@ def _entry(row: dict[str, Any]) -> TranscriptEntry:
         ended_at=row["ended_at"],
         sources=row["sources"] or [],
         emotion=row["emotion"],
+        tool_calls=row["tool_calls"],
     )
