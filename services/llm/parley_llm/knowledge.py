@@ -120,6 +120,13 @@ class TurnKnowledge:
             return list(messages)
         return [*messages[:-1], ChatMessage("user", augmented_question(question, passages))]
 
+    async def search(self, query: str, k: int) -> list[str]:
+        """The ``k`` passages of the session's chatbot closest to ``query``, best first, each
+        with the document it is from (the ``knowledge_search`` tool's seam; works whether or
+        not the session has ``use_rag``). Errors propagate: the tool reports them."""
+        found = await self._find(query, k)
+        return [f"(from {p.filename}) {p.text}" for p in found]
+
     def passages(self, turn_id: int) -> list[RetrievedChunk]:
         """What was retrieved for ``turn_id`` (empty when nothing was)."""
         return list(self._turns.get(turn_id, ()))
@@ -153,14 +160,10 @@ class TurnKnowledge:
             "knowledge.retrieve", traceparent, "llm", **{"parley.turn_id": turn_id}
         ) as span:
             try:
-                chatbot = await self._chatbot_of_session()
-                if chatbot is None:
+                if await self._chatbot_of_session() is None:
                     RETRIEVALS.labels("no_chatbot").inc()
                     return []
-                vector = (await self.embedder.embed([question]))[0]
-                found = await self.store.search(
-                    chatbot.chatbot_id, chatbot.owner, vector, self.top_k, self.min_score
-                )
+                found = await self._find(question, self.top_k)
             except Exception as exc:
                 # Knowledge helps an answer; its absence must not stop one.
                 log.warning(
@@ -175,6 +178,13 @@ class TurnKnowledge:
             span.set_attribute("parley.knowledge.passages", len(found))
             RETRIEVALS.labels("found" if found else "none").inc()
             return found
+
+    async def _find(self, query: str, k: int) -> list[RetrievedChunk]:
+        chatbot = await self._chatbot_of_session()
+        if chatbot is None:
+            return []
+        vector = (await self.embedder.embed([query]))[0]
+        return await self.store.search(chatbot.chatbot_id, chatbot.owner, vector, k, self.min_score)
 
     async def _chatbot_of_session(self) -> _Chatbot | None:
         if not self._looked_up:
