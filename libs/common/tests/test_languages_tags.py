@@ -7,6 +7,7 @@ import re
 import pytest
 from pydantic import ValidationError
 
+from parley_common.contracts.rest import VoiceConfig
 from parley_common.contracts.session import CreateSessionRequest, SessionConfig
 from parley_common.languages import (
     LANGUAGE_TAG_PATTERN,
@@ -65,3 +66,12 @@ def test_the_schema_pattern_accepts_exactly_what_the_validator_does() -> None:
         assert (re.match(LANGUAGE_TAG_PATTERN, tag) is not None) == (
             supported_language(tag) is not None
         )
+
+
+def test_a_chatbots_voice_config_takes_the_same_languages() -> None:
+    assert VoiceConfig.model_validate({"stt_language": "pt-BR"}).stt_language == "pt-BR"
+    assert VoiceConfig.model_validate({"stt_language": None}).stt_language is None
+    with pytest.raises(ValidationError, match="language '00' is not supported"):
+        VoiceConfig.model_validate({"stt_language": "00"})
+    schema = VoiceConfig.model_json_schema()["properties"]["stt_language"]
+    assert schema["pattern"] == LANGUAGE_TAG_PATTERN

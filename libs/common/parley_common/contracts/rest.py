@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from parley_common.contracts.audio import AudioFormat
@@ -24,6 +24,7 @@ from parley_common.contracts.session import (
 )
 from parley_common.contracts.summaries import S1SessionSummary, SessionSummary
 from parley_common.contracts.tools import ToolCallView
+from parley_common.languages import LANGUAGE_TAG_PATTERN, check_language
 
 
 class SessionView(BaseModel):
@@ -155,7 +156,12 @@ class VoiceConfig(BaseModel):
     tts_voice: Text | None = Field(default=None, max_length=200)
     tts_speed: float = Field(default=1.0, ge=0.5, le=2.0, strict=True)
     tts_pitch: float = Field(default=0.0, ge=-2.0, le=2.0, strict=True)
-    stt_language: Text | None = Field(default=None, min_length=2, max_length=16)
+    stt_language: Text | None = Field(
+        default=None,
+        min_length=2,
+        max_length=16,
+        json_schema_extra={"pattern": LANGUAGE_TAG_PATTERN},
+    )
     audio_format: AudioFormat = "webm"
     stt_provider: SttProvider | None = None
     llm_provider: LlmProvider | None = None
@@ -166,6 +172,9 @@ class VoiceConfig(BaseModel):
     use_rag: bool | None = Field(
         default=None, description="sessions answer from the chatbot's documents"
     )
+
+    # The sessions' language: one of the nine, as SessionConfig.language.
+    _supported_language = field_validator("stt_language")(check_language)
 
     def session_defaults(self) -> dict[str, Any]:
         """The session options this configuration sets, by SessionConfig field name."""
