@@ -13,8 +13,7 @@ from enum import StrEnum
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jsonschema import SchemaError
-from jsonschema.validators import validator_for
+from jsonschema import Draft202012Validator, SchemaError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from parley_common.contracts.session import Text
@@ -39,11 +38,12 @@ class Builtin(StrEnum):
 
 def check_parameters(schema: dict[str, Any]) -> dict[str, Any]:
     """``schema`` if it is a valid JSON schema of an object (what function calling takes);
-    a ValueError saying why not otherwise."""
+    a ValueError saying why not otherwise. Checked as draft 2020-12, the draft the model
+    APIs use, whatever ``$schema`` says (an unknown one would only warn)."""
     if schema.get("type") != "object":
         raise ValueError('parameters must be a JSON schema with "type": "object"')
     try:
-        validator_for(schema).check_schema(schema)
+        Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         raise ValueError(f"parameters is not a valid JSON schema: {exc.message}") from None
     return schema

@@ -14,8 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import ValidationError
-from jsonschema.validators import validator_for
+from jsonschema import Draft202012Validator, ValidationError
 
 from parley_common.errors import ParleyError
 from parley_common.observability import tracing
@@ -131,9 +130,9 @@ def _arguments(call: ToolCall) -> dict[str, Any]:
 
 
 def _validate(spec: ToolSpec, arguments: Mapping[str, Any]) -> None:
-    schema = dict(spec.parameters)
     try:
-        validator_for(schema)(schema).validate(dict(arguments))
+        # The draft the schema was checked against when stored (contracts.tools).
+        Draft202012Validator(dict(spec.parameters)).validate(dict(arguments))
     except ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "arguments"
         raise _Refused(f"invalid arguments ({where}): {exc.message}") from None
