@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from parley_common.contracts.bus import EmotionLabel, Word
 from parley_stt.emotion import EmotionDetector
@@ -109,11 +110,17 @@ def test_arousal_is_relative_to_how_the_speaker_usually_sounds() -> None:
     assert high_voiced.arousal(measure(voice(150, amplitude=0.1), "one two three four five")) < 0
 
 
+def _judged() -> float:
+    return REGISTRY.get_sample_value("parley_stt_emotion_seconds_count") or 0.0
+
+
 async def test_a_detector_judges_in_order_and_learns_its_speaker() -> None:
     detector = EmotionDetector()
+    before = _judged()
     first = await detector.judge(voice(120, amplitude=0.1), "This is wonderful, thank you.")
     assert first is not None
     assert (first.label, first.arousal) == (EmotionLabel.HAPPY, 0.0)
     loud = await detector.judge(voice(160, seconds=1.5, amplitude=0.35), "I love it, amazing!")
     assert loud is not None
     assert loud.label is EmotionLabel.EXCITED
+    assert _judged() == before + 2  # each judgement is timed

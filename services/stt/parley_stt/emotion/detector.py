@@ -11,11 +11,17 @@ from collections.abc import Sequence
 import numpy as np
 
 from parley_common.contracts.bus import Emotion, Word
+from parley_common.observability.metrics import latency_histogram
 from parley_stt.emotion.label import label
 from parley_stt.emotion.prosody import SAMPLE_RATE, SpeakerBaseline, measure
 from parley_stt.emotion.text import valence
 
 log = logging.getLogger(__name__)
+
+# Part of the end of every turn that detects emotion: the final waits for it.
+EMOTION_SECONDS = latency_histogram(
+    "parley_stt_emotion_seconds", "Judging a final utterance's tone (off the event loop)"
+)
 
 
 class EmotionDetector:
@@ -29,6 +35,10 @@ class EmotionDetector:
     def judge_now(self, pcm: bytes, text: str, words: Sequence[Word] = ()) -> Emotion:
         """The tone of one utterance (PCM16 LE mono 16 kHz with its transcript), then the
         utterance joins the speaker's baseline. Blocking: a few milliseconds of numpy."""
+        with EMOTION_SECONDS.time():
+            return self._judge(pcm, text, words)
+
+    def _judge(self, pcm: bytes, text: str, words: Sequence[Word]) -> Emotion:
         prosody = measure(pcm, text, words)
         arousal = self.baseline.arousal(prosody)
         self.baseline.learn(prosody)
@@ -50,7 +60,7 @@ def _warm_up() -> None:
     # The first analysis of a process reads VADER's lexicon and plans numpy's FFTs
     # (~150 ms): done once, before a session's first final waits on it.
     buzz = np.sin(2 * np.pi * 150 * np.arange(SAMPLE_RATE // 2) / SAMPLE_RATE) * 8000
-    EmotionDetector().judge_now(buzz.astype("<i2").tobytes(), "warm up")
+    EmotionDetector()._judge(buzz.astype("<i2").tobytes(), "warm up", ())
 
 
 async def prepare_emotion() -> None:
