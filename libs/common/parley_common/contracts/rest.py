@@ -170,7 +170,7 @@ class VoiceConfig(BaseModel):
     interrupt_sensitivity: InterruptSensitivity | None = None
     system_prompt: Text | None = Field(default=None, max_length=8000)
     use_rag: bool | None = Field(
-        default=None, description="sessions answer from the chatbot's documents"
+        default=None, strict=True, description="sessions answer from the chatbot's documents"
     )
 
     # The sessions' language: one of the nine, as SessionConfig.language.
