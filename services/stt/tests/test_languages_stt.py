@@ -1,9 +1,14 @@
 """Each live cloud STT with a session's language: detection where the provider can (Deepgram's
 ``multi`` models, AssemblyAI's multilingual model, both reporting the language they heard), a
-clear refusal where it cannot, before any connection is made."""
+clear refusal where it cannot, before any connection is made; the local Whisper keeps to the
+nine languages."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 import pytest
 from pydantic import SecretStr
 
@@ -20,6 +25,8 @@ from parley_stt.providers.assemblyai_streaming import (
 )
 from parley_stt.providers.base import SttProvider
 from parley_stt.providers.deepgram_live import DeepgramLiveProvider
+from parley_stt.providers.languages import likeliest_supported
+from parley_stt.providers.local_whisper import transcribe
 from parley_stt.settings import CloudSttSettings
 
 KEY = "test-key"
@@ -110,3 +117,49 @@ async def test_assemblyai_refuses_what_its_models_cannot_hear(
         provider = AssemblyAiStreamingProvider(SecretStr(KEY), url, _settings())
         assert await _refused(provider, language, model) == code
     assert not state.requests, "nothing was sent to AssemblyAI"
+
+
+@dataclass
+class _Info:
+    language: str
+    all_language_probs: list[tuple[str, float]] | None
+
+
+@dataclass
+class _Segment:
+    text: str
+    start: float = 0.0
+    end: float = 1.0
+    avg_logprob: float = -0.1
+    tokens: tuple[int, ...] = (1, 2)
+    words: tuple[()] = ()
+
+
+class _Whisper:
+    """A faster-whisper model that detects Latin, German a close second."""
+
+    def __init__(self) -> None:
+        self.asked: list[str | None] = []
+
+    def transcribe(self, audio: Any, *, language: str | None, **_: Any) -> tuple[Any, _Info]:
+        self.asked.append(language)
+        probabilities = [("la", 0.5), ("de", 0.3), ("en", 0.1), ("nl", 0.1)]
+        detected = language or "la"
+        return iter([_Segment(f"text in {detected}")]), _Info(detected, probabilities)
+
+
+def test_the_local_whisper_keeps_to_the_nine_languages() -> None:
+    whisper = _Whisper()
+    result = transcribe(whisper, np.zeros(16_000, dtype=np.float32), None, final=True)
+    assert whisper.asked == [None, "de"]
+    assert (result.language, result.text) == ("de", "text in de")
+    # A language the session fixed is never second-guessed.
+    whisper.asked.clear()
+    transcribe(whisper, np.zeros(16_000, dtype=np.float32), "la", final=True)
+    assert whisper.asked == ["la"]
+
+
+def test_the_likeliest_of_the_nine() -> None:
+    assert likeliest_supported([("la", 0.6), ("it", 0.2), ("es", 0.15)]) == "it"
+    assert likeliest_supported([("la", 0.6), ("ru", 0.4)]) is None
+    assert likeliest_supported(None) is None

@@ -3,7 +3,8 @@ when it cannot.
 
 - Local Whisper, OpenAI and Groq (Whisper models): every supported language, and detection
   (``language`` omitted; ``whisper-1`` and Groq report what they heard, ``gpt-4o-*`` do not,
-  so their turns carry no language and the dialogue asks for the user's own).
+  so their turns carry no language and the dialogue asks for the user's own). The local
+  Whisper keeps to the nine: a detection outside them decodes the likeliest of the nine.
 - Deepgram: detection only with the models that take ``language=multi`` (nova-3, nova-2);
   any other model would hear English whatever is spoken.
 - AssemblyAI: its multilingual streaming model (with detection) knows English, Spanish,
@@ -16,11 +17,19 @@ local Whisper, say) take the turn.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from parley_common.errors import ParleyError, ProviderUnavailableError
 from parley_common.languages import LANGUAGE_NAMES, supported_language
 from parley_stt.providers.base import SttResult
 
-__all__ = ["ASSEMBLYAI_LANGUAGES", "RefusedStream", "detection_refused", "language_refused"]
+__all__ = [
+    "ASSEMBLYAI_LANGUAGES",
+    "RefusedStream",
+    "detection_refused",
+    "language_refused",
+    "likeliest_supported",
+]
 
 ASSEMBLYAI_LANGUAGES = frozenset({"en", "es", "fr", "de", "it", "pt"})
 
@@ -66,3 +75,10 @@ class RefusedStream:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+
+def likeliest_supported(probabilities: Iterable[tuple[str, float]] | None) -> str | None:
+    """The most probable of the nine in a detector's ``(language, probability)`` pairs (None
+    when it gave none of them)."""
+    ranked = [(p, code) for code, p in probabilities or () if supported_language(code)]
+    return max(ranked)[1] if ranked else None

@@ -24,10 +24,12 @@ import numpy.typing as npt
 
 from parley_common.contracts.bus import Word
 from parley_common.errors import ModelNotInstalledError
+from parley_common.languages import supported_language
 from parley_common.settings import positive_int_env
 from parley_stt.models import whisper_model_dir
 from parley_stt.providers.base import PartialSink, SttResult
 from parley_stt.providers.inference_lane import InferenceLane
+from parley_stt.providers.languages import likeliest_supported
 
 __all__ = [
     "ANSWER_QUIET_S",
@@ -131,6 +133,12 @@ def transcribe(
         # The service runs its own VAD on the stream; a second pass would only cost time.
         vad_filter=False,
     )
+    if language is None and supported_language(info.language) is None:
+        # Detected as none of the nine (robotic or accented speech read as Latin, say): the
+        # likeliest of the nine is decoded instead, at the cost of a second encoder pass.
+        likeliest = likeliest_supported(info.all_language_probs)
+        if likeliest is not None:
+            return transcribe(model, audio, likeliest, final=final)
     segments = heard(segments, len(audio) / SAMPLE_RATE)  # decoding happens lazily, here
     text = " ".join(s.text.strip() for s in segments if s.text.strip())
     tokens = sum(len(s.tokens) for s in segments)
