@@ -29,6 +29,8 @@ from parley_llm.tools import FILLER
 
 KEY = "test-key"
 PLAN = ToolPlan("lookup_order", {"order_id": "A-17"}, answer_prefix="Your order: ")
+# A chatbot offering end_call: the model hangs up, then says goodbye.
+HANG_UP = ToolPlan("end_call", answer_prefix="Goodbye, and thank you for calling. ")
 RESULT = {"status": "shipped", "eta": "Thursday"}
 SCHEMA = {
     "type": "object",
@@ -54,7 +56,7 @@ def monkeymodule() -> Iterator[pytest.MonkeyPatch]:
 @pytest.fixture(scope="module")
 async def cloud(monkeymodule: pytest.MonkeyPatch) -> AsyncIterator[Cloud]:
     anthropic, openai = Anthropic(api_key=KEY), OpenAi(api_key=KEY)
-    anthropic.tool_plan = openai.tool_plan = PLAN
+    anthropic.tool_plan = openai.tool_plan = (PLAN, HANG_UP)
     hook = webhook.WebhookState(result=RESULT)
     async with contextlib.AsyncExitStack() as stack:
         anthropic_url = await stack.enter_async_context(running(anthropic.app()))
@@ -71,9 +73,11 @@ async def cloud(monkeymodule: pytest.MonkeyPatch) -> AsyncIterator[Cloud]:
         await LLM_PROVIDERS.aclose()
 
 
-async def _chatbot_with_tool(platform_url: str, url: str, timeout_s: float = 5.0) -> str:
+async def _chatbot_with_tool(
+    platform_url: str, url: str, timeout_s: float = 5.0, body: dict[str, Any] | None = None
+) -> str:
     chatbot = f"tools-{uuid.uuid4().hex[:8]}"
-    body = {
+    body = body or {
         "name": "lookup_order",
         "description": "Look up an order by its id.",
         "parameters": SCHEMA,
@@ -175,3 +179,26 @@ async def test_speaking_again_during_a_slow_tool_cancels_the_call(
         cloud.hook.delay_s = 0.0
         await call.close()
     assert cloud.hook.requests[before].closed_at is not None, "the webhook call was aborted"
+
+
+async def test_the_assistant_hangs_up_after_its_goodbye(cloud: Cloud, platform_url: str) -> None:
+    builtin = {"name": "end_call", "kind": "builtin"}
+    chatbot = await _chatbot_with_tool(platform_url, cloud.hook_url, body=builtin)
+    call = await Call.start(platform_url, **_config(chatbot, "anthropic"))
+    try:
+        await call.say(await speak("That is all, goodbye.") + silence(1200), realtime=False)
+        action = await call.wait_for("action", within_s=30)
+        turn = action["data"]["turn_id"]
+        assert action["data"]["action"] == "end_call"
+        done = await call.wait_for("response", lambda e: e["data"]["done"], within_s=30)
+        assert done["data"]["text"].startswith("Goodbye, and thank you for calling.")
+        await call.wait_for("audio_end", lambda e: e["data"]["turn_id"] == turn, within_s=30)
+        # Once the goodbye has played, the session ends and the socket closes saying why.
+        await asyncio.wait_for(call.ws.wait_closed(), 10)
+        assert call.ws.close_code == 4410
+        assert call.ws.close_reason == "the assistant ended the call"
+    finally:
+        await call.close()
+    async with httpx.AsyncClient(base_url=platform_url, timeout=30) as client:
+        session = (await client.get(f"/api/v1/sessions/{call.session_id}")).json()
+    assert session["status"] == "ended"

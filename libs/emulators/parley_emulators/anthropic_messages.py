@@ -34,7 +34,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from parley_emulators.base import EmulatorState, Fault, starlette_app
-from parley_emulators.dialogue import PlannedCall, ToolPlan, answer, content_text, count_tokens
+from parley_emulators.dialogue import (
+    PlannedCall,
+    ToolPlans,
+    answer,
+    content_text,
+    count_tokens,
+    offered_plan,
+)
 from parley_emulators.recording import fault_response, record_json
 from parley_emulators.sse import CUT, Frame, SseResponse, event_frame
 
@@ -212,10 +219,11 @@ def _frames(
     reply: str | None,
     fault: Fault | None,
     cache: _PromptCache,
-    plan: ToolPlan | None,
+    plans: ToolPlans,
 ) -> list[Frame]:
     offered = [str(t.get("name")) for t in body.get("tools") or () if isinstance(t, dict)]
-    planned = plan is not None and plan.offered(offered)
+    plan = offered_plan(plans, offered)
+    planned = plan is not None
     result = _tool_result(body) if planned else None
     calling = planned and result is None
     if plan is not None and result is not None:
@@ -283,7 +291,7 @@ async def _messages(
     state: EmulatorState,
     reply: str | None,
     cache: _PromptCache,
-    plan: ToolPlan | None,
+    plans: ToolPlans,
     request: Request,
 ) -> Response:
     recorded, body = await record_json(state, request)
@@ -295,12 +303,12 @@ async def _messages(
     problem = _invalid(request, body)
     if problem is not None:
         return _error(400, problem)
-    frames = _frames(body, reply, fault, cache, plan)
+    frames = _frames(body, reply, fault, cache, plans)
     return SseResponse(state, recorded, frames, headers={"request-id": f"req_emu{id(recorded)}"})
 
 
 def routes(
-    state: EmulatorState, *, reply: str | None = None, tool_plan: ToolPlan | None = None
+    state: EmulatorState, *, reply: str | None = None, tool_plan: ToolPlans = None
 ) -> list[BaseRoute]:
     """The Messages route served from ``state``, with its own prompt cache; ``reply`` fixes
     the answer, ``tool_plan`` makes the model call a tool the request offers first."""
@@ -309,7 +317,7 @@ def routes(
 
 
 def app(
-    state: EmulatorState, *, reply: str | None = None, tool_plan: ToolPlan | None = None
+    state: EmulatorState, *, reply: str | None = None, tool_plan: ToolPlans = None
 ) -> Starlette:
     """An app serving only the Messages route."""
     return starlette_app(routes(state, reply=reply, tool_plan=tool_plan))

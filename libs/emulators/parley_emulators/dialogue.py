@@ -11,7 +11,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Answer", "PlannedCall", "ToolPlan", "answer", "content_text", "count_tokens"]
+__all__ = [
+    "Answer",
+    "PlannedCall",
+    "ToolPlan",
+    "ToolPlans",
+    "answer",
+    "content_text",
+    "count_tokens",
+    "offered_plan",
+]
 
 _WORD = re.compile(r"\s*\S+")
 ECHO_PREFIX = "You said: "
@@ -96,3 +105,15 @@ class PlannedCall:
     def argument_pieces(self, size: int = 8) -> list[str]:
         """The arguments in the small pieces a model streams them in."""
         return [self.arguments[i : i + size] for i in range(0, len(self.arguments), size)]
+
+
+# One plan, or several (the first whose tool a request offers is followed), or none.
+ToolPlans = ToolPlan | Sequence[ToolPlan] | None
+
+
+def offered_plan(plans: ToolPlans, tool_names: Sequence[str]) -> ToolPlan | None:
+    """The plan to follow for a request offering ``tool_names``, if any."""
+    if plans is None:
+        return None
+    candidates = [plans] if isinstance(plans, ToolPlan) else list(plans)
+    return next((p for p in candidates if p.offered(tool_names)), None)

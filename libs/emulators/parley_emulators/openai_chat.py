@@ -32,7 +32,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from parley_emulators.base import EmulatorState, Fault, starlette_app
-from parley_emulators.dialogue import PlannedCall, ToolPlan, answer, content_text, count_tokens
+from parley_emulators.dialogue import (
+    PlannedCall,
+    ToolPlans,
+    answer,
+    content_text,
+    count_tokens,
+    offered_plan,
+)
 from parley_emulators.recording import fault_response, record_json
 from parley_emulators.sse import CUT, Frame, SseResponse, event_frame
 
@@ -101,12 +108,13 @@ def _frames(
     reply: str | None,
     fault: Fault | None,
     groq: bool,
-    plan: ToolPlan | None,
+    plans: ToolPlans,
 ) -> list[Frame]:
     model = str(body["model"])
     messages = body["messages"]
     budget = body.get("max_completion_tokens") or body.get("max_tokens")
-    planned = plan is not None and plan.offered(_offered(body))
+    plan = offered_plan(plans, _offered(body))
+    planned = plan is not None
     result = _tool_result(messages) if planned else None
     calling = planned and result is None
     if plan is not None and result is not None:
@@ -179,7 +187,7 @@ def _stream_fault(fault: Fault) -> Frame:
 
 
 async def _complete(
-    state: EmulatorState, reply: str | None, groq: bool, plan: ToolPlan | None, request: Request
+    state: EmulatorState, reply: str | None, groq: bool, plans: ToolPlans, request: Request
 ) -> Response:
     recorded, body = await record_json(state, request)
     if state.api_key and request.headers.get("authorization") != f"Bearer {state.api_key}":
@@ -196,12 +204,12 @@ async def _complete(
     problem = _unanswered(body["messages"])
     if problem is not None:
         return _error(400, problem)
-    frames = _frames(body, reply, fault, groq, plan)
+    frames = _frames(body, reply, fault, groq, plans)
     return SseResponse(state, recorded, frames, headers={"x-request-id": f"req_{id(recorded)}"})
 
 
 def routes(
-    state: EmulatorState, *, reply: str | None = None, tool_plan: ToolPlan | None = None
+    state: EmulatorState, *, reply: str | None = None, tool_plan: ToolPlans = None
 ) -> list[BaseRoute]:
     """OpenAI's path and Groq's, served from ``state``; ``reply`` fixes the answer,
     ``tool_plan`` makes the model call a tool the request offers first."""
@@ -212,7 +220,7 @@ def routes(
 
 
 def app(
-    state: EmulatorState, *, reply: str | None = None, tool_plan: ToolPlan | None = None
+    state: EmulatorState, *, reply: str | None = None, tool_plan: ToolPlans = None
 ) -> Starlette:
     """An app serving only the chat completions routes."""
     return starlette_app(routes(state, reply=reply, tool_plan=tool_plan))

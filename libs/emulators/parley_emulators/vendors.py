@@ -24,7 +24,7 @@ from parley_emulators import (
 )
 from parley_emulators.base import EmulatorState, starlette_app
 from parley_emulators.deepgram_listen import ListenState
-from parley_emulators.dialogue import ToolPlan
+from parley_emulators.dialogue import ToolPlans
 from parley_emulators.elevenlabs import ElevenLabsState
 from parley_emulators.spoken import SttEmulatorState
 
@@ -42,7 +42,7 @@ class OpenAi:
     transcript: str = DEFAULT_TRANSCRIPT
     reply: str | None = None
     # Set before app(): the chat model calls this tool when a request offers it.
-    tool_plan: ToolPlan | None = field(default=None, init=False)
+    tool_plan: ToolPlans = field(default=None, init=False)
     chat: EmulatorState = field(init=False)
     transcribe: SttEmulatorState = field(init=False)
     speech: EmulatorState = field(init=False)
@@ -71,7 +71,7 @@ class Groq:
     transcript: str = DEFAULT_TRANSCRIPT
     reply: str | None = None
     # Set before app(): the chat model calls this tool when a request offers it.
-    tool_plan: ToolPlan | None = field(default=None, init=False)
+    tool_plan: ToolPlans = field(default=None, init=False)
     chat: EmulatorState = field(init=False)
     transcribe: SttEmulatorState = field(init=False)
 
@@ -96,7 +96,7 @@ class Anthropic:
     api_key: str = DEFAULT_KEY
     reply: str | None = None
     # Set before app(): the chat model calls this tool when a request offers it.
-    tool_plan: ToolPlan | None = field(default=None, init=False)
+    tool_plan: ToolPlans = field(default=None, init=False)
     messages: EmulatorState = field(init=False)
 
     def __post_init__(self) -> None:

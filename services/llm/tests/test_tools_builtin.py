@@ -5,7 +5,7 @@ unknown tools and malformed arguments, and the ``tool.call`` span under the turn
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
 
 import pytest
@@ -35,7 +35,7 @@ def _box(
     *names: Builtin,
     search: KnowledgeSearch | None = None,
     record: Callable[[ToolCallRecord], None] | None = None,
-    on_effect: Callable[[ToolEffect], None] | None = None,
+    on_effect: Callable[[ToolEffect, int], Awaitable[None]] | None = None,
 ) -> Toolbox:
     """The built-ins ``names`` for a user in Tokyo."""
     tools = [builtin_tool(n, timezone="Asia/Tokyo", knowledge=search) for n in names]
@@ -63,19 +63,21 @@ async def test_the_time_is_told_in_the_users_zone_or_the_one_asked_for() -> None
 
 
 async def test_ending_the_call_and_switching_to_text_are_effects_the_session_hears() -> None:
-    heard: list[ToolEffect] = []
+    heard: list[tuple[ToolEffect, int]] = []
     records: list[ToolCallRecord] = []
-    box = _box(
-        Builtin.END_CALL, Builtin.SWITCH_TO_TEXT, record=records.append, on_effect=heard.append
-    )
+
+    async def on_effect(effect: ToolEffect, turn_id: int) -> None:
+        heard.append((effect, turn_id))
+
+    box = _box(Builtin.END_CALL, Builtin.SWITCH_TO_TEXT, record=records.append, on_effect=on_effect)
 
     await _run(box, "switch_to_text")
     await _run(box, "end_call")
 
-    assert heard == [ToolEffect.SWITCH_TO_TEXT, ToolEffect.END_CALL]
+    assert heard == [("switch_to_text", 3), ("end_call", 3)]
     assert [(r.name, r.status, r.effect, r.turn_id) for r in records] == [
-        ("switch_to_text", "ok", ToolEffect.SWITCH_TO_TEXT, 3),
-        ("end_call", "ok", ToolEffect.END_CALL, 3),
+        ("switch_to_text", "ok", "switch_to_text", 3),
+        ("end_call", "ok", "end_call", 3),
     ]
 
 

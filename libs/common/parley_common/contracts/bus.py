@@ -215,7 +215,20 @@ class ServiceError(_Msg):
     provider: str | None = None
 
 
-StatusMessage = Annotated[TurnLatency | ServiceError, Field(discriminator="type")]
+# What the assistant may do to the call itself (through the built-in tools of that name).
+ActionKind = Literal["end_call", "switch_to_text"]
+
+
+class AssistantAction(_Msg):
+    """A tool the model called asks the gateway to act on the call: hang up once the turn's
+    answer has been heard (``end_call``), or tell the client to continue in text."""
+
+    type: Literal["assistant.action"] = "assistant.action"
+    turn_id: int
+    action: ActionKind
+
+
+StatusMessage = Annotated[TurnLatency | ServiceError | AssistantAction, Field(discriminator="type")]
 
 
 # -- worker assignment ------------------------------------------------------------------------
@@ -298,4 +311,6 @@ transcript_adapter: TypeAdapter[Transcript] = TypeAdapter(TranscriptMessage)
 reply_adapter: TypeAdapter[ReplyDelta | ReplyDone | UserText] = TypeAdapter(ReplyMessage)
 interrupt_adapter: TypeAdapter[Interrupt | Heard] = TypeAdapter(InterruptMessage)
 control_adapter: TypeAdapter[TextInput | SessionEnd] = TypeAdapter(ControlMessage)
-status_adapter: TypeAdapter[TurnLatency | ServiceError] = TypeAdapter(StatusMessage)
+status_adapter: TypeAdapter[TurnLatency | ServiceError | AssistantAction] = TypeAdapter(
+    StatusMessage
+)

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter
 
-from parley_common.contracts.bus import Emotion, LatencyStages, Role
+from parley_common.contracts.bus import ActionKind, Emotion, LatencyStages, Role
 from parley_common.contracts.session import SessionConfig, Text
 
 
@@ -131,6 +131,15 @@ class ErrorData(_Data):
     provider: str | None = None  # the provider that failed, when one did
 
 
+class ActionData(_Data):
+    """The assistant (a tool its model called) acts on the call: ``switch_to_text`` asks the
+    client to continue in text; ``end_call`` is followed by the session's end once the
+    turn's answer has played (the socket closes with 4410)."""
+
+    turn_id: int
+    action: ActionKind
+
+
 class _Event(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -190,6 +199,11 @@ class ErrorEvent(_Event):
     data: ErrorData
 
 
+class ActionEvent(_Event):
+    type: Literal["action"] = "action"
+    data: ActionData
+
+
 # A native server event: ``type`` names it and decides the one model of its ``data``.
 ServerEvent = Annotated[
     ReadyEvent
@@ -202,7 +216,8 @@ ServerEvent = Annotated[
     | AudioEndEvent
     | InterruptedEvent
     | MetricsEvent
-    | ErrorEvent,
+    | ErrorEvent
+    | ActionEvent,
     Field(discriminator="type"),
 ]
 server_event_adapter: TypeAdapter[ServerEvent] = TypeAdapter(ServerEvent)

@@ -26,6 +26,7 @@ from parley_common.bus import MessageMeta, Received
 from parley_common.bus.audio import AudioOutMeta, PushToTalk
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import (
+    AssistantAction,
     Heard,
     Interrupt,
     InterruptReason,
@@ -72,6 +73,7 @@ from parley_common.observability import tracing
 from parley_common.observability.logging import session_context
 from parley_common.reporting import DurableReporter
 from parley_gateway.realtime.answer_files import AnswerFiles
+from parley_gateway.realtime.assistant_actions import AssistantActions
 from parley_gateway.realtime.audio_clock import AudioClock
 from parley_gateway.realtime.audio_in import AudioInPublisher, AudioInput, PcmInput, RecordingInput
 from parley_gateway.realtime.barge_in import BargeInPolicy
@@ -171,6 +173,7 @@ class SessionBridge:
             self.input = RecordingInput(publisher, self.client)
         self.reporter = DurableReporter(self.bus, "gateway")
         self.latency = TurnLatencies(self.sid, self.client.event, self.reporter)
+        self.actions = AssistantActions(gateway, self.sid, self.client.event)
         self._seq = 0
         # The assistant's current turn: from its first message until its audio has played.
         self._turn: int | None = None
@@ -443,6 +446,8 @@ class SessionBridge:
                 severity=event.severity,
                 provider=event.provider,
             )
+        elif isinstance(event, AssistantAction):
+            await self.actions.requested(event)
         else:
             await self.latency.reported(event.turn_id, event.stages)
 
@@ -465,6 +470,7 @@ class SessionBridge:
             state.end_playout()
         await self.client.event(AudioEndEvent(data=TurnData(turn_id=turn.turn_id)))
         await self.client.s2(S2Event(type="voice_processing_complete"))
+        await self.actions.played(turn.turn_id)
 
 
 def cut_at_word(text: str, chars: int) -> str:

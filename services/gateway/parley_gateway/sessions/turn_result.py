@@ -32,6 +32,7 @@ from parley_common.contracts.bus import (
     ReplyDone,
     ServiceError,
     Transcript,
+    TurnLatency,
     UserText,
     interrupt_adapter,
     reply_adapter,
@@ -245,7 +246,7 @@ class TurnCollector:
             elif (turn := self._turn(msg.meta.turn_id)) is not None:
                 turn.error = error
                 self._check()
-        elif (turn := self._turn(event.turn_id)) is not None:
+        elif isinstance(event, TurnLatency) and (turn := self._turn(event.turn_id)) is not None:
             turn.stages = turn.stages.merged(event.stages)
 
     async def _on_interrupt(self, msg: Received) -> None:

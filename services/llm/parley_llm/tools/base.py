@@ -3,11 +3,11 @@ the text given back to the model (and, for a few built-ins, an effect on the cal
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from parley_common.contracts.bus import ActionKind
 from parley_llm.providers.base import ToolSpec
 
 __all__ = ["CallStatus", "Tool", "ToolCallRecord", "ToolEffect", "ToolOutcome"]
@@ -15,11 +15,8 @@ __all__ = ["CallStatus", "Tool", "ToolCallRecord", "ToolEffect", "ToolOutcome"]
 CallStatus = Literal["ok", "error", "timeout", "refused"]
 
 
-class ToolEffect(enum.StrEnum):
-    """What a built-in asks of the call beyond its answer."""
-
-    END_CALL = "end_call"
-    SWITCH_TO_TEXT = "switch_to_text"
+# What a built-in asks of the call beyond its answer (the gateway carries it out).
+ToolEffect = ActionKind
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,8 +119,8 @@ def builtin_tool(name: Builtin, *, timezone: str | None, knowledge: KnowledgeSea
         case Builtin.CURRENT_TIME:
             return _CurrentTime(timezone)
         case Builtin.END_CALL:
-            return _Effect(_END_CALL, ToolEffect.END_CALL, "the call ends after your answer")
+            return _Effect(_END_CALL, "end_call", "the call ends after your answer")
         case Builtin.SWITCH_TO_TEXT:
-            return _Effect(_SWITCH_TO_TEXT, ToolEffect.SWITCH_TO_TEXT, "the user continues in text")
+            return _Effect(_SWITCH_TO_TEXT, "switch_to_text", "the user continues in text")
         case Builtin.KNOWLEDGE_SEARCH:
             return _KnowledgeSearch(knowledge)

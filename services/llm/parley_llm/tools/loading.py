@@ -5,7 +5,7 @@ chatbot has no tools, gets an empty toolbox and its model is offered none."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -41,7 +41,7 @@ async def load_toolbox(
     session_id: str,
     *,
     record: Callable[[ToolCallRecord], None] | None = None,
-    on_effect: Callable[[ToolEffect], None] | None = None,
+    on_effect: Callable[[ToolEffect, int], Awaitable[None]] | None = None,
     knowledge: KnowledgeSearch | None = None,
 ) -> Toolbox:
     """The toolbox of ``session_id``'s chatbot (see ``Toolbox`` for ``record`` and

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,14 +40,15 @@ def _error(message: str) -> str:
 
 class Toolbox:
     """The tools one session's model is offered. ``record`` keeps each call (the
-    transcript); ``on_effect`` hears a built-in's effect (ending the call, text mode)."""
+    transcript); ``on_effect`` carries out a built-in's effect on the call (ending it, text
+    mode), given the turn that asked."""
 
     def __init__(
         self,
         tools: Sequence[Tool] = (),
         *,
         record: Callable[[ToolCallRecord], None] | None = None,
-        on_effect: Callable[[ToolEffect], None] | None = None,
+        on_effect: Callable[[ToolEffect, int], Awaitable[None]] | None = None,
     ) -> None:
         self._tools = {tool.spec.name: tool for tool in tools}
         self._record = record
@@ -111,7 +112,11 @@ class Toolbox:
         if self._record is not None:
             self._record(record)
         if effect is not None and self._on_effect is not None:
-            self._on_effect(effect)
+            try:
+                await self._on_effect(effect, turn.turn_id)
+            except Exception as exc:
+                # The model was told it is done; the call goes on (the bus is back soon).
+                log.warning("tool effect %s not delivered: %s", effect, type(exc).__name__)
         return record
 
 
