@@ -23,6 +23,7 @@ from opentelemetry import trace
 from parley_common.bus import Bus, MessageMeta, Received
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import (
+    AssistantAction,
     Heard,
     Interrupt,
     InterruptReason,
@@ -53,7 +54,7 @@ from parley_llm.memory import ConversationMemory
 from parley_llm.providers.base import LlmProvider, LlmUsage
 from parley_llm.providers.registry import get_provider
 from parley_llm.summary import request_summary
-from parley_llm.tools import Toolbox, ToolTurn, load_toolbox, stream_answer
+from parley_llm.tools import Toolbox, ToolEffect, ToolTurn, load_toolbox, stream_answer
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,10 @@ class DialogueSession:
         """Serve the session until cancelled."""
         await self.memory.load()
         self.tools = await load_toolbox(
-            self.memory.pool, self.sid, record=self.memory.add_tool_call
+            self.memory.pool,
+            self.sid,
+            record=self.memory.add_tool_call,
+            on_effect=self._tool_effect,
         )
         subs = [
             await self.bus.subscribe(self._subject(SessionChannel.TRANSCRIPT), self._on_transcript),
@@ -355,6 +359,11 @@ class DialogueSession:
         finally:
             # A cancelled answer is billed for what was generated before it stopped.
             self._report_usage(turn_id, link.name, usage)
+
+    async def _tool_effect(self, effect: ToolEffect, turn_id: int) -> None:
+        """A built-in tool acts on the call (hang up, text mode): the gateway carries it out."""
+        action = AssistantAction(turn_id=turn_id, action=effect)
+        await self.bus.publish(self._subject(SessionChannel.STATUS), action, self._meta(turn_id))
 
     def _report_usage(self, turn_id: int, provider: str, usage: LlmUsage) -> None:
         span = trace.get_current_span()
