@@ -173,6 +173,7 @@ class DialogueSession:
             self.sid,
             record=self.memory.add_tool_call,
             on_effect=self._tool_effect,
+            knowledge=self.knowledge.search,
         )
         subs = [
             await self.bus.subscribe(self._subject(SessionChannel.TRANSCRIPT), self._on_transcript),
