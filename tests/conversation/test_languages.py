@@ -22,10 +22,10 @@ from bench.call import Call
 from bench.espeak import espeak_available, speak_in
 from parley_common.languages import LANGUAGE_NAMES
 from parley_emulators.base import Recorded, running
-from parley_emulators.vendors import Deepgram, OpenAi
+from parley_emulators.vendors import Deepgram, ElevenLabs, OpenAi
 from parley_llm.providers.registry import REGISTRY as LLM_PROVIDERS
 from parley_stt.providers.registry import REGISTRY as STT_PROVIDERS
-from parley_tts.languages import AURA_VOICES
+from parley_tts.languages import AURA_VOICES, ELEVENLABS_MULTILINGUAL_MODEL
 from parley_tts.providers.registry import REGISTRY as TTS_PROVIDERS
 
 pytestmark = [
@@ -60,6 +60,7 @@ CLOUD_STACK: dict[str, Any] = {
 class Cloud:
     openai: OpenAi
     deepgram: Deepgram
+    elevenlabs: ElevenLabs
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +79,14 @@ async def _reset_providers() -> None:
 @pytest.fixture(scope="module")
 async def cloud(monkeymodule: pytest.MonkeyPatch) -> AsyncIterator[Cloud]:
     # No reply configured: the emulated model answers with the question, in its language.
-    vendors = Cloud(OpenAi(api_key=KEY), Deepgram(api_key=KEY))
+    vendors = Cloud(OpenAi(api_key=KEY), Deepgram(api_key=KEY), ElevenLabs(api_key=KEY))
     async with contextlib.AsyncExitStack() as stack:
-        openai_url = await stack.enter_async_context(running(vendors.openai.app()))
-        deepgram_url = await stack.enter_async_context(running(vendors.deepgram.app()))
-        for name, url in (("OPENAI", f"{openai_url}/v1"), ("DEEPGRAM", deepgram_url)):
+        urls = {
+            name: await stack.enter_async_context(running(getattr(vendors, name).app()))
+            for name in ("openai", "deepgram", "elevenlabs")
+        }
+        urls["openai"] += "/v1"
+        for name, url in ((name.upper(), url) for name, url in urls.items()):
             monkeymodule.setenv(f"{name}_API_KEY", KEY)
             monkeymodule.setenv(f"{name}_BASE_URL", url)
         await _reset_providers()
@@ -186,3 +190,19 @@ async def test_the_offline_voice_says_a_language_needs_a_cloud_voice(platform_ur
     assert "cloud voice" in error["data"]["message"]
     assert not call.events("audio_start"), "nothing was read out by the English voice"
     assert len(call.events("error")) == 1, "one message for the turn, not one per sentence"
+
+
+async def test_elevenlabs_speaks_another_language_with_a_multilingual_model(
+    cloud: Cloud, platform_url: str
+) -> None:
+    stack = {"stt_provider": "scripted", "llm_provider": "scripted", "tts_provider": "elevenlabs"}
+    # An English-only model: fine for English, replaced for French.
+    call = await Call.start(platform_url, language="fr", tts_model="eleven_flash_v2", **stack)
+    try:
+        await call.send_json({"type": "text_message", "text": "Bonjour, ça va ?"})
+        await call.wait_for("audio_end", within_s=20)
+    finally:
+        await call.close()
+    streams = [r for r in cloud.elevenlabs.state.requests if "stream-input" in r.path]
+    assert streams[-1].query["model_id"] == ELEVENLABS_MULTILINGUAL_MODEL
+    assert not call.events("error")
