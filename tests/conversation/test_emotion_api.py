@@ -1,7 +1,8 @@
 """Emotion through the whole platform: a session with ``detect_emotion`` gets each spoken
 turn's tone on its final transcript event, stored on the user's row and returned by both
-transcript APIs; the second turn, said angrily, is told apart by the voice. A session
-without the option gets none."""
+transcript APIs; the second turn, said angrily, is told apart by the voice. The model (an
+emulated cloud one) is told the tone in its system prompt. A session without the option gets
+none."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import pytest
 from bench.audio import silence, speak
 from bench.call import Call
 from bench.prosody import in_voice
+from parley_emulators.base import running
+from parley_emulators.vendors import OpenAi
+from parley_llm.providers.registry import REGISTRY as LLM_PROVIDERS
 from parley_stt.providers.scripted import ScriptedSttProvider
 
 from .conftest import SCRIPTED
@@ -83,3 +87,31 @@ async def test_a_session_without_the_option_has_no_tone(
     async with httpx.AsyncClient(base_url=platform_url) as client:
         v1 = (await client.get(f"/api/v1/sessions/{call.session_id}/transcript")).json()
     assert [e["emotion"] for e in v1["entries"]] == [None, None]
+
+
+async def test_the_model_is_told_the_tone_of_the_turn(
+    platform_url: str, scripted_stt: ScriptedSttProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    openai = OpenAi(api_key="test-key", reply="I am sorry, let us sort it out.")
+    async with running(openai.app()) as url:
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        monkeypatch.setenv("OPENAI_BASE_URL", f"{url}/v1")
+        # Adapters are built once per process from the environment: rebuilt for the
+        # emulator, and again (without it) for whatever runs next.
+        await LLM_PROVIDERS.aclose()
+        await LLM_PROVIDERS.prepare()
+        try:
+            config = {**SCRIPTED, "llm_provider": "openai", "interrupt_sensitivity": "high"}
+            call = await Call.start(platform_url, **config, detect_emotion=True)
+            try:
+                final = await _turn(call, scripted_stt, ANNOYED, await speak(ANNOYED))
+            finally:
+                await call.close()
+        finally:
+            monkeypatch.undo()
+            await LLM_PROVIDERS.aclose()
+    assert final["emotion"]["label"] == "frustrated"
+    body = [r.body for r in openai.chat.requests if "chat/completions" in r.path][-1]
+    system = body["messages"][0]
+    assert system["role"] == "system"
+    assert "sounded frustrated" in system["content"]
