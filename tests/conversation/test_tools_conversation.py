@@ -26,11 +26,13 @@ from parley_emulators.dialogue import ToolPlan
 from parley_emulators.vendors import Anthropic, OpenAi
 from parley_llm.providers.registry import REGISTRY as LLM_PROVIDERS
 from parley_llm.tools import FILLER
+from tests.conversation.knowledge_docs import HANDBOOK_TXT
 
 KEY = "test-key"
 PLAN = ToolPlan("lookup_order", {"order_id": "A-17"}, answer_prefix="Your order: ")
 # A chatbot offering end_call: the model hangs up, then says goodbye.
 HANG_UP = ToolPlan("end_call", answer_prefix="Goodbye, and thank you for calling. ")
+LOOK_UP = ToolPlan("knowledge_search", {"query": "When does the bakery open?"}, answer_prefix="")
 RESULT = {"status": "shipped", "eta": "Thursday"}
 SCHEMA = {
     "type": "object",
@@ -56,7 +58,7 @@ def monkeymodule() -> Iterator[pytest.MonkeyPatch]:
 @pytest.fixture(scope="module")
 async def cloud(monkeymodule: pytest.MonkeyPatch) -> AsyncIterator[Cloud]:
     anthropic, openai = Anthropic(api_key=KEY), OpenAi(api_key=KEY)
-    anthropic.tool_plan = openai.tool_plan = (PLAN, HANG_UP)
+    anthropic.tool_plan = openai.tool_plan = (PLAN, HANG_UP, LOOK_UP)
     hook = webhook.WebhookState(result=RESULT)
     async with contextlib.AsyncExitStack() as stack:
         anthropic_url = await stack.enter_async_context(running(anthropic.app()))
@@ -202,3 +204,25 @@ async def test_the_assistant_hangs_up_after_its_goodbye(cloud: Cloud, platform_u
     async with httpx.AsyncClient(base_url=platform_url, timeout=30) as client:
         session = (await client.get(f"/api/v1/sessions/{call.session_id}")).json()
     assert session["status"] == "ended"
+
+
+async def test_knowledge_search_finds_the_chatbots_documents(
+    cloud: Cloud, platform_url: str
+) -> None:
+    builtin = {"name": "knowledge_search", "kind": "builtin"}
+    chatbot = await _chatbot_with_tool(platform_url, cloud.hook_url, body=builtin)
+    async with httpx.AsyncClient(base_url=platform_url, timeout=120) as client:
+        files = {"file": ("handbook.txt", HANDBOOK_TXT, "text/plain")}
+        uploaded = await client.post(f"/api/v1/chatbots/{chatbot}/documents", files=files)
+        assert uploaded.status_code == 201, uploaded.text
+    call = await Call.start(platform_url, **_config(chatbot, "openai"))
+    try:
+        await call.say(await speak("When does the bakery open?") + silence(1200), realtime=False)
+        done = await call.wait_for("response", lambda e: e["data"]["done"], within_s=30)
+    finally:
+        await call.close()
+
+    passages = json.loads(_tool_result(cloud.openai.chat.requests[-1].body))["passages"]
+    assert "opens at 6:40 in the morning" in passages[0]
+    assert passages[0].startswith("(from handbook.txt)")
+    assert "6:40" in done["data"]["text"], "the answer was made of the passage"
