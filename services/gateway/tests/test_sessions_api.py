@@ -47,7 +47,8 @@ async def test_v1_create_get_end_transcript(
     assert fetched.json()["config"] == session["config"]
 
     transcript = await client.get(f"/api/v1/sessions/{sid}/transcript")
-    assert transcript.json() == {"session_id": sid, "entries": []}
+    # An active session has no summary yet.
+    assert transcript.json() == {"session_id": sid, "entries": [], "summary": None}
 
     ended = await client.post(f"/api/v1/sessions/{sid}/end")
     assert ended.status_code == 200
@@ -135,7 +136,7 @@ async def test_s1_start_shape_and_aliases(client: httpx.AsyncClient) -> None:
     assert native["config"]["tts_provider"] == "openai"
 
     transcript = (await client.get(f"/api/voice/{sid}/transcript")).json()
-    assert transcript == {"success": True, "sessionId": sid, "transcript": []}
+    assert transcript == {"success": True, "sessionId": sid, "transcript": [], "summary": None}
 
     ended = await client.post(f"/api/voice/{sid}/end")
     assert ended.status_code == 200
