@@ -7,7 +7,8 @@ session with ``use_rag``, and
 - on the offline path (the scripted model in place of the local one, retrieval real) the
   passages chosen answer each question, and the transcript API returns them as sources;
 - another chatbot's documents, or this chatbot's for another user, are never retrieved;
-- without ``use_rag`` nothing is retrieved, and a chatbot's voice config can turn it on.
+- without ``use_rag`` nothing is retrieved, and a chatbot's voice config can turn it on;
+- a spoken question is searched while it is said, from its partial transcript.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import REGISTRY
 
+from bench.audio import silence, speak
 from bench.call import Call
 from conftest import SecuredPlatform
 from parley_common.testing import eventually
@@ -32,11 +35,14 @@ from parley_emulators.vendors import Anthropic, OpenAi
 from parley_llm.knowledge import RETRIEVAL_SECONDS
 from parley_llm.providers.registry import REGISTRY as LLM_PROVIDERS
 from parley_llm.providers.scripted import ScriptedLlmProvider
+from parley_stt.providers.scripted import ScriptedSttProvider
 from tests.conversation.conftest import SCRIPTED
 from tests.conversation.knowledge_docs import DOCUMENTS, QUESTIONS, RIVAL_TXT, Question
 from tests.conversation.test_traces import spans  # noqa: F401  # a fixture: every span, in memory
 
 KEY = "test-key"
+# Users of this module alone: their open sessions count towards no other module's cap.
+ALICE, BOB = f"alice-{uuid.uuid4().hex[:8]}", f"bob-{uuid.uuid4().hex[:8]}"
 REPLY = "Here is what the handbook says."
 RIVAL_FACTS = ("Bartholomew", "0000-Z", "11 in the morning")
 
@@ -90,7 +96,7 @@ async def _upload(
 
 @pytest.fixture(scope="module")
 async def knowledge(secured_platform: SecuredPlatform) -> Knowledge:
-    alice, bob = secured_platform.headers("alice"), secured_platform.headers("bob")
+    alice, bob = secured_platform.headers(ALICE), secured_platform.headers(BOB)
     chatbot, rival = f"bot-{uuid.uuid4()}", f"bot-{uuid.uuid4()}"
     async with httpx.AsyncClient(base_url=secured_platform.url, timeout=60) as http:
         documents = {
@@ -164,7 +170,7 @@ async def test_the_cloud_models_prompt_holds_the_passages_that_answer(
     prompts = []
     answered = await _ask(
         knowledge.platform,
-        "alice",
+        ALICE,
         [q.text for q in QUESTIONS],
         llm_provider=provider,
         chatbot_id=knowledge.chatbot,
@@ -182,7 +188,7 @@ async def test_the_cloud_models_prompt_holds_the_passages_that_answer(
         system = [m for m in body["messages"] if m["role"] == "system"], body.get("system")
         assert question.fact not in json.dumps(system)
     for sources, question in zip(
-        await _sources(knowledge.platform, "alice", answered), QUESTIONS, strict=True
+        await _sources(knowledge.platform, ALICE, answered), QUESTIONS, strict=True
     ):
         _check_sources(knowledge, sources, question)
     # The question closes the turn's message; earlier turns are sent as they were said.
@@ -198,7 +204,7 @@ async def test_the_offline_path_chooses_the_passages_that_answer_each_question(
     before = len(scripted_llm.runs)
     answered = await _ask(
         knowledge.platform,
-        "alice",
+        ALICE,
         [q.text for q in QUESTIONS],
         chatbot_id=knowledge.chatbot,
         use_rag=True,
@@ -213,7 +219,7 @@ async def test_the_offline_path_chooses_the_passages_that_answer_each_question(
         # Earlier turns reach the model as they were said, without their passages.
         assert all("Passages from the knowledge base" not in m.content for m in run.messages[:-1])
     for sources, question in zip(
-        await _sources(knowledge.platform, "alice", answered), QUESTIONS, strict=True
+        await _sources(knowledge.platform, ALICE, answered), QUESTIONS, strict=True
     ):
         _check_sources(knowledge, sources, question)
 
@@ -224,10 +230,8 @@ async def test_another_chatbots_documents_are_never_retrieved(
     questions = [q.text for q in QUESTIONS]
     # Bob's chatbot answers from bob's notes only.
     before = len(scripted_llm.runs)
-    bobs = await _ask(
-        knowledge.platform, "bob", questions, chatbot_id=knowledge.rival, use_rag=True
-    )
-    found = await _sources(knowledge.platform, "bob", bobs)
+    bobs = await _ask(knowledge.platform, BOB, questions, chatbot_id=knowledge.rival, use_rag=True)
+    found = await _sources(knowledge.platform, BOB, bobs)
     # His notes speak of the bakery's hours, starter and garage, not of travel.
     assert [[s["document_id"] for s in sources] for sources in found] == [
         [knowledge.rival_document]
@@ -238,10 +242,10 @@ async def test_another_chatbots_documents_are_never_retrieved(
     # Bob naming alice's chatbot gets none of her documents: the prompt is his question.
     before = len(scripted_llm.runs)
     crossing = await _ask(
-        knowledge.platform, "bob", questions, chatbot_id=knowledge.chatbot, use_rag=True
+        knowledge.platform, BOB, questions, chatbot_id=knowledge.chatbot, use_rag=True
     )
     assert [run.messages[-1].content for run in scripted_llm.runs[before:]] == questions
-    assert await _sources(knowledge.platform, "bob", crossing) == [[]] * len(questions)
+    assert await _sources(knowledge.platform, BOB, crossing) == [[]] * len(questions)
 
 
 async def test_without_use_rag_nothing_is_retrieved_and_a_chatbot_can_turn_it_on(
@@ -249,12 +253,12 @@ async def test_without_use_rag_nothing_is_retrieved_and_a_chatbot_can_turn_it_on
 ) -> None:
     question = QUESTIONS[2]
     before = len(scripted_llm.runs)
-    plain = await _ask(knowledge.platform, "alice", [question.text], chatbot_id=knowledge.chatbot)
+    plain = await _ask(knowledge.platform, ALICE, [question.text], chatbot_id=knowledge.chatbot)
     assert scripted_llm.runs[before].messages[-1].content == question.text
-    assert await _sources(knowledge.platform, "alice", plain) == [[]]
+    assert await _sources(knowledge.platform, ALICE, plain) == [[]]
 
     # A chatbot whose voice config sets use_rag: its sessions retrieve without asking.
-    platform, alice = knowledge.platform, knowledge.platform.headers("alice")
+    platform, alice = knowledge.platform, knowledge.platform.headers(ALICE)
     chatbot = f"bot-{uuid.uuid4()}"
     doc = next(d for d in DOCUMENTS if d.filename == question.filename)
     async with httpx.AsyncClient(base_url=platform.url, timeout=60) as http:
@@ -265,13 +269,13 @@ async def test_without_use_rag_nothing_is_retrieved_and_a_chatbot_can_turn_it_on
         assert stored.status_code == 200
         assert stored.json()["use_rag"] is True
     before = len(scripted_llm.runs)
-    defaulted = await _ask(platform, "alice", [question.text], chatbot_id=chatbot)
+    defaulted = await _ask(platform, ALICE, [question.text], chatbot_id=chatbot)
     assert question.fact in scripted_llm.runs[before].messages[-1].content
-    [sources] = await _sources(platform, "alice", defaulted)
+    [sources] = await _sources(platform, ALICE, defaulted)
     assert sources[0]["document_id"] == document
     # The session's own choice wins over the chatbot's.
     before = len(scripted_llm.runs)
-    await _ask(platform, "alice", [question.text], chatbot_id=chatbot, use_rag=False)
+    await _ask(platform, ALICE, [question.text], chatbot_id=chatbot, use_rag=False)
     assert scripted_llm.runs[before].messages[-1].content == question.text
 
 
@@ -287,7 +291,7 @@ async def test_retrieval_is_a_span_of_the_turn_and_a_metric(
     before = count()
     answered = await _ask(
         knowledge.platform,
-        "alice",
+        ALICE,
         [QUESTIONS[0].text],
         chatbot_id=knowledge.chatbot,
         use_rag=True,
@@ -311,3 +315,36 @@ async def test_retrieval_is_a_span_of_the_turn_and_a_metric(
     span = retrieval()
     assert span is not None
     assert (span.attributes or {}).get("parley.knowledge.passages") == 4
+
+
+async def test_a_spoken_question_is_searched_while_it_is_said(
+    knowledge: Knowledge, scripted_llm: ScriptedLlmProvider, scripted_stt: ScriptedSttProvider
+) -> None:
+    def prefetched() -> float:
+        labels = {"outcome": "prefetched"}
+        return REGISTRY.get_sample_value("parley_llm_retrievals_total", labels) or 0
+
+    question = QUESTIONS[0]
+    # The scripted STT hears the question, in its partials (one a second of speech) as in
+    # its final.
+    scripted_stt.script = [question.text]
+    platform = knowledge.platform
+    before, runs = prefetched(), len(scripted_llm.runs)
+    call = await Call.start(
+        platform.url,
+        token=platform.token(ALICE),
+        **SCRIPTED,
+        chatbot_id=knowledge.chatbot,
+        use_rag=True,
+    )
+    try:
+        await call.say(await speak(question.text) + silence(1200), realtime=False)
+        done = await call.wait_for("response", lambda e: e["data"]["done"], within_s=30)
+    finally:
+        await call.close()
+    assert prefetched() == before + 1
+    assert question.fact in scripted_llm.runs[runs].messages[-1].content
+    [sources] = await _sources(
+        platform, ALICE, Answered(call.session_id, [done["data"]["turn_id"]])
+    )
+    _check_sources(knowledge, sources, question)

@@ -3,6 +3,10 @@ turn's question is embedded, the closest passages of the session's chatbot (and 
 owner's documents) are retrieved and put in the prompt, and the turn remembers which ones, so
 its transcript row can show the sources.
 
+Retrieval starts while the user is still speaking: each partial transcript is searched (the
+latest one only, in one task the session owns), and a final transcript that says the same
+words takes those passages at no cost at the end of the turn.
+
 The passages go into the latest user message, not the system prompt: the conversation before
 it stays the same tokens from turn to turn, which is what the local model's cache reuses.
 A retrieval that fails (no database, no model) is logged and the turn is answered without it.
@@ -10,8 +14,10 @@ A retrieval that fails (no database, no model) is logged and the turn is answere
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -39,7 +45,8 @@ RETRIEVAL_SECONDS = latency_histogram(
 )
 RETRIEVALS = Counter(
     "parley_llm_retrievals_total",
-    "Knowledge retrievals by outcome (found, none, no_chatbot, failed)",
+    "Knowledge retrievals by outcome (found, none, no_chatbot, failed; prefetched: a turn"
+    " answered with what its partial transcript retrieved)",
     ["outcome"],
 )
 TOP_K_ENV = "KNOWLEDGE_TOP_K"
@@ -50,6 +57,9 @@ DEFAULT_TOP_K = 4
 DEFAULT_MIN_SCORE = 0.2
 # Turns whose retrieved passages are kept until their answer is recorded.
 RECENT_TURNS = 4
+# Partial transcripts whose passages are kept for the final that repeats one of them.
+PREFETCHED_TEXTS = 4
+_NOT_WORDS = re.compile(r"[^\w]+")
 
 _CHATBOT = "SELECT chatbot_id, user_id FROM voice_sessions WHERE id = $1"
 
@@ -97,6 +107,12 @@ class TurnKnowledge:
         self._chatbot: _Chatbot | None = None
         self._looked_up = False
         self._turns: OrderedDict[int, list[RetrievedChunk]] = OrderedDict()
+        # The latest partial transcript to search, and what partials found, by their words.
+        self._wanted: tuple[str, str] | None = None
+        self._wake = asyncio.Event()
+        # The partial being searched now (its words, and the passages it will find).
+        self._inflight: tuple[str, asyncio.Future[list[RetrievedChunk]]] | None = None
+        self._prefetched: OrderedDict[str, list[RetrievedChunk]] = OrderedDict()
 
     @property
     def embedder(self) -> Embedder:
@@ -114,7 +130,17 @@ class TurnKnowledge:
             return list(messages)
         question = messages[-1].content
         if turn_id not in self._turns:
-            self._remember(turn_id, await self._retrieve(turn_id, question, traceparent))
+            found = await self._prefetched_for(question)
+            if found is None:
+                found = await self._retrieve(question, traceparent, **{"parley.turn_id": turn_id})
+            else:
+                RETRIEVALS.labels("prefetched").inc()
+                with tracing.child_span(
+                    "knowledge.retrieve", traceparent, "llm", **{"parley.turn_id": turn_id}
+                ) as span:
+                    span.set_attribute("parley.knowledge.prefetched", True)
+                    span.set_attribute("parley.knowledge.passages", len(found))
+            self._remember(turn_id, found)
         passages = self._turns[turn_id]
         if not passages:
             return list(messages)
@@ -127,9 +153,57 @@ class TurnKnowledge:
         found = await self._find(query, k)
         return [f"(from {p.filename}) {p.text}" for p in found]
 
-    def passages(self, turn_id: int) -> list[RetrievedChunk]:
-        """What was retrieved for ``turn_id`` (empty when nothing was)."""
-        return list(self._turns.get(turn_id, ()))
+    def prefetch(self, partial: str, traceparent: str = "") -> None:
+        """The user has said ``partial`` so far: search for it now (never waits; a newer
+        partial replaces one not yet searched)."""
+        if self.enabled and partial.strip():
+            self._wanted = (partial, traceparent)
+            self._wake.set()
+
+    async def _prefetched_for(self, question: str) -> list[RetrievedChunk] | None:
+        """What a partial saying the same words found, waiting for it if it is being
+        searched now; None when no partial said them."""
+        key = _words(question)
+        found = self._prefetched.pop(key, None)
+        if found is None and self._inflight is not None and self._inflight[0] == key:
+            future = self._inflight[1]
+            await asyncio.wait({future})  # a cancelled search is no answer, not an error
+            found = None if future.cancelled() else future.result()
+        return found
+
+    @property
+    def prefetching(self) -> bool:
+        """Whether a partial transcript is waiting to be searched or being searched."""
+        return self._wanted is not None or self._inflight is not None
+
+    async def run(self) -> None:
+        """Search each partial transcript ``prefetch`` was given, latest first, until
+        cancelled (a session with ``use_rag`` runs it in its task group)."""
+        while self.enabled:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._wanted is None:
+                continue
+            (partial, traceparent), self._wanted = self._wanted, None
+            key = _words(partial)
+            if key in self._prefetched:
+                continue
+            future: asyncio.Future[list[RetrievedChunk]] = (
+                asyncio.get_running_loop().create_future()
+            )
+            self._inflight = (key, future)
+            try:
+                found = await self._retrieve(
+                    partial, traceparent, **{"parley.knowledge.partial": True}
+                )
+                future.set_result(found)
+            finally:
+                self._inflight = None
+                if not future.done():
+                    future.cancel()
+            self._prefetched[key] = found
+            while len(self._prefetched) > PREFETCHED_TEXTS:
+                self._prefetched.popitem(last=False)
 
     def sources(self, turn_id: int) -> list[dict[str, Any]] | None:
         """The turn's passages as its transcript row stores them; None without any."""
@@ -153,12 +227,10 @@ class TurnKnowledge:
             self._turns.popitem(last=False)
 
     async def _retrieve(
-        self, turn_id: int, question: str, traceparent: str
+        self, question: str, traceparent: str, **attributes: Any
     ) -> list[RetrievedChunk]:
         started = time.perf_counter()
-        with tracing.child_span(
-            "knowledge.retrieve", traceparent, "llm", **{"parley.turn_id": turn_id}
-        ) as span:
+        with tracing.child_span("knowledge.retrieve", traceparent, "llm", **attributes) as span:
             try:
                 if await self._chatbot_of_session() is None:
                     RETRIEVALS.labels("no_chatbot").inc()
@@ -193,3 +265,9 @@ class TurnKnowledge:
                 self._chatbot = _Chatbot(row["chatbot_id"], row["user_id"])
             self._looked_up = True
         return self._chatbot
+
+
+def _words(text: str) -> str:
+    """What a transcript says, whatever its case and punctuation (a final often differs
+    from the partial before it only by those)."""
+    return _NOT_WORDS.sub(" ", text.lower()).strip()

@@ -188,6 +188,7 @@ class DialogueSession:
                 tg.create_task(self.memory.persist_forever())
                 tg.create_task(self.reporter.run())
                 tg.create_task(self._turns_forever())
+                tg.create_task(self.knowledge.run())
         finally:
             for sub in subs:
                 with contextlib.suppress(Exception):
@@ -203,6 +204,9 @@ class DialogueSession:
             self._requests.put_nowait(
                 _TurnRequest(transcript.text, transcript, time.perf_counter(), msg.meta.traceparent)
             )
+        elif not transcript.is_final:
+            # The user is still speaking: the knowledge for what they said so far, meanwhile.
+            self.knowledge.prefetch(transcript.text, msg.meta.traceparent)
 
     async def _on_control(self, msg: Received) -> None:
         control = msg.decode(control_adapter)

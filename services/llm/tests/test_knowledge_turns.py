@@ -1,10 +1,11 @@
 """A dialogue session's retrieval (``TurnKnowledge``) on the real PostgreSQL and embedding
 model: once per turn, into the latest user message, remembered as the turn's sources for a
 few turns; nothing without ``use_rag`` or a chatbot; a failing retrieval answers without it;
-the ``knowledge_search`` seam."""
+the ``knowledge_search`` seam; partial transcripts searched before their final comes."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 
@@ -16,6 +17,7 @@ from parley_common.contracts.bus import SessionAssign
 from parley_common.contracts.session import SessionConfig
 from parley_common.knowledge import KnowledgeIndexer, KnowledgeStore
 from parley_common.knowledge.embedder import EMBEDDING_DIMENSION, Vectors, local_embedder
+from parley_common.testing import eventually
 from parley_llm.knowledge import RECENT_TURNS, TurnKnowledge
 from parley_llm.providers.base import ChatMessage
 from tests.conversation.knowledge_docs import DOCUMENTS, QUESTIONS, RIVAL_TXT
@@ -27,12 +29,14 @@ class CountingEmbedder:
     name = "counting"
     dimension = EMBEDDING_DIMENSION
 
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail: bool = False, delay_s: float = 0.0) -> None:
         self.calls = 0
         self.fail = fail
+        self.delay_s = delay_s
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         self.calls += 1
+        await asyncio.sleep(self.delay_s)
         if self.fail:
             raise OSError("the model file went away")
         return await local_embedder().embed(texts)
@@ -59,9 +63,11 @@ async def _session(
     config = SessionConfig.model_validate(options)
     sid = uuid.uuid4()
     await pool.execute(
+        # Ended: no worker serves it, and it counts towards no user's cap of open sessions.
         """INSERT INTO voice_sessions (id, user_id, chatbot_id, config, stt_provider,
-               llm_provider, tts_provider, response_style, interrupt_sensitivity)
-           VALUES ($1, $2, $3, $4, 'scripted', 'scripted', 'scripted', 'concise', 'medium')""",
+               llm_provider, tts_provider, response_style, interrupt_sensitivity, status)
+           VALUES ($1, $2, $3, $4, 'scripted', 'scripted', 'scripted', 'concise', 'medium',
+                   'ended')""",
         sid,
         user,
         chatbot,
@@ -154,3 +160,69 @@ async def test_the_search_seam_finds_only_the_sessions_chatbot(
     # Another user naming alice's chatbot finds none of her documents.
     mallory = TurnKnowledge(pool, await _session(pool, "mallory", ours), CountingEmbedder())
     assert await mallory.search(QUESTIONS[2].text, 3) == []
+
+
+def _prefetched() -> float:
+    value = REGISTRY.get_sample_value("parley_llm_retrievals_total", {"outcome": "prefetched"})
+    return value or 0
+
+
+async def test_a_partial_transcript_is_searched_before_its_final_arrives(
+    pool: asyncpg.Pool, chatbots: tuple[str, str]
+) -> None:
+    embedder = CountingEmbedder()
+    knowledge = TurnKnowledge(
+        pool, await _session(pool, "alice", chatbots[0], use_rag=True), embedder
+    )
+    before = _prefetched()
+    async with asyncio.TaskGroup() as tg:
+        runner = tg.create_task(knowledge.run())
+        # Partials come faster than they are searched: only the latest one is.
+        knowledge.prefetch("what is the")
+        knowledge.prefetch("what is the access code")
+        knowledge.prefetch("What is the access code of the garage")
+        await eventually(lambda: embedder.calls == 1 and not knowledge.prefetching)
+        assert embedder.calls == 1
+        # The final says the same words, punctuated: no search at the end of the turn.
+        prompt = await knowledge.prompt(1, _conversation("What is the access code of the garage?"))
+        assert embedder.calls == 1
+        assert _prefetched() == before + 1
+        assert "7316-Q" in prompt[-1].content
+        sources = knowledge.sources(1)
+        assert sources is not None
+        assert sources[0]["filename"] == "vehicles.md"
+        # A final that says something else is searched then.
+        prompt = await knowledge.prompt(2, _conversation(QUESTIONS[3].text))
+        assert embedder.calls == 2
+        assert QUESTIONS[3].fact in prompt[-1].content
+        runner.cancel()
+
+
+async def test_a_final_that_comes_while_its_partial_is_searched_waits_for_that_search(
+    pool: asyncpg.Pool, chatbots: tuple[str, str]
+) -> None:
+    embedder = CountingEmbedder(delay_s=0.3)
+    knowledge = TurnKnowledge(
+        pool, await _session(pool, "alice", chatbots[0], use_rag=True), embedder
+    )
+    before = _prefetched()
+    async with asyncio.TaskGroup() as tg:
+        runner = tg.create_task(knowledge.run())
+        knowledge.prefetch("How much is the daily meal allowance in Lisbon")
+        await eventually(lambda: embedder.calls == 1)
+        assert knowledge.prefetching
+        prompt = await knowledge.prompt(1, _conversation(QUESTIONS[3].text))
+        assert embedder.calls == 1
+        assert _prefetched() == before + 1
+        assert QUESTIONS[3].fact in prompt[-1].content
+        runner.cancel()
+
+
+async def test_without_use_rag_partials_are_not_searched(
+    pool: asyncpg.Pool, chatbots: tuple[str, str]
+) -> None:
+    embedder = CountingEmbedder()
+    knowledge = TurnKnowledge(pool, await _session(pool, "alice", chatbots[0]), embedder)
+    knowledge.prefetch("What is the access code of the garage")
+    await asyncio.wait_for(knowledge.run(), 1)  # nothing to do: it returns at once
+    assert embedder.calls == 0
