@@ -160,6 +160,13 @@ class TurnKnowledge:
             self._wanted = (partial, traceparent)
             self._wake.set()
 
+    async def _warm(self) -> None:
+        try:
+            await self.embedder.warm()
+        except Exception as exc:
+            # The first question will try again, and answer without knowledge if it fails.
+            log.warning("embedding model did not load", extra={"error": type(exc).__name__})
+
     async def _prefetched_for(self, question: str) -> list[RetrievedChunk] | None:
         """What a partial saying the same words found, waiting for it if it is being
         searched now; None when no partial said them."""
@@ -178,7 +185,10 @@ class TurnKnowledge:
 
     async def run(self) -> None:
         """Search each partial transcript ``prefetch`` was given, latest first, until
-        cancelled (a session with ``use_rag`` runs it in its task group)."""
+        cancelled (a session with ``use_rag`` runs it in its task group). The model loads
+        first, so that the session's first question does not wait for it."""
+        if self.enabled:
+            await self._warm()
         while self.enabled:
             await self._wake.wait()
             self._wake.clear()

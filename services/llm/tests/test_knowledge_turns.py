@@ -41,6 +41,9 @@ class CountingEmbedder:
             raise OSError("the model file went away")
         return await local_embedder().embed(texts)
 
+    async def warm(self) -> None:
+        await local_embedder().warm()
+
 
 @pytest.fixture(scope="module")
 async def chatbots(pool: asyncpg.Pool) -> tuple[str, str]:

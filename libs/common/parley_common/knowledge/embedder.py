@@ -50,6 +50,10 @@ class Embedder(Protocol):
         """The vectors of ``texts`` (shape ``(len(texts), dimension)``)."""
         ...
 
+    async def warm(self) -> None:
+        """Get ready to embed (load a model) before the first text comes."""
+        ...
+
 
 class LocalEmbedder:
     """all-MiniLM-L6-v2 on onnxruntime, off the event loop."""
