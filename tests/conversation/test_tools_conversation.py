@@ -173,7 +173,7 @@ async def test_speaking_again_during_a_slow_tool_cancels_the_call(
         )
         assert cloud.hook.requests[before:], "the tool is running"
         await call.say(question, realtime=False)
-        await asyncio.wait_for(cloud.hook.closed.wait(), 20)
+        await asyncio.wait_for(cloud.hook.closed.wait(), 30)
         first = filler["data"]["turn_id"]
         # The next turn took over: its answer is the one that runs now.
         await call.wait_for("response", lambda e: e["data"]["turn_id"] > first, within_s=20)
@@ -196,7 +196,7 @@ async def test_the_assistant_hangs_up_after_its_goodbye(cloud: Cloud, platform_u
         assert done["data"]["text"].startswith("Goodbye, and thank you for calling.")
         await call.wait_for("audio_end", lambda e: e["data"]["turn_id"] == turn, within_s=30)
         # Once the goodbye has played, the session ends and the socket closes saying why.
-        await asyncio.wait_for(call.ws.wait_closed(), 10)
+        await asyncio.wait_for(call.ws.wait_closed(), 20)
         assert call.ws.close_code == 4410
         assert call.ws.close_reason == "the assistant ended the call"
     finally:
