@@ -65,7 +65,7 @@ async def stream_answer(
                 yield delta
         return
     conversation = list(messages)
-    for _ in range(MAX_ROUNDS):
+    for attempt in range(MAX_ROUNDS):
         said: list[str] = []
         calls: list[ToolCall] = []
         part = LlmUsage()
@@ -80,7 +80,8 @@ async def stream_answer(
                         yield item
         finally:
             _add(usage, part)
-        if not calls:
+        if not calls or attempt == MAX_ROUNDS - 1:
+            # The last round's calls are not run: no model call would read their results.
             return
         running = asyncio.create_task(toolbox.run_all(calls, turn))
         try:

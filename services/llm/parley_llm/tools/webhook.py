@@ -25,6 +25,7 @@ __all__ = ["MAX_RESULT_CHARS", "WebhookTool"]
 
 # The model gets at most this much of an answer (a prompt is not a place for a page of HTML).
 MAX_RESULT_CHARS = 4000
+MAX_RESULT_BYTES = 4 * MAX_RESULT_CHARS  # enough for that many characters of UTF-8
 _USER_AGENT = "parley-tools/1"
 
 
@@ -47,21 +48,35 @@ class WebhookTool:
         try:
             # A client per call: calls are rare, and nothing outlives the turn that made it.
             # trust_env off: a proxy from the environment must not see the secret header.
-            async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as client:
-                response = await client.post(
+            async with (
+                httpx.AsyncClient(trust_env=False, follow_redirects=False) as client,
+                client.stream(
+                    "POST",
                     self.url,
                     content=json.dumps(dict(arguments)),
                     headers={**headers, "content-type": "application/json"},
                     # The caller's deadline governs; this only bounds a connection left behind.
                     timeout=self.timeout_s + 1.0,
-                )
+                ) as response,
+            ):
+                if not response.is_success:
+                    raise _failed(self.spec.name, f"answered HTTP {response.status_code}")
+                body = await _head(response)
         except httpx.TimeoutException as exc:
             raise _failed(self.spec.name, "did not answer in time") from exc
         except httpx.HTTPError as exc:
             raise _failed(self.spec.name, "could not be reached") from exc
-        if not response.is_success:
-            raise _failed(self.spec.name, f"answered HTTP {response.status_code}")
-        return ToolOutcome(response.text[:MAX_RESULT_CHARS])
+        return ToolOutcome(body.decode("utf-8", errors="replace")[:MAX_RESULT_CHARS])
+
+
+async def _head(response: httpx.Response) -> bytes:
+    """The start of the answer's body: a webhook that sends megabytes is not read whole."""
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) >= MAX_RESULT_BYTES:
+            break
+    return bytes(body)
 
 
 def _failed(name: str, what: str) -> ParleyError:
