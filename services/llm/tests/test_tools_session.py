@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -198,8 +199,13 @@ def _tool_results(model: Model) -> list[tuple[str, bool]]:
 
 @pytest.mark.parametrize("vendor", ["anthropic", "openai"])
 async def test_the_webhook_is_called_and_its_result_is_the_answer(
-    vendor: str, hook: tuple[webhook.WebhookState, str], converse: Start, pool: asyncpg.Pool
+    vendor: str,
+    hook: tuple[webhook.WebhookState, str],
+    converse: Start,
+    pool: asyncpg.Pool,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     state, url = hook
     plan = ToolPlan("lookup_order", {"order_id": "A-17"}, answer_prefix=PREFIX)
     async with _model(vendor, plan) as model:
@@ -235,6 +241,7 @@ async def test_the_webhook_is_called_and_its_result_is_the_answer(
     )
     assert json.loads(row["result"]) == RESULT
     assert SECRET not in json.dumps(dict(row), default=str)
+    assert SECRET not in caplog.text, "the secret is never logged"
 
 
 async def test_a_barge_in_during_a_slow_tool_cancels_the_call(
