@@ -14,6 +14,7 @@ from parley_common.knowledge.extract import (
     DOCUMENT_UNSUPPORTED,
     DocumentType,
     check_size,
+    clean_filename,
     detect_type,
     extract_text,
 )
@@ -144,3 +145,18 @@ def test_a_sentence_longer_than_a_passage_is_cut() -> None:
     chunks = chunk_text(words, max_words=10, overlap_words=2)
     assert [len(c.text.split()) for c in chunks] == [10, 10, 5]
     assert " ".join(c.text for c in chunks) == words
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("notes.txt", "notes.txt"),
+        ("C:\\Users\\me\\My notes.md", "My notes.md"),
+        ("../../etc/passwd.txt", "passwd.txt"),
+        ("bad\x00name\n.txt", "badname.txt"),
+        (None, "document"),
+        ("x" * 300 + ".txt", "x" * 255),
+    ],
+)
+def test_file_names_are_stored_plain(sent: str | None, stored: str) -> None:
+    assert clean_filename(sent) == stored

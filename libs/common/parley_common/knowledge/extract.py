@@ -24,6 +24,7 @@ __all__ = [
     "DOCUMENT_UNSUPPORTED",
     "DocumentType",
     "check_size",
+    "clean_filename",
     "detect_type",
     "extract_text",
 ]
@@ -63,6 +64,14 @@ _BY_MEDIA_TYPE = {
     "application/pdf": DocumentType.PDF,
 }
 _ACCEPTED = "txt, md, html or pdf"
+
+
+def clean_filename(filename: str | None) -> str:
+    """The name a document is stored and listed under: its last path part, without control
+    characters (PostgreSQL text cannot hold NUL), at most 255 characters."""
+    name = PurePath((filename or "").replace("\\", "/")).name
+    name = "".join(c for c in name if c.isprintable()).strip()
+    return name[:255] or "document"
 
 
 def check_size(size: int, max_bytes: int) -> None:
@@ -238,5 +247,7 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 
 
 def _tidy(text: str) -> str:
+    # PostgreSQL text cannot hold NUL, which a PDF's text layer may.
+    text = text.replace("\x00", "")
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()

@@ -10,7 +10,13 @@ import numpy.typing as npt
 
 from parley_common.knowledge.chunking import Chunk, chunk_text
 from parley_common.knowledge.embedder import Embedder
-from parley_common.knowledge.extract import DocumentType, check_size, detect_type, extract_text
+from parley_common.knowledge.extract import (
+    DocumentType,
+    check_size,
+    clean_filename,
+    detect_type,
+    extract_text,
+)
 from parley_common.knowledge.store import Document, KnowledgeStore
 
 __all__ = ["DEFAULT_MAX_DOCUMENT_BYTES", "MAX_DOCUMENT_BYTES_ENV", "KnowledgeIndexer"]
@@ -51,7 +57,7 @@ class KnowledgeIndexer:
         return await self.store.add(
             user_id=user_id,
             chatbot_id=chatbot_id,
-            filename=filename,
+            filename=clean_filename(filename),
             media_type=kind.value,
             content=data,
             text_chars=len(text),
