@@ -5,14 +5,17 @@ chatbot or another owner; re-index and delete replace and remove the passages.""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 import asyncpg
 import numpy as np
 import pytest
 
+from parley_common.errors import BadInputError
 from parley_common.knowledge import KnowledgeIndexer, KnowledgeStore, LocalEmbedder
-from parley_common.knowledge.embedder import EMBEDDING_DIMENSION, local_embedder
-from tests.conversation.knowledge_docs import DOCUMENTS, QUESTIONS, RIVAL_TXT
+from parley_common.knowledge.embedder import EMBEDDING_DIMENSION, Vectors, local_embedder
+from parley_common.knowledge.extract import DOCUMENT_TOO_LARGE
+from tests.conversation.knowledge_docs import DOCUMENTS, QUESTIONS, index_chatbots
 
 
 @pytest.fixture(scope="module")
@@ -21,22 +24,7 @@ def embedder() -> LocalEmbedder:
 
 
 async def _index(pool: asyncpg.Pool, embedder: LocalEmbedder) -> tuple[str, str]:
-    """Two chatbots: the test chatbot with the three documents (alice's), and bob's with
-    the rival notes. Their ids."""
-    indexer = KnowledgeIndexer(KnowledgeStore(pool), embedder)
-    ours, theirs = f"kb-{uuid.uuid4()}", f"kb-{uuid.uuid4()}"
-    for doc in DOCUMENTS:
-        await indexer.upload(
-            user_id="alice",
-            chatbot_id=ours,
-            filename=doc.filename,
-            media_type=doc.media_type,
-            data=doc.data,
-        )
-    await indexer.upload(
-        user_id="bob", chatbot_id=theirs, filename="rival.txt", media_type=None, data=RIVAL_TXT
-    )
-    return ours, theirs
+    return await index_chatbots(KnowledgeIndexer(KnowledgeStore(pool), embedder))
 
 
 async def test_vectors_are_unit_length_and_close_for_related_texts(
@@ -137,3 +125,27 @@ async def test_reindex_replaces_the_passages_and_delete_removes_them(
     assert await indexer.reindex(document) is None
     vector = (await embedder.embed([QUESTIONS[2].text]))[0]
     assert all(p.filename != "vehicles.md" for p in await store.search(ours, "alice", vector, 5))
+
+
+async def test_a_document_of_too_many_passages_is_refused_before_embedding(
+    pool: asyncpg.Pool, embedder: LocalEmbedder
+) -> None:
+    class Refusing:
+        name = "refusing"
+        dimension = EMBEDDING_DIMENSION
+
+        async def embed(self, texts: Sequence[str]) -> Vectors:
+            raise AssertionError("nothing is embedded")
+
+        async def warm(self) -> None:
+            raise AssertionError("nothing is embedded")
+
+    indexer = KnowledgeIndexer(KnowledgeStore(pool), Refusing(), max_chunks=2)
+    chatbot = f"kb-{uuid.uuid4()}"
+    text = "\n\n".join(" ".join(["word"] * 100) for _ in range(3)).encode()
+    with pytest.raises(BadInputError) as exc:
+        await indexer.upload(
+            user_id="alice", chatbot_id=chatbot, filename="long.txt", media_type=None, data=text
+        )
+    assert exc.value.code == DOCUMENT_TOO_LARGE
+    assert await KnowledgeStore(pool).documents(chatbot, None) == []

@@ -1,4 +1,7 @@
-"""Upload and re-index: bytes checked, turned into text, chunked, embedded and stored."""
+"""Upload and re-index: bytes checked, turned into text, chunked, embedded and stored.
+
+A document over the byte limit, or whose text makes more passages than the passage limit, is
+refused before anything is embedded."""
 
 from __future__ import annotations
 
@@ -8,9 +11,11 @@ import os
 import numpy as np
 import numpy.typing as npt
 
+from parley_common.errors import BadInputError
 from parley_common.knowledge.chunking import Chunk, chunk_text
 from parley_common.knowledge.embedder import Embedder
 from parley_common.knowledge.extract import (
+    DOCUMENT_TOO_LARGE,
     DocumentType,
     check_size,
     clean_filename,
@@ -23,6 +28,10 @@ __all__ = ["DEFAULT_MAX_DOCUMENT_BYTES", "MAX_DOCUMENT_BYTES_ENV", "KnowledgeInd
 
 MAX_DOCUMENT_BYTES_ENV = "KNOWLEDGE_MAX_DOCUMENT_BYTES"
 DEFAULT_MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
+# About 240,000 words, a minute of embedding on one core: a compressed PDF under the byte
+# limit can hold far more text than that.
+MAX_CHUNKS_ENV = "KNOWLEDGE_MAX_CHUNKS"
+DEFAULT_MAX_CHUNKS = 2000
 
 
 def max_document_bytes() -> int:
@@ -34,11 +43,16 @@ class KnowledgeIndexer:
     """Turns documents into searchable chunks of one chatbot."""
 
     def __init__(
-        self, store: KnowledgeStore, embedder: Embedder, max_bytes: int | None = None
+        self,
+        store: KnowledgeStore,
+        embedder: Embedder,
+        max_bytes: int | None = None,
+        max_chunks: int | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.max_bytes = max_bytes if max_bytes is not None else max_document_bytes()
+        self.max_chunks = max_chunks or int(os.environ.get(MAX_CHUNKS_ENV, DEFAULT_MAX_CHUNKS))
 
     async def upload(
         self,
@@ -86,5 +100,11 @@ class KnowledgeIndexer:
     ) -> tuple[str, list[Chunk], npt.NDArray[np.float32]]:
         text = await asyncio.to_thread(extract_text, data, kind)
         chunks = chunk_text(text)
+        if len(chunks) > self.max_chunks:
+            raise BadInputError(
+                f"the document's text makes {len(chunks)} passages; at most {self.max_chunks}"
+                " are indexed per document: split it",
+                code=DOCUMENT_TOO_LARGE,
+            )
         vectors = await self.embedder.embed([c.text for c in chunks])
         return text, chunks, vectors
