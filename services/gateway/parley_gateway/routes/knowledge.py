@@ -36,7 +36,10 @@ def _error(description: str) -> dict[str, Any]:
 _NOT_FOUND = _error("No such chatbot or document, or another user's")
 _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     404: _NOT_FOUND,
-    413: _error("Over KNOWLEDGE_MAX_DOCUMENT_BYTES (document_too_large)"),
+    413: _error(
+        "Over KNOWLEDGE_MAX_DOCUMENT_BYTES, or text of more than KNOWLEDGE_MAX_CHUNKS passages"
+        " (document_too_large)"
+    ),
     415: _error("Not txt, md, html or pdf, or not what it says (document_unsupported)"),
     422: _error("An empty document (document_empty) or an unreadable PDF (document_unreadable)"),
 }
