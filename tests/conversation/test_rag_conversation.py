@@ -8,7 +8,8 @@ session with ``use_rag``, and
   passages chosen answer each question, and the transcript API returns them as sources;
 - another chatbot's documents, or this chatbot's for another user, are never retrieved;
 - without ``use_rag`` nothing is retrieved, and a chatbot's voice config can turn it on;
-- a spoken question is searched while it is said, from its partial transcript.
+- a spoken question is searched while it is said, from its partial transcript;
+- S2's ``/api/v1/voice/chat`` answers from the documents with its ``use_rag`` flag.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from parley_llm.providers.scripted import ScriptedLlmProvider
 from parley_stt.providers.scripted import ScriptedSttProvider
 from tests.conversation.conftest import SCRIPTED
 from tests.conversation.knowledge_docs import DOCUMENTS, QUESTIONS, RIVAL_TXT, Question
+from tests.conversation.s2_audio import recording
 from tests.conversation.test_traces import spans  # noqa: F401  # a fixture: every span, in memory
 
 KEY = "test-key"
@@ -348,3 +350,45 @@ async def test_a_spoken_question_is_searched_while_it_is_said(
         platform, ALICE, Answered(call.session_id, [done["data"]["turn_id"]])
     )
     _check_sources(knowledge, sources, question)
+
+
+@pytest.mark.parametrize("how", ["form", "voice_config"])
+async def test_s2_voice_chat_answers_from_the_documents_with_use_rag(
+    knowledge: Knowledge,
+    scripted_llm: ScriptedLlmProvider,
+    scripted_stt: ScriptedSttProvider,
+    how: str,
+) -> None:
+    question = QUESTIONS[2]
+    scripted_stt.script = [question.text]
+    # A user and chatbot of their own: every conversation stays open, and counts.
+    user, chatbot = f"carol-{uuid.uuid4().hex[:8]}", f"bot-{uuid.uuid4()}"
+    options: dict[str, Any] = {**SCRIPTED}
+    data = {"chatbot_id": chatbot}
+    if how == "form":
+        data["use_rag"] = "true"
+    else:
+        options["use_rag"] = True
+    data["voice_config"] = json.dumps(options)
+    audio = recording(await speak(question.text), "wav", "pcm_s16le")
+    platform = knowledge.platform
+    before = len(scripted_llm.runs)
+    async with httpx.AsyncClient(
+        base_url=platform.url, headers=platform.headers(user), timeout=60
+    ) as http:
+        doc = next(d for d in DOCUMENTS if d.filename == question.filename)
+        document = await _upload(http, platform.headers(user), chatbot, doc.filename, doc.data)
+        reply = await http.post(
+            "/api/v1/voice/chat",
+            files={"audio_file": ("question.wav", audio, "audio/wav")},
+            data=data,
+        )
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["transcript"] == question.text
+    assert question.fact in scripted_llm.runs[before].messages[-1].content
+    answered = Answered(body["conversation_id"], [body["turn_id"]])
+    [sources] = await _sources(platform, user, answered)
+    assert sources
+    assert {s["document_id"] for s in sources} == {document}
+    assert sources[0]["filename"] == question.filename
