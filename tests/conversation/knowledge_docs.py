@@ -4,7 +4,10 @@ another chatbot that states different facts (it must never be retrieved for the 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+
+from parley_common.knowledge import KnowledgeIndexer
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,24 @@ QUESTIONS = (
     Question("What is the access code of the garage?", "vehicles.md", "7316-Q"),
     Question("How much is the daily meal allowance in Lisbon?", "travel.html", "64 euros"),
 )
+
+
+async def index_chatbots(indexer: KnowledgeIndexer) -> tuple[str, str]:
+    """Two new chatbots indexed straight into the store: alice's with the three documents,
+    bob's with the rival notes. Their ids."""
+    ours, theirs = f"kb-{uuid.uuid4()}", f"kb-{uuid.uuid4()}"
+    for doc in DOCUMENTS:
+        await indexer.upload(
+            user_id="alice",
+            chatbot_id=ours,
+            filename=doc.filename,
+            media_type=doc.media_type,
+            data=doc.data,
+        )
+    await indexer.upload(
+        user_id="bob", chatbot_id=theirs, filename="rival.txt", media_type=None, data=RIVAL_TXT
+    )
+    return ours, theirs
 
 
 def tiny_pdf(text: str) -> bytes:

@@ -4,8 +4,6 @@ local model's answer states the fact that only they hold. One model load, short 
 
 from __future__ import annotations
 
-import uuid
-
 import asyncpg
 import pytest
 
@@ -16,7 +14,7 @@ from parley_llm.memory import DEFAULT_SYSTEM_PROMPT
 from parley_llm.models import QUALITY
 from parley_llm.providers.base import ChatMessage
 from parley_llm.providers.llama_local import LocalLlamaProvider
-from tests.conversation.knowledge_docs import DOCUMENTS, QUESTIONS, RIVAL_TXT
+from tests.conversation.knowledge_docs import QUESTIONS, index_chatbots
 
 MAX_TOKENS = 48
 
@@ -29,18 +27,8 @@ async def test_the_local_model_answers_with_the_facts_of_the_passages(
     embedder = local_embedder()
     store = KnowledgeStore(pool)
     indexer = KnowledgeIndexer(store, embedder)
-    chatbot, rival = f"kb-{uuid.uuid4()}", f"kb-{uuid.uuid4()}"
-    for doc in DOCUMENTS:
-        await indexer.upload(
-            user_id="alice",
-            chatbot_id=chatbot,
-            filename=doc.filename,
-            media_type=None,
-            data=doc.data,
-        )
-    await indexer.upload(
-        user_id="alice", chatbot_id=rival, filename="rival.txt", media_type=None, data=RIVAL_TXT
-    )
+    # Alice's chatbot and bob's rival notes, which answer the same questions differently.
+    chatbot, _ = await index_chatbots(indexer)
     provider = LocalLlamaProvider(QUALITY)
     results = []
     for question in QUESTIONS:

@@ -20,7 +20,7 @@ from parley_common.knowledge.embedder import EMBEDDING_DIMENSION, Vectors, local
 from parley_common.testing import eventually
 from parley_llm.knowledge import RECENT_TURNS, TurnKnowledge
 from parley_llm.providers.base import ChatMessage
-from tests.conversation.knowledge_docs import DOCUMENTS, QUESTIONS, RIVAL_TXT
+from tests.conversation.knowledge_docs import QUESTIONS, index_chatbots
 
 
 class CountingEmbedder:
@@ -48,16 +48,7 @@ class CountingEmbedder:
 @pytest.fixture(scope="module")
 async def chatbots(pool: asyncpg.Pool) -> tuple[str, str]:
     """Alice's chatbot with the three documents, bob's with the rival notes."""
-    indexer = KnowledgeIndexer(KnowledgeStore(pool), local_embedder())
-    ours, theirs = f"kb-{uuid.uuid4()}", f"kb-{uuid.uuid4()}"
-    for doc in DOCUMENTS:
-        await indexer.upload(
-            user_id="alice", chatbot_id=ours, filename=doc.filename, media_type=None, data=doc.data
-        )
-    await indexer.upload(
-        user_id="bob", chatbot_id=theirs, filename="rival.txt", media_type=None, data=RIVAL_TXT
-    )
-    return ours, theirs
+    return await index_chatbots(KnowledgeIndexer(KnowledgeStore(pool), local_embedder()))
 
 
 async def _session(
