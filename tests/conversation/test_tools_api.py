@@ -139,6 +139,6 @@ async def test_another_user_finds_no_such_chatbot(
         ):
             assert response.status_code == 404, response.text
             assert response.json()["error"]["code"] == "chatbot_not_found"
-        anonymous = await httpx.AsyncClient(base_url=secured_platform.url).get(chatbot)
-        assert anonymous.status_code == 401
+    async with httpx.AsyncClient(base_url=secured_platform.url) as nobody:
+        assert (await nobody.get(chatbot)).status_code == 401
     assert [t["name"] for t in (await alice.get(chatbot)).json()] == ["lookup_order"]

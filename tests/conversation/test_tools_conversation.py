@@ -188,11 +188,14 @@ async def test_the_assistant_hangs_up_after_its_goodbye(cloud: Cloud, platform_u
     chatbot = await _chatbot_with_tool(platform_url, cloud.hook_url, body=builtin)
     call = await Call.start(platform_url, **_config(chatbot, "anthropic"))
     try:
-        await call.say(await speak("That is all, goodbye.") + silence(1200), realtime=False)
+        # One breath, no pause inside: it must stay one turn.
+        await call.say(await speak("Please end the call now") + silence(1200), realtime=False)
         action = await call.wait_for("action", within_s=30)
         turn = action["data"]["turn_id"]
         assert action["data"]["action"] == "end_call"
-        done = await call.wait_for("response", lambda e: e["data"]["done"], within_s=30)
+        done = await call.wait_for(
+            "response", lambda e: e["data"]["done"] and e["data"]["turn_id"] == turn, within_s=30
+        )
         assert done["data"]["text"].startswith("Goodbye, and thank you for calling.")
         await call.wait_for("audio_end", lambda e: e["data"]["turn_id"] == turn, within_s=30)
         # Once the goodbye has played, the session ends and the socket closes saying why.
