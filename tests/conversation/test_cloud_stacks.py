@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +23,7 @@ from parley_common.contracts import subjects
 from parley_common.contracts.events import ProviderSwitched
 from parley_emulators.base import Fault, running
 from parley_emulators.vendors import Anthropic, Deepgram, ElevenLabs, Groq, OpenAi
-from parley_llm.providers.registry import REGISTRY as LLM_PROVIDERS
-from parley_stt.providers.registry import REGISTRY as STT_PROVIDERS
-from parley_tts.providers.registry import REGISTRY as TTS_PROVIDERS
+from tests.conversation.conftest import vendors_at
 
 QUESTION = "What is the weather like in Paris today?"
 LONG_REPLY = " ".join(
@@ -44,19 +42,6 @@ class Cloud:
     elevenlabs: ElevenLabs
 
 
-async def _reset_providers() -> None:
-    # Adapters are built once per process from the environment: rebuild them for these
-    # emulators, and again for whatever runs next.
-    for registry in (STT_PROVIDERS, LLM_PROVIDERS, TTS_PROVIDERS):
-        await registry.aclose()
-
-
-@pytest.fixture(scope="module")
-def monkeymodule() -> Iterator[pytest.MonkeyPatch]:
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
-
-
 @pytest.fixture(scope="module")
 async def cloud(monkeymodule: pytest.MonkeyPatch) -> AsyncIterator[Cloud]:
     vendors = Cloud(
@@ -71,16 +56,9 @@ async def cloud(monkeymodule: pytest.MonkeyPatch) -> AsyncIterator[Cloud]:
             name: await stack.enter_async_context(running(getattr(vendors, name).app()))
             for name in ("openai", "groq", "anthropic", "deepgram", "elevenlabs")
         }
-        for name, url in urls.items():
-            monkeymodule.setenv(f"{name.upper()}_API_KEY", KEY)
-            monkeymodule.setenv(
-                f"{name.upper()}_BASE_URL", f"{url}/v1" if name == "openai" else url
-            )
-        await _reset_providers()
-        for registry in (STT_PROVIDERS, LLM_PROVIDERS, TTS_PROVIDERS):
-            await registry.prepare()  # as a worker does at start-up
+        urls["openai"] += "/v1"
+        await stack.enter_async_context(vendors_at(monkeymodule, KEY, urls))
         yield vendors
-        await _reset_providers()
 
 
 @pytest.fixture

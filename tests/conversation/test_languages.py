@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +23,8 @@ from bench.espeak import espeak_available, speak_in
 from parley_common.languages import LANGUAGE_NAMES
 from parley_emulators.base import Recorded, running
 from parley_emulators.vendors import Deepgram, ElevenLabs, OpenAi
-from parley_llm.providers.registry import REGISTRY as LLM_PROVIDERS
-from parley_stt.providers.registry import REGISTRY as STT_PROVIDERS
 from parley_tts.languages import AURA_VOICES, ELEVENLABS_MULTILINGUAL_MODEL
-from parley_tts.providers.registry import REGISTRY as TTS_PROVIDERS
+from tests.conversation.conftest import vendors_at
 
 pytestmark = [
     pytest.mark.models,
@@ -64,19 +62,6 @@ class Cloud:
 
 
 @pytest.fixture(scope="module")
-def monkeymodule() -> Iterator[pytest.MonkeyPatch]:
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
-
-
-async def _reset_providers() -> None:
-    # Adapters are built once per process from the environment: rebuild them for these
-    # emulators, and again for whatever runs next.
-    for registry in (STT_PROVIDERS, LLM_PROVIDERS, TTS_PROVIDERS):
-        await registry.aclose()
-
-
-@pytest.fixture(scope="module")
 async def cloud(monkeymodule: pytest.MonkeyPatch) -> AsyncIterator[Cloud]:
     # No reply configured: the emulated model answers with the question, in its language.
     vendors = Cloud(OpenAi(api_key=KEY), Deepgram(api_key=KEY), ElevenLabs(api_key=KEY))
@@ -86,14 +71,8 @@ async def cloud(monkeymodule: pytest.MonkeyPatch) -> AsyncIterator[Cloud]:
             for name in ("openai", "deepgram", "elevenlabs")
         }
         urls["openai"] += "/v1"
-        for name, url in ((name.upper(), url) for name, url in urls.items()):
-            monkeymodule.setenv(f"{name}_API_KEY", KEY)
-            monkeymodule.setenv(f"{name}_BASE_URL", url)
-        await _reset_providers()
-        for registry in (STT_PROVIDERS, LLM_PROVIDERS, TTS_PROVIDERS):
-            await registry.prepare()  # as a worker does at start-up
+        await stack.enter_async_context(vendors_at(monkeymodule, KEY, urls))
         yield vendors
-        await _reset_providers()
 
 
 def _system_prompt(request: Recorded) -> str:

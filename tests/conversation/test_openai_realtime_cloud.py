@@ -12,7 +12,6 @@ from bench.audio import silence, speak
 from conftest import SecuredPlatform
 from tests.conversation.test_cloud_stacks import QUESTION, Cloud
 from tests.conversation.test_cloud_stacks import cloud as cloud
-from tests.conversation.test_cloud_stacks import monkeymodule as monkeymodule
 from tests.conversation.test_openai_realtime import _realtime, _update, _user
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,7 @@ from parley_llm.knowledge import RETRIEVAL_SECONDS
 from parley_llm.providers.registry import REGISTRY as LLM_PROVIDERS
 from parley_llm.providers.scripted import ScriptedLlmProvider
 from parley_stt.providers.scripted import ScriptedSttProvider
-from tests.conversation.conftest import SCRIPTED
+from tests.conversation.conftest import SCRIPTED, vendors_at
 from tests.conversation.knowledge_docs import DOCUMENTS, QUESTIONS, RIVAL_TXT, Question
 from tests.conversation.s2_audio import recording
 from tests.conversation.test_traces import spans  # noqa: F401  # a fixture: every span, in memory
@@ -65,24 +65,12 @@ class Cloud:
 
 
 @pytest.fixture(scope="module")
-def monkeymodule() -> Iterator[pytest.MonkeyPatch]:
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
-
-
-@pytest.fixture(scope="module")
 async def cloud(monkeymodule: pytest.MonkeyPatch) -> AsyncIterator[Cloud]:
     vendors = Cloud(OpenAi(api_key=KEY, reply=REPLY), Anthropic(api_key=KEY, reply=REPLY))
     async with running(vendors.openai.app()) as openai, running(vendors.anthropic.app()) as claude:
-        for name, url in (("OPENAI", f"{openai}/v1"), ("ANTHROPIC", claude)):
-            monkeymodule.setenv(f"{name}_API_KEY", KEY)
-            monkeymodule.setenv(f"{name}_BASE_URL", url)
-        # Adapters are built once per process from the environment: rebuilt for these
-        # emulators, and again for whatever runs next.
-        await LLM_PROVIDERS.aclose()
-        await LLM_PROVIDERS.prepare()
-        yield vendors
-        await LLM_PROVIDERS.aclose()
+        urls = {"openai": f"{openai}/v1", "anthropic": claude}
+        async with vendors_at(monkeymodule, KEY, urls, [LLM_PROVIDERS]):
+            yield vendors
 
 
 async def _upload(

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from parley_emulators.dialogue import ToolPlan
 from parley_emulators.vendors import Anthropic, OpenAi
 from parley_llm.providers.registry import REGISTRY as LLM_PROVIDERS
 from parley_llm.tools import FILLER
+from tests.conversation.conftest import vendors_at
 from tests.conversation.knowledge_docs import HANDBOOK_TXT
 
 KEY = "test-key"
@@ -50,12 +51,6 @@ class Cloud:
 
 
 @pytest.fixture(scope="module")
-def monkeymodule() -> Iterator[pytest.MonkeyPatch]:
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
-
-
-@pytest.fixture(scope="module")
 async def cloud(monkeymodule: pytest.MonkeyPatch) -> AsyncIterator[Cloud]:
     anthropic, openai = Anthropic(api_key=KEY), OpenAi(api_key=KEY)
     anthropic.tool_plan = openai.tool_plan = (PLAN, HANG_UP, LOOK_UP)
@@ -64,15 +59,10 @@ async def cloud(monkeymodule: pytest.MonkeyPatch) -> AsyncIterator[Cloud]:
         anthropic_url = await stack.enter_async_context(running(anthropic.app()))
         openai_url = await stack.enter_async_context(running(openai.app()))
         hook_url = await stack.enter_async_context(running(webhook.app(hook)))
-        for name, url in (("ANTHROPIC", anthropic_url), ("OPENAI", f"{openai_url}/v1")):
-            monkeymodule.setenv(f"{name}_API_KEY", KEY)
-            monkeymodule.setenv(f"{name}_BASE_URL", url)
         monkeymodule.setenv(HOSTS_ENV, "127.0.0.1")
-        # Adapters are built once per process from the environment: rebuild them here.
-        await LLM_PROVIDERS.aclose()
-        await LLM_PROVIDERS.prepare()
+        urls = {"anthropic": anthropic_url, "openai": f"{openai_url}/v1"}
+        await stack.enter_async_context(vendors_at(monkeymodule, KEY, urls, [LLM_PROVIDERS]))
         yield Cloud(anthropic, openai, hook, hook_url + webhook.TOOL_PATH)
-        await LLM_PROVIDERS.aclose()
 
 
 async def _chatbot_with_tool(

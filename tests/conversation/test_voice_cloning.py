@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from parley_clone.providers.registry import REGISTRY as CLONE_PROVIDERS
 from parley_clone.testing import clone_worker, voice_sample
 from parley_common.audio import encode_pcm
 from parley_common.contracts.jobs import PROVIDER_VOICE_PREFIX
+from parley_common.providers import ProviderRegistry
 from parley_common.testing import serving
 from parley_common.tokens import AuthSettings, mint_token, new_secret
 from parley_emulators.base import running
@@ -37,6 +38,7 @@ from parley_gateway.settings import GatewaySettings
 from parley_launcher.embedded.process import free_port
 from parley_llm.providers.scripted import ScriptedLlmProvider
 from parley_tts.providers.registry import REGISTRY as TTS_PROVIDERS
+from tests.conversation.conftest import vendors_at
 
 KEY = "test-key"
 PITCH_HZ = 220.0  # the samples' voice; the emulator's other voices speak at 440 Hz
@@ -64,19 +66,6 @@ class Cloning:
         return count
 
 
-async def _reset_providers() -> None:
-    # Adapters are built once per process from the environment: rebuild them for this
-    # emulator, and again for whatever runs next.
-    await TTS_PROVIDERS.aclose()
-    await CLONE_PROVIDERS.aclose()
-
-
-@pytest.fixture(scope="module")
-def monkeymodule() -> Iterator[pytest.MonkeyPatch]:
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
-
-
 @pytest.fixture(scope="module")
 async def cloning(
     secured_platform: SecuredPlatform,
@@ -86,14 +75,12 @@ async def cloning(
 ) -> AsyncIterator[Cloning]:
     vendor = ElevenLabs(api_key=KEY)
     async with running(vendor.app()) as url:
-        monkeymodule.setenv("ELEVENLABS_API_KEY", KEY)
-        monkeymodule.setenv("ELEVENLABS_BASE_URL", url)
-        await _reset_providers()
-        try:
-            async with clone_worker(nats_url, pool):
-                yield Cloning(secured_platform, vendor, pool)
-        finally:
-            await _reset_providers()
+        registries: list[ProviderRegistry[Any]] = [TTS_PROVIDERS, CLONE_PROVIDERS]
+        async with (
+            vendors_at(monkeymodule, KEY, {"elevenlabs": url}, registries, prepare=False),
+            clone_worker(nats_url, pool),
+        ):
+            yield Cloning(secured_platform, vendor, pool)
 
 
 def _form(samples: list[tuple[str, bytes, str]], name: str = "My Custom Voice") -> dict[str, Any]:
