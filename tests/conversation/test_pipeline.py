@@ -19,6 +19,7 @@ from bench.mic import voiced_span_ms
 from parley_common.bus import Bus, Received
 from parley_common.contracts import subjects
 from parley_common.contracts.subjects import SessionChannel
+from parley_llm import session as dialogue
 from parley_llm.providers.scripted import ScriptedLlmProvider
 
 from .conftest import SCRIPTED
@@ -241,3 +242,23 @@ async def test_synthesis_stays_a_few_seconds_ahead_of_playback(
             assert audio_s >= 5.0  # it did run ahead, up to the limit
     finally:
         await observer.close()
+
+
+async def test_a_dialogue_model_that_never_answers_gives_an_error_and_the_call_goes_on(
+    platform_url: str, scripted_llm: ScriptedLlmProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dialogue, "ANSWER_DEADLINE_S", 1.0)
+    scripted_llm.reply, scripted_llm.delta_delay_s = "Sorry for the wait.", 600.0  # hung
+    async with _call(platform_url) as call:
+        asked = time.perf_counter()
+        await call.send_json({"type": "text_message", "content": "hello?"})
+        error = await call.wait_for("error", within_s=10)
+        assert time.perf_counter() - asked < 5
+        assert error["data"]["code"] == "llm_timeout", error
+        assert scripted_llm.runs[-1].cancelled  # the hung stream was closed
+
+        scripted_llm.delta_delay_s = 0.0
+        await call.send_json({"type": "text_message", "content": "are you there?"})
+        done = await call.wait_for("response", lambda e: e["data"]["done"] and e["data"]["text"])
+        assert done["data"]["text"] == "Sorry for the wait."
+        await call.wait_for("audio_end", lambda e: e["data"]["turn_id"] == done["data"]["turn_id"])

@@ -43,6 +43,7 @@ from parley_common.contracts.events import LatencyRecorded, UsageRecorded
 from parley_common.contracts.session import InterruptSensitivity
 from parley_common.contracts.session import LlmProvider as LlmName
 from parley_common.contracts.subjects import SessionChannel
+from parley_common.errors import ParleyTimeoutError
 from parley_common.fallback import FallbackChain, Link, deadline_env, fallback_env
 from parley_common.observability import tracing
 from parley_common.observability.metrics import INTERRUPTIONS, latency_histogram
@@ -67,6 +68,11 @@ FIRST_TOKEN_SECONDS = latency_histogram(
 
 # How long a provider may take to its first token when a fallback could answer instead.
 FIRST_TOKEN_DEADLINE_S = deadline_env("LLM_FIRST_TOKEN_DEADLINE_S", 5.0)
+# With no fallback left, how long the user may wait for the first token of an answer, and
+# then between two of its deltas, before the turn is given up with an error event: a hung
+# provider must not leave a silent call. The gap allows the longest tool call (30 s).
+ANSWER_DEADLINE_S = deadline_env("LLM_ANSWER_DEADLINE_S", 20.0)
+STALL_DEADLINE_S = deadline_env("LLM_STALL_DEADLINE_S", 45.0)
 
 
 @dataclass(slots=True)
@@ -332,10 +338,11 @@ class DialogueSession:
         self, link: Link[LlmProvider], turn_id: int, parts: list[str], timing: _FirstToken
     ) -> None:
         """Stream the answer from one provider; its first token must come within the
-        deadline when another provider could take over."""
+        deadline when another provider could take over, and within ``ANSWER_DEADLINE_S``
+        (each later delta within ``STALL_DEADLINE_S``) when none could."""
         reply = self._subject(SessionChannel.REPLY)
         usage = LlmUsage()
-        deadline = self.chain.deadline(link.name)
+        handover = self.chain.deadline(link.name)  # None: no provider follows this one
         messages = self.memory.messages()
         traceparent = self._traces.get(turn_id, "")
         stream = stream_answer(
@@ -352,8 +359,21 @@ class DialogueSession:
             async with contextlib.aclosing(stream):
                 deltas = aiter(stream)
                 while True:
-                    async with asyncio.timeout(deadline if not parts else None):
-                        delta = await anext(deltas, None)
+                    first = not parts
+                    try:
+                        async with asyncio.timeout(
+                            (handover or ANSWER_DEADLINE_S) if first else STALL_DEADLINE_S
+                        ):
+                            delta = await anext(deltas, None)
+                    except TimeoutError as exc:
+                        if first and handover is not None:
+                            raise  # the next provider answers instead
+                        waited = "its first word" if first else "its next word"
+                        raise ParleyTimeoutError(
+                            f"the dialogue model stopped answering: {waited} did not come"
+                            " in time; please try again",
+                            provider=link.name,
+                        ) from exc
                     if delta is None:
                         return
                     if not delta:

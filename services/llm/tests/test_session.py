@@ -20,11 +20,13 @@ from parley_common.contracts.bus import (
     InterruptReason,
     ReplyDelta,
     ReplyDone,
+    ServiceError,
     SessionAssign,
     TextInput,
     Transcript,
     UserText,
     reply_adapter,
+    status_adapter,
 )
 from parley_common.contracts.events import ProviderSwitched, UsageRecorded
 from parley_common.contracts.session import LlmProvider as LlmName
@@ -307,3 +309,67 @@ async def test_a_provider_late_to_its_first_token_is_replaced(
     assert done.text == DEFAULT_REPLY
     # The slow provider's stream was closed, not left running.
     await eventually(lambda: state.last("/chat/completions").closed_at is not None, 3)
+
+
+class HangsOnce:
+    """A provider whose first answer says ``words`` and then never another (a hung
+    connection); every later answer is the scripted reply."""
+
+    name = "hangs"
+
+    def __init__(self, words: tuple[str, ...] = ()) -> None:
+        self.words = words
+        self.calls = 0
+        self.closed = asyncio.Event()  # the hung stream was closed, not left waiting
+        self.scripted = ScriptedLlmProvider()
+
+    async def stream(self, messages: Any, max_tokens: int, **options: Any) -> AsyncIterator[str]:
+        self.calls += 1
+        if self.calls > 1:
+            async for delta in self.scripted.stream(messages, max_tokens, **options):
+                yield delta
+            return
+        try:
+            for word in self.words:
+                yield word
+            await asyncio.Event().wait()
+        finally:
+            self.closed.set()
+
+
+@pytest.mark.parametrize(("words", "deadline"), [((), "ANSWER"), (("Well,",), "STALL")])
+async def test_a_hung_provider_ends_the_turn_with_an_error_and_the_next_is_answered(
+    run_session: Any,
+    bus: Bus,
+    monkeypatch: pytest.MonkeyPatch,
+    words: tuple[str, ...],
+    deadline: str,
+) -> None:
+    monkeypatch.setattr(session_module, f"{deadline}_DEADLINE_S", 0.5)
+    provider = HangsOnce(words)
+    running_ = await run_session(cast(LlmProvider, provider))
+    errors: list[ServiceError] = []
+
+    async def on_status(msg: Received) -> None:
+        event = msg.decode(status_adapter)
+        if isinstance(event, ServiceError):
+            errors.append(event)
+
+    sid = running_.session.sid
+    await bus.subscribe(subjects.session(sid, SessionChannel.STATUS), on_status)
+    await running_.publish(SessionChannel.CONTROL, TextInput(text="hello?"))
+    await eventually(lambda: running_.replies.done(1) is not None, 5)
+
+    done = running_.replies.done(1)
+    assert done is not None
+    assert (done.finish_reason, done.text) == ("error", "".join(words))
+    await asyncio.wait_for(provider.closed.wait(), 2)
+    await eventually(lambda: bool(errors), 2)
+    assert (errors[0].service, errors[0].code) == ("llm", "timeout")
+    assert "stopped answering" in errors[0].message
+
+    await running_.publish(SessionChannel.CONTROL, TextInput(text="are you there?"))
+    await eventually(lambda: running_.replies.done(2) is not None, 5)
+    answered = running_.replies.done(2)
+    assert answered is not None
+    assert (answered.finish_reason, answered.text) == ("stop", DEFAULT_REPLY)
