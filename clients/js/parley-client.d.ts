@@ -29,7 +29,7 @@ export declare const PROVIDERS: Readonly<{ stt: readonly SttProvider[]; llm: rea
 
 export type ServerEventType =
   | 'ready' | 'pong' | 'speech_started' | 'speech_stopped' | 'transcript' | 'response'
-  | 'audio_start' | 'audio_end' | 'interrupted' | 'metrics' | 'error';
+  | 'audio_start' | 'audio_end' | 'interrupted' | 'metrics' | 'error' | 'action';
 export type S2EventType =
   | 'transcription_complete' | 'response_generated' | 'voice_processing_complete' | 'voice_processing_error';
 
@@ -303,6 +303,8 @@ export interface CallSummary {
   chunksReceived: number;
   transport: Transport | null;
 }
+/** The assistant acts on the call: continue in text, or hang up after the goodbye. */
+export interface ActionEvent { turnId: number | null; action: 'switch_to_text' | 'end_call' }
 export interface EndedEvent { sessionId: string | null; session: SessionView | null; metrics: CallSummary }
 
 export interface ParleyClientEvents {
@@ -321,6 +323,7 @@ export interface ParleyClientEvents {
   interrupted: InterruptedEvent;
   flush: FlushEvent;
   metrics: MetricsEvent;
+  action: ActionEvent;
   network: NetworkEvent;
   pong: PongEvent;
   error: ErrorEvent;

@@ -1315,6 +1315,11 @@ export class ParleyClient extends Emitter {
         this.emit('metrics', m);
         break;
       }
+      case 'action':
+        // A tool the assistant called acts on the call; end_call is followed by the socket's
+        // close (4410) once the goodbye has played.
+        this.emit('action', { turnId: d.turn_id ?? null, action: d.action });
+        break;
       case 'error':
         this.emit('error', {
           code: d.code || 'server_error',

@@ -160,6 +160,7 @@ describe('server events', () => {
       { code: 'provider_error', message: 'TTS provider failed', source: 'server', fatal: false, recoverable: true },
     ],
     [{ type: 'pong', data: { ts: 1000, server_ts: 5 } }, 'pong', { rttMs: 0, ts: 1000, serverTs: 5 }],
+    [{ type: 'action', data: { turn_id: 4, action: 'switch_to_text' } }, 'action', { turnId: 4, action: 'switch_to_text' }],
   ];
 
   for (const [msg, event, expected] of cases) {

@@ -910,6 +910,15 @@ function wireClient(client, thisCall, detachLog) {
   });
   client.on('audioStart', () => setAssistantSpeaking(true));
   client.on('interrupted', () => setAssistantSpeaking(false));
+  client.on('action', (a) => {
+    if (call !== thisCall) return;
+    if (a.action === 'switch_to_text') {
+      showBanner({ kind: 'info', title: 'Continue in text', message: 'The assistant suggests typing from here; the box below sends your message.', autoHideMs: 6000 });
+      el.input.focus();
+    } else if (a.action === 'end_call') {
+      showBanner({ kind: 'info', title: 'The assistant is ending the call', message: 'The call ends once it has said goodbye.', autoHideMs: 6000 });
+    }
+  });
   client.on('metrics', (m) => {
     if (m.voiceToVoiceMs != null) {
       el.latency.hidden = false;
