@@ -72,13 +72,6 @@ class KnowledgeStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def owner_of(self, chatbot_id: str) -> str | None:
-        """The user whose documents the chatbot holds, if it holds any."""
-        owner: str | None = await self.pool.fetchval(
-            "SELECT user_id FROM knowledge_documents WHERE chatbot_id = $1 LIMIT 1", chatbot_id
-        )
-        return owner
-
     async def add(
         self,
         *,

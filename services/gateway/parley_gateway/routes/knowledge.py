@@ -22,6 +22,7 @@ from parley_common.knowledge.extract import check_size
 from parley_common.tokens import Principal
 from parley_gateway.auth import CurrentUser
 from parley_gateway.routes.deps import GatewayDep
+from parley_gateway.sessions.chatbots import check_owner
 
 router = APIRouter(prefix="/api/v1/chatbots/{chatbot_id}/documents", tags=["knowledge"])
 
@@ -70,15 +71,9 @@ def _filter(principal: Principal) -> str | None:
 
 
 async def chatbot_owner(pool: asyncpg.Pool, chatbot_id: str, principal: Principal) -> str:
-    """The user who owns ``chatbot_id`` (its voice configuration's, else its documents'),
-    the caller when nobody does yet; NotFoundError when it is another user's."""
-    owner: str | None = await pool.fetchval(
-        "SELECT user_id FROM voice_configs WHERE chatbot_id = $1", chatbot_id
-    )
-    if owner is None:
-        owner = await KnowledgeStore(pool).owner_of(chatbot_id)
-    if owner is not None and not principal.owns(owner):
-        raise NotFoundError(f"chatbot {chatbot_id} does not exist", code="chatbot_not_found")
+    """The user who owns ``chatbot_id`` (``sessions.chatbots``), the caller when nobody
+    does yet; NotFoundError when it is another user's."""
+    owner = await check_owner(pool, chatbot_id, principal)
     return owner or principal.user_id or ANONYMOUS_OWNER
 
 

@@ -15,9 +15,9 @@ import asyncpg
 
 from parley_common.contracts.tools import ToolBody, ToolView
 from parley_common.errors import ConflictError, NotFoundError
-from parley_common.knowledge import KnowledgeStore
 from parley_common.tokens import Principal
 from parley_common.tool_hosts import check_tool_url
+from parley_gateway.sessions.chatbots import check_owner
 
 __all__ = ["ToolStore"]
 
@@ -35,10 +35,6 @@ _REPLACE = f"""UPDATE chatbot_tools SET name = $3, kind = $4, description = $5,
        timezone = $11, enabled = $12, updated_at = now()
    WHERE chatbot_id = $1 AND id = $2
    RETURNING {_VIEW}"""
-
-
-def _not_found(chatbot_id: str) -> NotFoundError:
-    return NotFoundError(f"chatbot {chatbot_id} does not exist", code="chatbot_not_found")
 
 
 def _no_tool(tool_id: str) -> NotFoundError:
@@ -80,19 +76,7 @@ class ToolStore:
     async def _owner(self, chatbot_id: str, principal: Principal) -> str | None:
         """The chatbot's owner, the caller when nobody owns it yet; NotFoundError when it is
         another user's."""
-        owner: str | None = await self.pool.fetchval(
-            "SELECT user_id FROM voice_configs WHERE chatbot_id = $1", chatbot_id
-        )
-        if owner is None:
-            owner = await KnowledgeStore(self.pool).owner_of(chatbot_id)
-        if owner is None:
-            owner = await self.pool.fetchval(
-                "SELECT user_id FROM chatbot_tools WHERE chatbot_id = $1"
-                " AND user_id IS NOT NULL LIMIT 1",
-                chatbot_id,
-            )
-        if owner is not None and not principal.owns(owner):
-            raise _not_found(chatbot_id)
+        owner = await check_owner(self.pool, chatbot_id, principal)
         return owner or principal.user_id
 
     async def list(self, chatbot_id: str, principal: Principal) -> list[ToolView]:

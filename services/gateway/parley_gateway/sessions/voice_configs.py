@@ -7,19 +7,15 @@ from typing import Any
 import asyncpg
 
 from parley_common.contracts.rest import VoiceConfig, VoiceConfigView
-from parley_common.errors import NotFoundError
 from parley_common.tokens import Principal
+from parley_gateway.sessions.chatbots import chatbot_not_found, check_owner
 
 _FIELDS = tuple(VoiceConfig.model_fields)
 
 
-def _not_found(chatbot_id: str) -> NotFoundError:
-    return NotFoundError(f"chatbot {chatbot_id} does not exist", code="chatbot_not_found")
-
-
 class VoiceConfigStore:
-    """Reads and writes chatbots' voice configurations. A chatbot belongs to the user who
-    first stored its configuration; to everyone else it does not exist."""
+    """Reads and writes chatbots' voice configurations, each call checked against the
+    chatbot's owner (``sessions.chatbots``)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -33,10 +29,11 @@ class VoiceConfigStore:
             chatbot_id,
         )
         if row is None:
+            await check_owner(self.pool, chatbot_id, principal)  # its documents' or tools'
             return None
         values: dict[str, Any] = {k: v for k, v in dict(row).items() if v is not None}
         if not principal.owns(values.pop("user_id", None)):
-            raise _not_found(chatbot_id)
+            raise chatbot_not_found(chatbot_id)
         return VoiceConfigView.model_validate(values)
 
     async def put(
@@ -44,6 +41,7 @@ class VoiceConfigStore:
     ) -> VoiceConfigView:
         """Store ``config`` as the whole configuration of ``chatbot_id`` (NotFoundError
         when the chatbot is another user's; the check and the write are one statement)."""
+        await check_owner(self.pool, chatbot_id, principal)
         values = config.model_dump(mode="json")
         columns = ", ".join(_FIELDS)
         params = ", ".join(f"${i}" for i in range(4, 4 + len(_FIELDS)))
@@ -60,7 +58,7 @@ class VoiceConfigStore:
             *(values[name] for name in _FIELDS),
         )
         if stored is None:
-            raise _not_found(chatbot_id)
+            raise chatbot_not_found(chatbot_id)
         view = await self.get(chatbot_id, principal)
         assert view is not None
         return view
