@@ -233,6 +233,7 @@ async def test_bad_uploads_get_documented_4xx_and_the_service_keeps_serving(
             client, _container(spoken("hello there"), "flac", "flac")[:3000], name="cut.flac"
         )
         missing = await client.post(STT, data={"provider": "scripted"})
+        klingon = await _stt(client, good, language="tlh")
         monkeypatch.setenv("AUDIO_MAX_UPLOAD_BYTES", "1000")
         large = await _stt(client, good)
         monkeypatch.delenv("AUDIO_MAX_UPLOAD_BYTES")
@@ -252,6 +253,8 @@ async def test_bad_uploads_get_documented_4xx_and_the_service_keeps_serving(
         "large": (413, "audio_too_large"),
     }
     assert missing.status_code == 422
+    assert klingon.status_code == 422, klingon.text  # not one of the nine
+    assert "tlh" in klingon.text
     assert still.status_code == 200
 
 

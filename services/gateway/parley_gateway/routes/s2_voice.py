@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
+from pydantic import AfterValidator
 
 from parley_common.audio import (
     DecodeLimits,
@@ -33,6 +34,7 @@ from parley_common.contracts.rest import ErrorBody
 from parley_common.contracts.session import SttProvider
 from parley_common.contracts.voice_api import TtsRequest
 from parley_common.jobs import JobTimeouts, request_job
+from parley_common.languages import LANGUAGE_TAG_PATTERN, SUPPORTED_LANGUAGES, check_language
 from parley_gateway.auth import current_user
 from parley_gateway.limits.dependency import rate_limited
 from parley_gateway.routes.client_gone import unless_client_leaves
@@ -115,7 +117,15 @@ async def s2_stt(
     audio_file: Annotated[
         UploadFile, File(description="WAV, WebM/Opus, Ogg/Opus, MP3, FLAC or M4A/AAC")
     ],
-    language: Annotated[str | None, Form(description="e.g. en; absent: detect")] = None,
+    language: Annotated[
+        str | None,
+        Form(
+            max_length=16,
+            json_schema_extra={"pattern": LANGUAGE_TAG_PATTERN},
+            description=f"one of {', '.join(SUPPORTED_LANGUAGES)} (e.g. en, es-MX); absent: detect",
+        ),
+        AfterValidator(check_language),
+    ] = None,
     prompt: Annotated[str | None, Form()] = None,
     temperature: Annotated[float | None, Form(ge=0.0, le=1.0)] = None,
     provider: Annotated[SttProvider, Form()] = SttProvider.LOCAL,
