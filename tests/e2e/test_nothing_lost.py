@@ -375,8 +375,10 @@ async def _published(bus: Bus, session_ids: set[str]) -> Published:
         msg = await bus.js.get_msg(EVENTS_STREAM, seq)
         event = event_adapter.validate_json(msg.data or b"")
         if event.session_id in session_ids:
-            # The analytics consumer's id of a stored event: the stream sequence.
-            events.append((f"{EVENTS_STREAM}:{seq}", event, MessageMeta.from_headers(msg.headers)))
+            # The analytics consumer's id of a stored event: its publisher's message id.
+            msg_id = (msg.headers or {}).get("Nats-Msg-Id")
+            assert msg_id, f"event {seq} was published without a message id"
+            events.append((msg_id, event, MessageMeta.from_headers(msg.headers)))
     return Published(events)
 
 
