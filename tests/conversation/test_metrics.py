@@ -21,6 +21,7 @@ LABELS_ALLOWED = {
     "direction",
     "code",
     "kind",
+    "outcome",
     "scope",
     "target",
     "table",

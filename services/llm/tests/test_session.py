@@ -296,9 +296,11 @@ async def test_a_provider_late_to_its_first_token_is_replaced(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(TEST_PROVIDERS_ENV, "1")
-    monkeypatch.setattr(session_module, "FIRST_TOKEN_DEADLINE_S", 0.3)
+    # Long enough for the request to reach the emulator on a loaded machine (CI saw 0.3 s
+    # pass before it was sent), far shorter than the emulator's first event.
+    monkeypatch.setattr(session_module, "FIRST_TOKEN_DEADLINE_S", 1.5)
     state, primary = failing_openai
-    state.stream_delay_s = 2.0  # the emulator takes 2 s per event
+    state.stream_delay_s = 5.0  # the emulator takes 5 s per event
     config = SessionConfig(llm_provider=LlmName.OPENAI)
     running_ = await run_session(primary, config=config, fallbacks=("scripted",))
     await running_.publish(SessionChannel.CONTROL, TextInput(text="hello?"))
