@@ -30,9 +30,15 @@ def _voice() -> Any:
 @functools.cache
 def spoken(text: str) -> bytes:
     """``text`` spoken by the local Piper voice as PCM16 mono 16 kHz, as a client's microphone
-    would send it (cached per process)."""
+    would send it (cached per process). The same samples on every run: Piper's default noise
+    draws a new rhythm each time, and a rare draw with a long pause mid-sentence made tests
+    of turn-taking and transcription fail one run in many."""
+    from piper import SynthesisConfig
+
     voice = _voice()
-    samples = np.concatenate([chunk.audio_float_array for chunk in voice.synthesize(text)])
+    steady = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    chunks = voice.synthesize(text, syn_config=steady)
+    samples = np.concatenate([chunk.audio_float_array for chunk in chunks])
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
     resampler = Resampler(voice.config.sample_rate, INPUT_RATE)
     return resampler.process(pcm) + resampler.flush()

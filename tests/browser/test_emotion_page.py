@@ -47,6 +47,6 @@ async def test_the_users_line_shows_its_tone(
             assistant = page.locator("[data-testid=transcript-entry][data-role=assistant]")
             assert await assistant.locator("[data-testid=emotion]").count() == 0
             ARTIFACTS.mkdir(exist_ok=True)
-            await badge.scroll_into_view_if_needed()
-            await page.screenshot(path=ARTIFACTS / "call-page-emotion.png")
+            # The transcript may be drawn again meanwhile: the whole page, not the element.
+            await page.screenshot(path=ARTIFACTS / "call-page-emotion.png", full_page=True)
             await page.get_by_test_id("end-call").click()

@@ -30,7 +30,9 @@ async def _turn(call: Call, stt: ScriptedSttProvider, text: str, pcm: bytes) -> 
     the answer has been spoken."""
     stt.script = [text]
     mark = len(call.log)
-    await call.say(pcm + silence(900), realtime=False)
+    # More silence than the longest wait of the end-of-turn model at high sensitivity
+    # (1.5 s), should it call the sentence unfinished: the turn ends whatever it says.
+    await call.say(pcm + silence(1700), realtime=False)
     final = await call.wait_for(
         "transcript", lambda e: e["data"]["role"] == "user" and e["data"]["is_final"], after=mark
     )

@@ -229,13 +229,14 @@ async def test_another_chatbots_documents_are_never_retrieved(
     for run in scripted_llm.runs[before : before + 3]:
         assert "Bartholomew" in run.messages[-1].content
         assert not any(q.fact in run.messages[-1].content for q in QUESTIONS)
-    # Bob naming alice's chatbot gets none of her documents: the prompt is his question.
-    before = len(scripted_llm.runs)
-    crossing = await _ask(
-        knowledge.platform, BOB, questions, chatbot_id=knowledge.chatbot, use_rag=True
-    )
-    assert [run.messages[-1].content for run in scripted_llm.runs[before:]] == questions
-    assert await _sources(knowledge.platform, BOB, crossing) == [[]] * len(questions)
+    # Bob naming alice's chatbot finds no such chatbot: no session, none of her documents.
+    platform = knowledge.platform
+    async with httpx.AsyncClient(base_url=platform.url, headers=platform.headers(BOB)) as http:
+        crossing = await http.post(
+            "/api/v1/sessions", json={**SCRIPTED, "chatbot_id": knowledge.chatbot, "use_rag": True}
+        )
+    assert crossing.status_code == 404, crossing.text
+    assert crossing.json()["error"]["code"] == "chatbot_not_found"
 
 
 async def test_without_use_rag_nothing_is_retrieved_and_a_chatbot_can_turn_it_on(
