@@ -36,7 +36,7 @@ from anthropic.types import (
 )
 
 from parley_common.vendor_errors import SdkErrors, Vendor
-from parley_llm.providers.base import ChatMessage, LlmUsage, ToolCall, ToolSpec, text_only
+from parley_llm.providers.base import ChatMessage, LlmUsage, StreamsThroughTools, ToolCall, ToolSpec
 
 VENDOR = Vendor("anthropic", "Anthropic", "ANTHROPIC_API_KEY", "LLM")
 SDK_ERRORS = SdkErrors.stainless(anthropic, httpx2)
@@ -159,7 +159,7 @@ def _record(counts: _TokenCounts, usage: LlmUsage) -> None:
     usage.output_tokens = counts.output_tokens
 
 
-class AnthropicProvider:
+class AnthropicProvider(StreamsThroughTools):
     """Streams answers from a Claude model."""
 
     name = "anthropic"
@@ -185,17 +185,6 @@ class AnthropicProvider:
     async def aclose(self) -> None:
         """Close the SDK client's connection pool (at shutdown)."""
         await self._client.close()
-
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        max_tokens: int,
-        *,
-        model: str | None = None,
-        usage: LlmUsage | None = None,
-    ) -> AsyncGenerator[str, None]:
-        """Yield the answer as text deltas (see ``LlmProvider.stream``)."""
-        return text_only(self.stream_tools(messages, max_tokens, (), model=model, usage=usage))
 
     async def stream_tools(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -118,3 +119,30 @@ async def text_only(items: AsyncGenerator[str | ToolCall, None]) -> AsyncGenerat
         async for item in items:
             if isinstance(item, str):
                 yield item
+
+
+class StreamsThroughTools(ABC):
+    """For an adapter that can call tools: ``stream`` is ``stream_tools`` offered none."""
+
+    @abstractmethod
+    def stream_tools(
+        self,
+        messages: Sequence[ChatMessage],
+        max_tokens: int,
+        tools: Sequence[ToolSpec],
+        *,
+        model: str | None = None,
+        usage: LlmUsage | None = None,
+    ) -> AsyncGenerator[str | ToolCall, None]:
+        """See ``ToolCallingProvider.stream_tools``."""
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        max_tokens: int,
+        *,
+        model: str | None = None,
+        usage: LlmUsage | None = None,
+    ) -> AsyncGenerator[str, None]:
+        """Yield the answer as text deltas (see ``LlmProvider.stream``)."""
+        return text_only(self.stream_tools(messages, max_tokens, (), model=model, usage=usage))

@@ -15,7 +15,7 @@ import groq
 import httpx
 
 from parley_common.vendor_errors import SdkErrors, Vendor
-from parley_llm.providers.base import ChatMessage, LlmUsage, ToolCall, ToolSpec, text_only
+from parley_llm.providers.base import ChatMessage, LlmUsage, StreamsThroughTools, ToolCall, ToolSpec
 from parley_llm.providers.chat_chunks import (
     ToolCallDeltas,
     chunk_text,
@@ -32,7 +32,7 @@ SDK_ERRORS = SdkErrors.stainless(groq, httpx)
 _CONNECT_TIMEOUT_S = 5.0
 
 
-class GroqChatProvider:
+class GroqChatProvider(StreamsThroughTools):
     """Streams answers from a Groq-hosted model."""
 
     name = "groq"
@@ -58,17 +58,6 @@ class GroqChatProvider:
     async def aclose(self) -> None:
         """Close the SDK client's connection pool (at shutdown)."""
         await self._client.close()
-
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        max_tokens: int,
-        *,
-        model: str | None = None,
-        usage: LlmUsage | None = None,
-    ) -> AsyncGenerator[str, None]:
-        """Yield the answer as text deltas (see ``LlmProvider.stream``)."""
-        return text_only(self.stream_tools(messages, max_tokens, (), model=model, usage=usage))
 
     async def stream_tools(
         self,

@@ -16,7 +16,7 @@ import httpx2
 import openai
 
 from parley_common.vendor_errors import SdkErrors, Vendor
-from parley_llm.providers.base import ChatMessage, LlmUsage, ToolCall, ToolSpec, text_only
+from parley_llm.providers.base import ChatMessage, LlmUsage, StreamsThroughTools, ToolCall, ToolSpec
 from parley_llm.providers.chat_chunks import ToolCallDeltas, chunk_text, wire_messages, wire_tools
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ _CONNECT_TIMEOUT_S = 5.0
 SDK_ERRORS = SdkErrors.stainless(openai, httpx2)
 
 
-class OpenAIChatProvider:
+class OpenAIChatProvider(StreamsThroughTools):
     """Streams answers from an OpenAI-protocol chat model.
 
     OpenAI itself gets the budget as ``max_completion_tokens`` (its reasoning models refuse
@@ -72,17 +72,6 @@ class OpenAIChatProvider:
     async def aclose(self) -> None:
         """Close the SDK client's connection pool (at shutdown)."""
         await self._client.close()
-
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        max_tokens: int,
-        *,
-        model: str | None = None,
-        usage: LlmUsage | None = None,
-    ) -> AsyncGenerator[str, None]:
-        """Yield the answer as text deltas (see ``LlmProvider.stream``)."""
-        return text_only(self.stream_tools(messages, max_tokens, (), model=model, usage=usage))
 
     async def stream_tools(
         self,
