@@ -112,6 +112,21 @@ class TtsProvider(StrEnum):
 OutputSampleRate = Literal[8000, 16000, 22050, 24000, 44100, 48000]
 
 
+class EchoCancellation(StrEnum):
+    """Who removes the assistant's voice from the user's microphone audio.
+
+    ``client``: the client does (a browser's getUserMedia; the call page says so). ``server``:
+    the gateway runs WebRTC's AEC3 on the uplink, the audio it played out as reference.
+    ``auto``: the server for clients streaming PCM over a WebSocket, none where the transport
+    brings its own (phone calls have their echo gate). ``off``: nobody.
+    """
+
+    AUTO = "auto"
+    SERVER = "server"
+    CLIENT = "client"
+    OFF = "off"
+
+
 def _either_spelling(name: str) -> AliasChoices:
     return AliasChoices(name, to_camel(name))
 
@@ -164,6 +179,10 @@ class SessionConfig(BaseModel):
     use_rag: bool = False
     # An enum in the schema, so clients (and generated code) know the rates that work.
     output_sample_rate: OutputSampleRate = 24000
+    echo_cancellation: EchoCancellation = EchoCancellation.AUTO
+    # Seconds of silence after the assistant's turn before it asks, once, whether the user
+    # is still there; None = never.
+    idle_prompt_s: float | None = Field(default=None, ge=2.0, le=600.0)
 
     # One of the nine languages (a region tag such as es-MX included): a 422 names them.
     _supported_language = field_validator("language")(check_language)
