@@ -68,7 +68,12 @@ def request_target(subject: str) -> str:
     """A request's subject as a metric label: ``stt.assign``, ``tts.job.synthesize``; never
     a session id (requests go to services, not to sessions)."""
     prefix = f"{subjects.PREFIX}.svc."
-    return subject[len(prefix) :] if subject.startswith(prefix) else "other"
+    if not subject.startswith(prefix):
+        return "other"
+    target = subject[len(prefix) :]
+    # A request to one worker (``stt.worker.<id>.assign``) is labelled without its id.
+    service, _, direct = target.partition(".worker.")
+    return f"{service}.worker.{direct.partition('.')[2]}" if direct else target
 
 
 class Bus:

@@ -260,6 +260,8 @@ class WorkerHeartbeat(_Msg):
     sessions: tuple[str, ...] = ()
     draining: bool = False  # takes no new sessions; finishing its turns
     leaving: bool = False  # the last beat: ``sessions`` are to be handed over now
+    # Its process's CPU since the previous beat, in % of one core: a placement tie-breaker.
+    cpu_percent: float = 0.0
 
 
 # -- service queries (request/reply to a queue group) -----------------------------------------

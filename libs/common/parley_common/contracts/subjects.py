@@ -38,6 +38,22 @@ def assign(service: str) -> str:
     return f"{PREFIX}.svc.{service}.assign"
 
 
+def assign_to(service: str, worker_id: str) -> str:
+    """Request subject on which one worker alone takes a session: the gateway's choice of
+    the least-loaded worker (``assign`` lets the queue group pick one)."""
+    return f"{PREFIX}.svc.{service}.worker.{_token(worker_id)}.assign"
+
+
+def ping(service: str, worker_id: str) -> str:
+    """Request subject one worker answers with its heartbeat: is a silent worker gone?"""
+    return f"{PREFIX}.svc.{service}.worker.{_token(worker_id)}.ping"
+
+
+def _token(name: str) -> str:
+    # A worker id holds a host name, whose dots would split one subject token into several.
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
 def query(service: str, name: str) -> str:
     """Request subject of a stateless query answered by a service's queue group."""
     return f"{PREFIX}.svc.{service}.{name}"
