@@ -93,6 +93,11 @@ class Transcript(_Msg):
     finalize_ms: float | None = None
     # Finals only, when the session detects emotion.
     emotion: Emotion | None = None
+    # The utterance's final text so far, made when the user fell silent and published before
+    # the turn ends (``is_final`` false, so it is stored and shown only as a partial): the
+    # dialogue may start its answer on it. The turn's final follows, or, if the user goes
+    # on, ``SpeculationCancelled``.
+    speculative: bool = False
 
 
 TranscriptMessage = Annotated[Transcript, Field(discriminator="type")]
@@ -124,9 +129,20 @@ class UserText(_Msg):
     typed: bool
     # The language the answer is asked in (the user's, as last heard): the TTS picks its voice.
     language: str | None = None
+    # Answered from a speculative transcript: the turn is not the user's yet. Its text and
+    # audio are made but held by the gateway until ``TurnCommitted``; nothing of it is stored.
+    speculative: bool = False
 
 
-ReplyMessage = Annotated[ReplyDelta | ReplyDone | UserText, Field(discriminator="type")]
+class TurnCommitted(_Msg):
+    """The speculative turn (``turn_id`` header) is the user's: the gateway plays what it held."""
+
+    type: Literal["turn.committed"] = "turn.committed"
+
+
+ReplyMessage = Annotated[
+    ReplyDelta | ReplyDone | UserText | TurnCommitted, Field(discriminator="type")
+]
 
 
 # -- interrupt: broadcast cancel of a turn -----------------------------------------------------
@@ -138,6 +154,8 @@ class InterruptReason(StrEnum):
     CLIENT = "client"
     SESSION_END = "session_end"
     SUPERSEDED = "superseded"
+    # A speculative answer the user never heard: the user went on speaking.
+    SPECULATION = "speculation"
 
 
 class Interrupt(_Msg):
@@ -157,7 +175,15 @@ class Heard(_Msg):
     chars: int
 
 
-InterruptMessage = Annotated[Interrupt | Heard, Field(discriminator="type")]
+class SpeculationCancelled(_Msg):
+    """From the STT: the user spoke again after a speculative transcript, so any answer
+    started on it is to be dropped (the dialogue then interrupts that turn, reason
+    ``speculation``)."""
+
+    type: Literal["speculation.cancelled"] = "speculation.cancelled"
+
+
+InterruptMessage = Annotated[Interrupt | Heard | SpeculationCancelled, Field(discriminator="type")]
 
 
 # -- control: client intents relayed by the gateway -------------------------------------------
@@ -310,8 +336,12 @@ class ProvidersReply(_Msg):
 
 speech_adapter: TypeAdapter[SpeechStarted | SpeechStopped] = TypeAdapter(SpeechMessage)
 transcript_adapter: TypeAdapter[Transcript] = TypeAdapter(TranscriptMessage)
-reply_adapter: TypeAdapter[ReplyDelta | ReplyDone | UserText] = TypeAdapter(ReplyMessage)
-interrupt_adapter: TypeAdapter[Interrupt | Heard] = TypeAdapter(InterruptMessage)
+reply_adapter: TypeAdapter[ReplyDelta | ReplyDone | UserText | TurnCommitted] = TypeAdapter(
+    ReplyMessage
+)
+interrupt_adapter: TypeAdapter[Interrupt | Heard | SpeculationCancelled] = TypeAdapter(
+    InterruptMessage
+)
 control_adapter: TypeAdapter[TextInput | SessionEnd] = TypeAdapter(ControlMessage)
 status_adapter: TypeAdapter[TurnLatency | ServiceError | AssistantAction] = TypeAdapter(
     StatusMessage

@@ -170,6 +170,9 @@ class SessionConfig(BaseModel):
     # have finished (a finished utterance ends after ~200 ms of silence, an unfinished one
     # may pause longer). False: the sensitivity's silence alone ends a turn.
     semantic_turn: bool = True
+    # Speculative answer: when the user falls silent the answer and its first audio are made
+    # at once, held by the gateway until the turn ends, and dropped if the user goes on.
+    speculative_answer: bool = True
     # Label each user turn's tone (text sentiment plus the voice's prosody): on the final
     # transcript, the stored transcript and the call page, and told to the assistant.
     detect_emotion: bool = False
