@@ -189,6 +189,21 @@ class InterruptedEvent(_Event):
     data: InterruptedData
 
 
+class AudioPauseEvent(_Event):
+    """The user spoke over turn ``turn_id``: stop playing it and drop what is buffered; the
+    server sends the rest again from where playback stopped if it resumes."""
+
+    type: Literal["audio_pause"] = "audio_pause"
+    data: TurnData
+
+
+class AudioResumeEvent(_Event):
+    """The overlap was a backchannel or noise: turn ``turn_id``'s audio follows again."""
+
+    type: Literal["audio_resume"] = "audio_resume"
+    data: TurnData
+
+
 class MetricsEvent(_Event):
     type: Literal["metrics"] = "metrics"
     data: MetricsData
@@ -215,6 +230,8 @@ ServerEvent = Annotated[
     | AudioStartEvent
     | AudioEndEvent
     | InterruptedEvent
+    | AudioPauseEvent
+    | AudioResumeEvent
     | MetricsEvent
     | ErrorEvent
     | ActionEvent,
