@@ -183,7 +183,18 @@ class SpeculationCancelled(_Msg):
     type: Literal["speculation.cancelled"] = "speculation.cancelled"
 
 
-InterruptMessage = Annotated[Interrupt | Heard | SpeculationCancelled, Field(discriminator="type")]
+class OverlapDismissed(_Msg):
+    """From the gateway: the user's speech over turn ``turn_id`` was a backchannel or noise,
+    so the turn goes on, and that utterance's final transcript (``text``) is no question."""
+
+    type: Literal["overlap.dismissed"] = "overlap.dismissed"
+    turn_id: int
+    text: str
+
+
+InterruptMessage = Annotated[
+    Interrupt | Heard | SpeculationCancelled | OverlapDismissed, Field(discriminator="type")
+]
 
 
 # -- control: client intents relayed by the gateway -------------------------------------------
@@ -339,8 +350,8 @@ transcript_adapter: TypeAdapter[Transcript] = TypeAdapter(TranscriptMessage)
 reply_adapter: TypeAdapter[ReplyDelta | ReplyDone | UserText | TurnCommitted] = TypeAdapter(
     ReplyMessage
 )
-interrupt_adapter: TypeAdapter[Interrupt | Heard | SpeculationCancelled] = TypeAdapter(
-    InterruptMessage
+interrupt_adapter: TypeAdapter[Interrupt | Heard | SpeculationCancelled | OverlapDismissed] = (
+    TypeAdapter(InterruptMessage)
 )
 control_adapter: TypeAdapter[TextInput | SessionEnd] = TypeAdapter(ControlMessage)
 status_adapter: TypeAdapter[TurnLatency | ServiceError | AssistantAction] = TypeAdapter(
