@@ -183,6 +183,9 @@ class SessionConfig(BaseModel):
     # An enum in the schema, so clients (and generated code) know the rates that work.
     output_sample_rate: OutputSampleRate = 24000
     echo_cancellation: EchoCancellation = EchoCancellation.AUTO
+    # Speech over the assistant: "pause" its audio and resume after a backchannel or noise,
+    # or "stop" the turn at once as soon as the speech lasts the sensitivity's minimum.
+    barge_in: Literal["pause", "stop"] = "pause"
     # Seconds of silence after the assistant's turn before it asks, once, whether the user
     # is still there; None = never.
     idle_prompt_s: float | None = Field(default=None, ge=2.0, le=600.0)
