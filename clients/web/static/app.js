@@ -205,6 +205,8 @@ function sessionConfig() {
     interrupt_sensitivity: settings.interrupt_sensitivity,
     system_prompt: settings.system_prompt.trim() || null,
     detect_emotion: !!settings.detect_emotion,
+    // The browser cancels echo itself (getUserMedia's echoCancellation, audio.js).
+    echo_cancellation: 'client',
   };
 }
 

@@ -24,6 +24,7 @@ from parley_common.contracts.subjects import SessionChannel
 from parley_common.errors import BadInputError
 from parley_gateway.realtime.audio_clock import AudioClock
 from parley_gateway.realtime.client import ClientConnection
+from parley_gateway.realtime.echo import ServerEcho
 
 # The STT ends a turn after 30 s of speech (parley_stt.session.MAX_TURN_MS) and starts
 # another: a longer recording would be answered twice, so it is refused instead.
@@ -120,12 +121,20 @@ class AudioInput(Protocol):
 
 
 class PcmInput:
-    """Native clients: binary messages are PCM16 frames, published as they arrive."""
+    """Native clients: binary messages are PCM16 frames, published as they arrive (through
+    ``echo``, the server's echo canceller, when the gateway cancels this client's echo)."""
 
-    def __init__(self, publisher: AudioInPublisher, client: ClientConnection, max_bytes: int):
+    def __init__(
+        self,
+        publisher: AudioInPublisher,
+        client: ClientConnection,
+        max_bytes: int,
+        echo: ServerEcho | None = None,
+    ):
         self.publisher = publisher
         self.client = client
         self.max_bytes = max_bytes
+        self.echo = echo
 
     async def audio(self, data: bytes) -> None:
         """Publish a frame; one over ``max_bytes`` is refused (the call goes on)."""
@@ -135,6 +144,10 @@ class PcmInput:
                 f"audio frames are at most {self.max_bytes} bytes; send 20 ms (640 bytes)",
             )
             return
+        if self.echo is not None:
+            data = await self.echo.cancel(data)
+            if not data:
+                return  # under one 10 ms block so far: it goes with the next frame
         await self.publisher.frames(data)
 
     async def push_to_talk(self, action: PushToTalk) -> None:

@@ -78,6 +78,7 @@ from parley_gateway.realtime.audio_clock import AudioClock
 from parley_gateway.realtime.audio_in import AudioInPublisher, AudioInput, PcmInput, RecordingInput
 from parley_gateway.realtime.barge_in import BargeInPolicy
 from parley_gateway.realtime.client import ClientConnection, describe
+from parley_gateway.realtime.echo import ServerEcho, echo_for
 from parley_gateway.realtime.latency import TurnLatencies
 from parley_gateway.realtime.playout import AudioOutput, Playout, TurnAudio, TurnCallback
 from parley_gateway.routes.deps import Gateway
@@ -153,19 +154,25 @@ class SessionBridge:
         publisher = AudioInPublisher(self.bus, self.sid, self.clock)
         self.playout: AudioOutput
         self.input: AudioInput
+        # Server-side echo cancellation, for PCM clients only (a transport has its own).
+        self.echo: ServerEcho | None = None
         if transport is not None:
             self.input, self.playout = transport.parts(
                 publisher, self._audio_started, self._first_audio_sent, self._audio_ended
             )
         elif answers is None:
+            self.echo = echo_for(self.config)
+            send = self.client.audio if self.echo is None else self.echo.tee(self.client.audio)
             self.playout = Playout(
-                self.client.audio,
+                send,
                 self._audio_started,
                 self._first_audio_sent,
                 self._audio_ended,
                 lead_ms=gateway.settings.audio_lead_ms,
             )
-            self.input = PcmInput(publisher, self.client, gateway.settings.max_ws_message_bytes)
+            self.input = PcmInput(
+                publisher, self.client, gateway.settings.max_ws_message_bytes, self.echo
+            )
         else:
             self.playout = AnswerFiles(
                 self.client.audio, self._first_audio_sent, self._audio_ended, answers
@@ -325,6 +332,8 @@ class SessionBridge:
         if self._turn == turn_id:
             self._turn = None
         audio = self.playout.drop(turn_id)
+        if self.echo is not None:
+            self.echo.flush()  # the client drops its unplayed audio on "interrupted"
         heard_ms, heard_chars = audio.heard(self.playout.played_ms()) if audio else (0.0, 0.0)
         heard_text = cut_at_word(state.reply_text, int(heard_chars))
         state.reply_text = ""
