@@ -10,10 +10,10 @@ from parley_common.errors import ModelNotInstalledError
 __all__ = ["single_thread_session"]
 
 
-def single_thread_session(path: Path, what: str) -> Any:
-    """An inference session for the model at ``path`` (``what`` names it in errors) on one
-    CPU thread: these models take a fraction of a core, thread pools would cost more in
-    wake-ups than they save, and the cores belong to Whisper."""
+def single_thread_session(path: Path | bytes, what: str) -> Any:
+    """An inference session for the model at ``path`` (or serialized in ``path``; ``what``
+    names it in errors) on one CPU thread: these models take a fraction of a core, thread
+    pools would cost more in wake-ups than they save, and the cores belong to Whisper."""
     try:
         import onnxruntime as ort
     except ImportError as exc:
@@ -25,4 +25,5 @@ def single_thread_session(path: Path, what: str) -> Any:
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    model = str(path) if isinstance(path, Path) else path
+    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])

@@ -15,14 +15,17 @@ import numpy.typing as npt
 
 from parley_stt.models import silero_vad_path
 from parley_stt.onnx import single_thread_session
+from parley_stt.vad_graph import batched_silero
 
 __all__ = [
+    "CONTEXT_SAMPLES",
     "FRAME_MS",
     "FRAME_SAMPLES",
     "SAMPLE_RATE",
     "SileroVad",
     "VadFrame",
     "VadFrames",
+    "batched_session",
     "preload",
 ]
 
@@ -30,43 +33,59 @@ SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 512
 FRAME_MS = FRAME_SAMPLES * 1000 // SAMPLE_RATE
 _FRAME_BYTES = FRAME_SAMPLES * 2
-_CONTEXT_SAMPLES = 64
+CONTEXT_SAMPLES = 64
 _STATE_SHAPE = (1, 1, 128)
 # The signature of faster-whisper's silero_vad_v6.onnx; checked at load so a different file
 # fails loudly instead of producing garbage probabilities.
 _INPUTS = {
-    "input": ["seq_len", _CONTEXT_SAMPLES + FRAME_SAMPLES],
+    "input": ["seq_len", CONTEXT_SAMPLES + FRAME_SAMPLES],
     "h": [*_STATE_SHAPE],
     "c": [*_STATE_SHAPE],
 }
+# The same model rewritten so that rows are streams (parley_stt.vad_graph).
+_BATCHED_INPUTS = {**_INPUTS, "h": [1, "batch", 128], "c": [1, "batch", 128]}
 _OUTPUTS = ("speech_probs", "hn", "cn")
 
-_session: Any = None
+_sessions: dict[bool, Any] = {}
 _session_lock = threading.Lock()
 
 
-def _shared_session() -> Any:
-    """The process-wide inference session; it is stateless, so every stream can share it."""
-    global _session
+def _load(batched: bool) -> Any:
+    path = silero_vad_path()
+    if not batched:
+        return single_thread_session(path, "Silero VAD")
+    return single_thread_session(batched_silero(path.read_bytes()), "Silero VAD")
+
+
+def _shared_session(batched: bool = False) -> Any:
+    """The process-wide inference session (``batched``: one row per stream, see
+    :func:`batched_session`); it is stateless, so every stream can share it."""
     with _session_lock:
-        if _session is None:
-            session = single_thread_session(silero_vad_path(), "Silero VAD")
+        if batched not in _sessions:
+            session = _load(batched)
+            expected = _BATCHED_INPUTS if batched else _INPUTS
             inputs = {i.name: list(i.shape) for i in session.get_inputs()}
             outputs = tuple(o.name for o in session.get_outputs())
-            if any(inputs.get(name) != shape for name, shape in _INPUTS.items()) or (
+            if any(inputs.get(name) != shape for name, shape in expected.items()) or (
                 outputs != _OUTPUTS
             ):
                 raise RuntimeError(
                     f"unexpected Silero VAD signature: inputs {inputs}, outputs {outputs}"
                 )
-            _session = session
-        return _session
+            _sessions[batched] = session
+        return _sessions[batched]
+
+
+def batched_session() -> Any:
+    """The process-wide Silero session whose ``input`` row ``i`` is stream ``i``'s next
+    context+frame and whose ``h``/``c`` are ``(1, rows, 128)``: one call for many streams."""
+    return _shared_session(batched=True)
 
 
 def preload() -> None:
-    """Load the model now (blocking: call it in a thread at worker start-up), so that no
-    session's first frame waits for it."""
-    _shared_session()
+    """Load the model the worker's sessions use now (blocking: call it in a thread at worker
+    start-up), so that no session's first frame waits for it."""
+    batched_session()
 
 
 class SileroVad:
@@ -80,7 +99,7 @@ class SileroVad:
     def __init__(self) -> None:
         self._session = _shared_session()
         # The input row is [64 context samples | 512 frame samples], reused across calls.
-        self._input = np.zeros((1, _CONTEXT_SAMPLES + FRAME_SAMPLES), dtype=np.float32)
+        self._input = np.zeros((1, CONTEXT_SAMPLES + FRAME_SAMPLES), dtype=np.float32)
         self._h = np.zeros(_STATE_SHAPE, dtype=np.float32)
         self._c = np.zeros(_STATE_SHAPE, dtype=np.float32)
 
@@ -95,8 +114,8 @@ class SileroVad:
         if frame.shape != (FRAME_SAMPLES,):
             raise ValueError(f"a VAD frame is {FRAME_SAMPLES} samples, got shape {frame.shape}")
         # The previous frame's tail becomes this frame's context.
-        self._input[0, :_CONTEXT_SAMPLES] = self._input[0, -_CONTEXT_SAMPLES:]
-        self._input[0, _CONTEXT_SAMPLES:] = frame
+        self._input[0, :CONTEXT_SAMPLES] = self._input[0, -CONTEXT_SAMPLES:]
+        self._input[0, CONTEXT_SAMPLES:] = frame
         probs, self._h, self._c = self._session.run(
             None, {"input": self._input, "h": self._h, "c": self._c}
         )

@@ -1,0 +1,185 @@
+"""Silero VAD for every session of a worker in one ONNX call per tick.
+
+Each session owns a :class:`VadStream` (its LSTM state and the last frame's tail) and awaits
+the probability of its next 32 ms frame; the :class:`BatchedVad` behind them stacks every
+frame waiting at that moment into one call of the row-per-stream model
+(:func:`parley_stt.vad.batched_session`), which gives each row exactly what a
+:class:`~parley_stt.vad.SileroVad` of its own would. Batching is natural: frames that arrive
+while a call runs form the next one, so there is no added wait when load is light and the
+batches grow with load. Small batches run on the event loop (a thread hop would cost more
+than the call); bigger ones in the batcher's own thread, with the GIL released by
+onnxruntime, so the loop keeps relaying audio meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from parley_stt.vad import CONTEXT_SAMPLES, FRAME_SAMPLES, SileroVad, batched_session
+
+__all__ = ["BatchedVad", "FrameVad", "VadStream", "as_frame_vad"]
+
+_HIDDEN = 128
+# Batches of up to this many rows run inline: below it onnxruntime takes less time than
+# handing the call to a thread and back (bench/stt_frames.py measures both).
+INLINE_ROWS = int(os.environ.get("STT_VAD_INLINE_ROWS", "4"))
+
+Samples = npt.NDArray[np.float32]
+
+
+class FrameVad(Protocol):
+    """What a session asks of its VAD: the speech probability of its next 512-sample frame."""
+
+    async def probability(self, frame: Samples) -> float:
+        """Speech probability (0..1) of the stream's next frame, float samples in -1..1."""
+        ...
+
+
+class _Unbatched:
+    """A stream's own :class:`SileroVad` behind the :class:`FrameVad` interface."""
+
+    def __init__(self, vad: SileroVad) -> None:
+        self._vad = vad
+
+    async def probability(self, frame: Samples) -> float:
+        return self._vad.probability(frame)
+
+
+def as_frame_vad(vad: SileroVad | FrameVad) -> FrameVad:
+    """``vad`` as a :class:`FrameVad` (a plain SileroVad runs per call, unbatched)."""
+    return _Unbatched(vad) if isinstance(vad, SileroVad) else vad
+
+
+class VadStream:
+    """One audio stream's place in a :class:`BatchedVad` (create it with
+    :meth:`BatchedVad.stream`). Frames must be awaited one at a time, in order, as a session
+    does; a stream that is dropped costs the batcher nothing."""
+
+    def __init__(self, batcher: BatchedVad) -> None:
+        self._batcher = batcher
+        self.context = np.zeros(CONTEXT_SAMPLES, dtype=np.float32)
+        self.h = np.zeros(_HIDDEN, dtype=np.float32)
+        self.c = np.zeros(_HIDDEN, dtype=np.float32)
+
+    async def probability(self, frame: Samples) -> float:
+        """Speech probability (0..1) of the stream's next frame, float samples in -1..1."""
+        if frame.shape != (FRAME_SAMPLES,):
+            raise ValueError(f"a VAD frame is {FRAME_SAMPLES} samples, got shape {frame.shape}")
+        return await self._batcher.submit(self, frame)
+
+
+@dataclass(slots=True)
+class _Request:
+    stream: VadStream
+    frame: Samples
+    result: asyncio.Future[float]
+
+
+class BatchedVad:
+    """The VAD of all the sessions of one worker (one per event loop).
+
+    The model loads on the first :meth:`stream` (call that off the loop, or
+    :func:`parley_stt.vad.preload` first).
+    """
+
+    def __init__(self, inline_rows: int = INLINE_ROWS) -> None:
+        self.inline_rows = inline_rows
+        self._queue: deque[_Request] = deque()
+        self._runner: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._session: Any = None
+        self.calls = 0  # ONNX calls made, and the frames they served: batching at a glance
+        self.rows = 0
+
+    def stream(self) -> VadStream:
+        """A new stream (blocking on the first call: it may load the model)."""
+        if self._session is None:
+            self._session = batched_session()
+        return VadStream(self)
+
+    def submit(self, stream: VadStream, frame: Samples) -> asyncio.Future[float]:
+        """Queue ``stream``'s next frame for the next call; resolves to its probability."""
+        loop = asyncio.get_running_loop()
+        request = _Request(stream, frame, loop.create_future())
+        self._queue.append(request)
+        if self._runner is None:
+            self._runner = loop.create_task(self._drain())
+        return request.result
+
+    def close(self) -> None:
+        """Stop the batcher's thread (pending frames still finish)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch = self._take()
+                try:
+                    inputs = self._inputs(batch)
+                    if len(batch) <= self.inline_rows:
+                        outputs = self._run(inputs)
+                    else:
+                        if self._executor is None:
+                            self._executor = ThreadPoolExecutor(1, thread_name_prefix="vad")
+                        loop = asyncio.get_running_loop()
+                        outputs = await loop.run_in_executor(self._executor, self._run, inputs)
+                except Exception as exc:  # every waiting session hears of it
+                    for request in batch:
+                        if not request.result.done():
+                            request.result.set_exception(exc)
+                    continue
+                self._deliver(batch, inputs["input"][:, -CONTEXT_SAMPLES:], *outputs)
+        finally:
+            self._runner = None
+
+    def _take(self) -> list[_Request]:
+        """The oldest waiting frame of each stream: a row's state must have seen the
+        stream's previous frame, so a second frame of the same stream waits a call."""
+        batch: list[_Request] = []
+        later: deque[_Request] = deque()
+        seen: set[int] = set()
+        for request in self._queue:
+            key = id(request.stream)
+            if key in seen:
+                later.append(request)
+            else:
+                seen.add(key)
+                batch.append(request)
+        self._queue = later
+        return batch
+
+    @staticmethod
+    def _inputs(batch: list[_Request]) -> dict[str, Samples]:
+        streams = [r.stream for r in batch]
+        frames = np.stack([r.frame for r in batch])
+        contexts = np.stack([s.context for s in streams])
+        return {
+            "input": np.concatenate([contexts, frames], axis=1),
+            "h": np.stack([s.h for s in streams])[np.newaxis],
+            "c": np.stack([s.c for s in streams])[np.newaxis],
+        }
+
+    def _run(self, inputs: dict[str, Samples]) -> tuple[Samples, Samples, Samples]:
+        probs, hn, cn = self._session.run(None, inputs)
+        return probs, hn, cn
+
+    def _deliver(
+        self, batch: list[_Request], tails: Samples, probs: Samples, hn: Samples, cn: Samples
+    ) -> None:
+        self.calls += 1
+        self.rows += len(batch)
+        for i, request in enumerate(batch):
+            stream = request.stream
+            stream.h, stream.c, stream.context = hn[0, i], cn[0, i], tails[i]
+            if not request.result.done():  # its session may have been cancelled meanwhile
+                request.result.set_result(float(probs[i]))
