@@ -18,6 +18,7 @@ from parley_common.bus import Bus, MessageMeta, Received
 from parley_common.bus.audio import INPUT_SAMPLE_RATE, AudioInMeta
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import (
+    Emotion,
     SessionAssign,
     SpeechStarted,
     SpeechStopped,
@@ -37,6 +38,7 @@ from parley_stt.end_of_turn import WINDOW_BYTES, EndOfTurn, load_once
 from parley_stt.providers.base import PartialSink, SttProvider, SttResult, SttStream
 from parley_stt.providers.registry import get_provider
 from parley_stt.settings import TurnSettings
+from parley_stt.speculation import SpeculativeTranscript
 from parley_stt.turns import FRAME_MS, EnergyEdge, Phase, TurnDetector, TurnEvent
 from parley_stt.vad import FRAME_SAMPLES, SileroVad
 
@@ -110,6 +112,9 @@ class SttSession:
         self._partial_at_ms = 0
         self._partial: asyncio.Task[None] | None = None
         self._speculative: asyncio.Task[object] | None = None
+        self.speculation = SpeculativeTranscript(
+            bus, self.sid, self._meta, assign.config.speculative_answer
+        )
         self._decision: asyncio.Task[None] | None = None  # the current pause's judgement
         self._finals: asyncio.Task[None] | None = None  # chained so finals stay in order
         self._push_to_talk = False
@@ -260,6 +265,7 @@ class SttSession:
                 self._speculative.cancel()
                 self._speculative = None
             self._cancel_decision()
+            await self.speculation.cancel()
         for frame in backlog:
             await self._feed(frame)
 
@@ -302,19 +308,40 @@ class SttSession:
         if self._partial is not None:
             self._partial.cancel()  # a queued interim would only delay the final
         if self._stream is not None and self._speculative is None:
-            self._speculative = asyncio.create_task(self._stream.finish())
+            pause = self.detector.pause
+            self._speculative = asyncio.create_task(self._speculate(self._stream, pause))
+
+    async def _speculate(self, stream: SttStream, pause: int) -> SttResult:
+        """The final transcription of the pause ``pause``, offered to the dialogue as a
+        speculative transcript if the pause is still going on when it is ready."""
+        result = await stream.finish()
+
+        def pausing() -> bool:
+            trailing = self.detector.phase is Phase.TRAILING and self.detector.pause == pause
+            return trailing and stream is self._stream
+
+        if not (self.speculation.enabled and pausing() and result.text.strip()):
+            return result
+        audio = bytes(self._audio)
+        emotion = (
+            await self.emotion.judge(audio, result.text, result.words) if self.emotion else None
+        )
+        if pausing():
+            await self.speculation.publish(self._final_transcript(result, audio, None, emotion))
+        return result
 
     def _end_of_turn(self) -> None:
         stream, speculative = self._stream, self._speculative
         self._stream, self._speculative, self._held = None, None, []
         self._cancel_decision()
+        speculated = self.speculation.take()
         if stream is None:
             return
         previous = self._finals
         ended_at = time.perf_counter()
         audio, self._audio = bytes(self._audio), bytearray()
         self._finals = asyncio.create_task(
-            self._publish_final(stream, speculative, previous, ended_at, audio)
+            self._publish_final(stream, speculative, previous, ended_at, audio, speculated)
         )
 
     async def _publish_final(
@@ -324,6 +351,7 @@ class SttSession:
         previous: asyncio.Task[None] | None,
         ended_at: float,
         audio: bytes,
+        speculated: Transcript | None = None,
     ) -> None:
         # The user stopped speaking: a turn, and its trace, begin here.
         turn = tracing.start_turn("stt", self.sid)
@@ -333,11 +361,16 @@ class SttSession:
                 if found is not None:
                     span.set_attribute("parley.provider", found[1].name)
                     span.set_attribute("parley.model", self.config.stt_model or "default")
-            if found is None:
-                return
             if previous is not None:
                 await asyncio.gather(previous, return_exceptions=True)
-            await self._final_found(*found, ended_at, audio, tracing.traceparent_of(turn))
+            if found is None or not found[0].text.strip():
+                if speculated is not None:
+                    await self.speculation.withdraw()  # no final will commit its answer
+                if found is None:
+                    return
+            await self._final_found(
+                *found, ended_at, audio, tracing.traceparent_of(turn), speculated
+            )
         finally:
             turn.end()
 
@@ -386,6 +419,7 @@ class SttSession:
         ended_at: float,
         audio: bytes,
         traceparent: str,
+        speculated: Transcript | None = None,
     ) -> None:
         audio_ms = len(audio) * 1000 // (2 * INPUT_SAMPLE_RATE)
         finalize_s = time.perf_counter() - ended_at
@@ -393,18 +427,11 @@ class SttSession:
         if not result.text.strip():
             return  # noise, a cough: nothing to answer
         emotion = None
-        if self.emotion is not None:
+        if speculated is not None and speculated.text == result.text.strip():
+            emotion = speculated.emotion  # judged on the same audio during the pause
+        elif self.emotion is not None:
             emotion = await self.emotion.judge(audio, result.text, result.words)
-        transcript = Transcript(
-            text=result.text.strip(),
-            is_final=True,
-            confidence=result.confidence,
-            language=result.language,
-            words=result.words,
-            audio_ms=audio_ms,
-            finalize_ms=finalize_s * 1000,
-            emotion=emotion,
-        )
+        transcript = self._final_transcript(result, audio, finalize_s * 1000, emotion)
         meta = replace(self._meta(), traceparent=traceparent)
         await self.bus.publish(self._subject(SessionChannel.TRANSCRIPT), transcript, meta)
         usage = UsageRecorded(
@@ -417,6 +444,20 @@ class SttSession:
             unit="audio_seconds",
         )
         self.reporter.report("usage.recorded", usage, self._meta())
+
+    def _final_transcript(
+        self, result: SttResult, audio: bytes, finalize_ms: float | None, emotion: Emotion | None
+    ) -> Transcript:
+        return Transcript(
+            text=result.text.strip(),
+            is_final=True,
+            confidence=result.confidence,
+            language=result.language,
+            words=result.words,
+            audio_ms=len(audio) * 1000 // (2 * INPUT_SAMPLE_RATE),
+            finalize_ms=finalize_ms,
+            emotion=emotion,
+        )
 
     async def _transcribe(self, provider: SttProvider, audio: bytes) -> SttResult:
         """The final transcript of a whole utterance by ``provider`` (a fallback)."""
