@@ -113,7 +113,8 @@ async def test_a_pause_offers_a_speculative_transcript_withdrawn_when_the_user_g
     await asyncio.sleep(0.3)  # nothing more is coming
     assert seen.kinds() == ["speculative", "cancelled", "final"]
     speculative, final = seen.order[0][1], seen.order[2][1]
-    assert isinstance(speculative, Transcript) and isinstance(final, Transcript)
+    assert isinstance(speculative, Transcript)
+    assert isinstance(final, Transcript)
     assert not speculative.is_final  # stored and shown as a partial at most
     # One turn, the whole utterance: the final covers both parts of the sentence.
     assert final.audio_ms >= speculative.audio_ms + 900
@@ -130,7 +131,8 @@ async def test_a_turn_that_ends_in_its_pause_commits_the_speculative_transcript(
     await asyncio.sleep(0.3)
     assert seen.kinds() == ["speculative", "final"]
     speculative, final = seen.order[0][1], seen.order[1][1]
-    assert isinstance(speculative, Transcript) and isinstance(final, Transcript)
+    assert isinstance(speculative, Transcript)
+    assert isinstance(final, Transcript)
     assert (final.text, final.audio_ms) == (speculative.text, speculative.audio_ms)
 
 
