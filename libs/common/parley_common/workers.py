@@ -1,10 +1,13 @@
 """Sessions on workers: one worker of a service holds a session's streaming state.
 
-When a session starts, the gateway sends ``SessionAssign`` to the service's queue group; the
-NATS queue picks one worker, which starts a task for the session and answers ``AssignAck``.
+When a session starts, the gateway sends ``SessionAssign`` to the least-loaded worker it
+knows of (its direct subject), or to the service's queue group when it knows none; the
+worker starts a task for the session and answers ``AssignAck``.
 The task lives until the session ends (``SessionEnd`` on its control subject), the worker
 stops, or the session is assigned again elsewhere. Workers publish heartbeats listing their
-sessions, so a supervisor can move the sessions of a worker that went silent.
+sessions (their number is its load) and its CPU, so a gateway can place new sessions by
+load and move the sessions of a worker that went silent; a worker also answers a ping on its
+direct subject, so a silent one can be told apart from a slow one at once.
 
 Asked to stop (SIGTERM: a deploy, a scale-down), a worker drains: it takes no new session,
 lets each held session finish the turn it is in (``SessionWork.busy``) for up to the drain
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -38,7 +42,8 @@ from parley_common.observability.metrics import ACTIVE_SESSIONS
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_INTERVAL_S = 1.0
+# Twice a second: a dead worker's sessions are to be moved within 2 s.
+HEARTBEAT_INTERVAL_S = 0.5
 # How long an assignment's ack may wait for the new session to listen to its subjects.
 READY_TIMEOUT_S = 1.0
 DRAIN_POLL_S = 0.05
@@ -71,6 +76,10 @@ class SessionWorker:
         self._tg: asyncio.TaskGroup | None = None
         self._draining = False
         self._accepting = False
+        # The direct and the queue subscriptions answer one at a time, like a single one.
+        self._assigning = asyncio.Lock()
+        self._cpu_mark = (time.monotonic(), time.process_time())
+        self._cpu_percent = 0.0
 
     @property
     def sessions(self) -> tuple[str, ...]:
@@ -93,22 +102,37 @@ class SessionWorker:
         at most ``drain_s`` and return."""
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
-            sub = await self.bus.subscribe(
-                subjects.assign(self.service), self._on_assign, queue=self.service
+            subs = [
+                await self.bus.subscribe(
+                    subjects.assign(self.service), self._on_assign, queue=self.service
+                ),
+                await self.bus.subscribe(
+                    subjects.assign_to(self.service, self.worker_id), self._on_assign
+                ),
+            ]
+            # Answered while draining too: a draining worker is slow to beat, not gone.
+            pings = await self.bus.subscribe(
+                subjects.ping(self.service, self.worker_id), self._on_ping
             )
             await self.bus.flush()  # the subscription is on the server: assignments arrive
             self._accepting = True
             beating = tg.create_task(self._heartbeat_forever())
             try:
                 await (stopping or asyncio.Event()).wait()
-                await sub.unsubscribe()
+                await self._unsubscribe(subs)
                 await self._drain(drain_s)
             finally:
                 beating.cancel()
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
+                await self._unsubscribe([*subs, pings])
                 for task in self._tasks.values():
                     task.cancel()
+
+    @staticmethod
+    async def _unsubscribe(subs: list[Subscription]) -> None:
+        for sub in subs:
+            # Already gone when a drain unsubscribed it, or when the connection closed.
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def _drain(self, drain_s: float) -> None:
         self._draining = True
@@ -144,16 +168,34 @@ class SessionWorker:
             await self._heartbeat()
             await asyncio.sleep(HEARTBEAT_INTERVAL_S)
 
-    async def _heartbeat(self) -> None:
-        beat = WorkerHeartbeat(
+    def _beat(self) -> WorkerHeartbeat:
+        now, cpu = time.monotonic(), time.process_time()
+        then, cpu_then = self._cpu_mark
+        if now - then >= HEARTBEAT_INTERVAL_S / 2:  # a beat right after another keeps the mark
+            self._cpu_percent = round(100 * (cpu - cpu_then) / (now - then), 1)
+            self._cpu_mark = (now, cpu)
+        return WorkerHeartbeat(
             service=self.service,
             worker_id=self.worker_id,
             sessions=self.sessions,
             draining=self._draining,
+            cpu_percent=self._cpu_percent,
         )
-        await self.bus.publish(subjects.heartbeat(self.service), beat, MessageMeta(session_id=""))
+
+    async def _heartbeat(self) -> None:
+        await self.bus.publish(
+            subjects.heartbeat(self.service), self._beat(), MessageMeta(session_id="")
+        )
+
+    async def _on_ping(self, msg: Received) -> None:
+        if msg.reply:
+            await self.bus.respond(msg, self._beat(), MessageMeta(session_id=""))
 
     async def _on_assign(self, msg: Received) -> None:
+        async with self._assigning:
+            await self._assign(msg)
+
+    async def _assign(self, msg: Received) -> None:
         request = SessionAssign.model_validate_json(msg.data)
         sid = request.session_id
         meta = MessageMeta(session_id=sid)

@@ -23,6 +23,7 @@ from parley_common.errors import (
 )
 from parley_common.tokens import Principal
 from parley_gateway.custom_voices import CustomVoiceStore
+from parley_gateway.sessions.placement import WorkerRegistry
 from parley_gateway.sessions.store import SessionRecord, SessionStore
 from parley_gateway.sessions.voice_configs import VoiceConfigStore
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # The services that hold per-session streaming state and must each take a new session.
 STREAMING_SERVICES = ("stt", "llm", "tts")
+# A worker whose last heartbeat is older than this is not chosen for a new session.
+FRESH_WITHIN_S = 1.5
 
 
 class SessionLifecycle:
@@ -47,6 +50,8 @@ class SessionLifecycle:
         self.assign_timeout_s = assign_timeout_s
         self.max_sessions_per_user = max_sessions_per_user
         self.voice_configs = VoiceConfigStore(store.pool)
+        # Fed by the WorkerMonitor's heartbeats; empty, every session goes to the queue group.
+        self.workers = WorkerRegistry()
 
     async def start(self, request: CreateSessionRequest, principal: Principal) -> SessionRecord:
         """Store the session and have one worker of each streaming service take it. The
@@ -100,13 +105,32 @@ class SessionLifecycle:
         return dict(zip(STREAMING_SERVICES, results, strict=True))
 
     async def assign_service(self, service: str, record: SessionRecord) -> str:
-        """Have one worker of ``service`` take the session; returns its worker id."""
+        """Have one worker of ``service`` take the session, the least-loaded one this
+        gateway knows of, else any of its queue group; returns its worker id."""
         request = SessionAssign(session_id=record.id, user_id=record.user_id, config=record.config)
+        chosen = self.workers.least_loaded(service, FRESH_WITHIN_S)
+        if chosen is not None:
+            self.workers.reserve(chosen, record.id)
+            try:
+                return await self._request(service, subjects.assign_to(service, chosen), request)
+            except ServiceUnavailableError as exc:
+                self.workers.release(chosen, record.id)
+                if not isinstance(exc.__cause__, NoRespondersError):
+                    raise
+                # Gone since its last beat: the failover moves its sessions; this one goes
+                # to whichever worker of the queue group is there.
+                self.workers.unreachable(chosen)
+            except ParleyError:
+                self.workers.release(chosen, record.id)
+                raise
+        worker = await self._request(service, subjects.assign(service), request)
+        self.workers.reserve(worker, record.id)
+        return worker
+
+    async def _request(self, service: str, subject: str, request: SessionAssign) -> str:
         meta = MessageMeta(session_id=request.session_id)
         try:
-            reply = await self.bus.request(
-                subjects.assign(service), request, meta, timeout=self.assign_timeout_s
-            )
+            reply = await self.bus.request(subject, request, meta, timeout=self.assign_timeout_s)
         except (NoRespondersError, NatsTimeoutError) as exc:
             raise ServiceUnavailableError(f"no {service} worker is available") from exc
         ack = AssignAck.model_validate_json(reply.data)
