@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from opentelemetry import trace
 
+from parley_common.backchannels import RecentOverlaps
 from parley_common.bus import Bus, MessageMeta, Received
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import (
@@ -28,6 +29,7 @@ from parley_common.contracts.bus import (
     Interrupt,
     InterruptReason,
     LatencyStages,
+    OverlapDismissed,
     ReplyDelta,
     ReplyDone,
     SessionAssign,
@@ -132,6 +134,7 @@ class DialogueSession:
         )
         self.failures = FailureReporter(bus, self.reporter, self.sid, "llm")
         self._requests: asyncio.Queue[_TurnRequest] = asyncio.Queue()
+        self._backchannels = RecentOverlaps()  # said over the assistant, not to be answered
         self._answer: _Answer | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._seq = 0
@@ -206,6 +209,8 @@ class DialogueSession:
     # -- inputs: callbacks only queue or cancel, they never wait on I/O ----------------------
     async def _on_transcript(self, msg: Received) -> None:
         transcript = msg.decode(transcript_adapter)
+        if transcript.is_final and self._backchannels.take(transcript.text):
+            return
         if transcript.is_final and transcript.text.strip():
             self._requests.put_nowait(
                 _TurnRequest(transcript.text, transcript, time.perf_counter(), msg.meta.traceparent)
@@ -233,6 +238,8 @@ class DialogueSession:
                 INTERRUPTIONS.labels("llm", event.reason.value).inc()
         elif isinstance(event, Heard):
             self.memory.keep_heard(event.turn_id, event.chars)
+        elif isinstance(event, OverlapDismissed):
+            self._backchannels.dismissed(event.text)
 
     # -- the one owner of turn state ---------------------------------------------------------
     async def _turns_forever(self) -> None:

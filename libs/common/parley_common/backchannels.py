@@ -1,0 +1,155 @@
+"""Backchannels: the short sounds and words a listener makes to say "go on" ("mm-hmm",
+"yeah", "okay"), per language, and whether an overlap's transcript is nothing but those.
+
+When the user speaks over the assistant, the gateway pauses and reads the overlap's
+transcript: only backchannels (or nothing, a cough) and it resumes; any other word is an
+interruption. The lists are keyed by the nine supported languages; a deployment can add
+phrases with ``PARLEY_BACKCHANNELS_<LANG>`` (comma separated, e.g. ``PARLEY_BACKCHANNELS_EN=
+"gotcha, cool"``). A speech recogniser spells non-words in many ways (Whisper writes
+"mm-hmm" as "Mm-hmm", "Mhm", "M M M"), so phrases are compared as lower-case word sequences
+without punctuation, and runs of one repeated phrase ("yeah, yeah") count too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import unicodedata
+from collections import deque
+
+from parley_common.languages import SUPPORTED_LANGUAGES, supported_language
+
+__all__ = ["BACKCHANNELS", "RecentOverlaps", "backchannel_phrases", "is_backchannel", "words"]
+
+ENV_PREFIX = "PARLEY_BACKCHANNELS_"
+
+# Sounds any language's speakers make (and recognisers write) while listening; a breath or
+# a cough transcribed as one of these is no interruption either.
+_VOCAL = (
+    "mm",
+    "mmm",
+    "m",
+    "m m",
+    "m m m",
+    "mhm",
+    "mm hmm",
+    "mm hm",
+    "m hm",
+    "hmm",
+    "hm",
+    "uh huh",
+    "uh hu",
+    "uhuh",
+    "uh",
+    "um",
+    "ah",
+    "aha",
+    "oh",
+    "ooh",
+    "ow",
+    "eh",
+)
+
+BACKCHANNELS: dict[str, tuple[str, ...]] = {
+    "en": (
+        "yeah",
+        "yes",
+        "yep",
+        "yup",
+        "ya",
+        "okay",
+        "ok",
+        "o k",
+        "right",
+        "alright",
+        "all right",
+        "sure",
+        "i see",
+        "got it",
+        "uh huh",
+        "true",
+        "exactly",
+        "cool",
+        "nice",
+        "wow",
+        "really",
+    ),
+    "es": ("sí", "si", "vale", "claro", "ajá", "aja", "ya", "bueno", "vale vale", "exacto"),
+    "fr": ("oui", "ouais", "d'accord", "ok", "okay", "voilà", "ah bon", "bien sûr", "exactement"),
+    "de": ("ja", "jaja", "genau", "okay", "ok", "stimmt", "klar", "aha", "richtig", "na ja"),
+    "it": ("sì", "si", "certo", "esatto", "va bene", "ok", "okay", "già", "capito", "ah ecco"),
+    "pt": ("sim", "é", "pois", "pois é", "certo", "tá", "ok", "okay", "claro", "entendi"),
+    "ja": ("はい", "うん", "ええ", "そう", "そうですね", "なるほど", "へえ", "ふーん", "ああ"),
+    "ko": ("네", "예", "응", "그래", "맞아", "아", "그렇구나", "음"),
+    "zh": ("嗯", "对", "是", "好", "好的", "是的", "对对", "哦", "嗯嗯", "明白"),
+}
+
+_WORD = re.compile(r"[\w']+")
+
+
+def words(text: str) -> list[str]:
+    """``text`` as lower-case words without punctuation ("Mm-hmm." → ["mm", "hmm"])."""
+    return _WORD.findall(unicodedata.normalize("NFC", text).lower().replace("-", " "))
+
+
+def backchannel_phrases(language: str | None) -> frozenset[str]:
+    """The backchannel phrases of ``language`` (a language tag; None or unsupported: every
+    language's, since the recogniser may not say), as space-joined words."""
+    code = supported_language(language)
+    codes = [code] if code is not None else list(SUPPORTED_LANGUAGES)
+    phrases = set(_VOCAL)
+    for c in codes:
+        phrases.update(BACKCHANNELS[c])
+        extra = os.environ.get(ENV_PREFIX + c.upper(), "")
+        phrases.update(p for p in extra.split(",") if p.strip())
+    return frozenset(" ".join(words(p)) for p in phrases if words(p))
+
+
+def is_backchannel(text: str, language: str | None) -> bool:
+    """Whether ``text`` holds only backchannel phrases (at least one word). Scripts written
+    without spaces (Japanese, Chinese) are matched on the whole text."""
+    tokens = words(text)
+    if not tokens:
+        return False
+    phrases = backchannel_phrases(language)
+    longest = max((len(p.split()) for p in phrases), default=1)
+    # Greedy from the left, longest phrase first: "all right yeah" = "all right" + "yeah".
+    i = 0
+    while i < len(tokens):
+        for n in range(min(longest, len(tokens) - i), 0, -1):
+            if " ".join(tokens[i : i + n]) in phrases:
+                i += n
+                break
+        else:
+            return False
+    return True
+
+
+class RecentOverlaps:
+    """Overlap transcripts the gateway dismissed as backchannels, for a short while: the
+    dialogue worker drops the final transcript of each (it is no question to answer)."""
+
+    def __init__(self, keep_s: float = 6.0) -> None:
+        self.keep_s = keep_s
+        self._texts: deque[tuple[float, tuple[str, ...]]] = deque()
+
+    def dismissed(self, text: str) -> None:
+        """The gateway resumed after an overlap that said ``text``."""
+        self._expire()
+        self._texts.append((time.monotonic() + self.keep_s, tuple(words(text))))
+
+    def take(self, text: str) -> bool:
+        """Whether ``text`` is a dismissed overlap's final (forgotten once taken)."""
+        self._expire()
+        key = tuple(words(text))
+        for entry in self._texts:
+            if entry[1] == key:
+                self._texts.remove(entry)
+                return True
+        return False
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        while self._texts and self._texts[0][0] < now:
+            self._texts.popleft()
