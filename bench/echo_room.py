@@ -1,0 +1,122 @@
+"""A client on a speakerphone, for the echo-cancellation tests and benchmarks: it plays the
+assistant's audio in real time, and its microphone hears that audio back (delayed,
+attenuated, with a little noise) along with whatever the user says."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from bench.audio import FRAME_MS, INPUT_RATE
+from bench.call import Call
+from parley_common.audio.resampling import StreamResampler
+
+FRAME_SAMPLES = INPUT_RATE * FRAME_MS // 1000
+Samples = npt.NDArray[np.float64]
+
+
+def pcm_array(pcm: bytes) -> Samples:
+    """PCM16 LE as float samples."""
+    return np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+
+
+def pcm_bytes(samples: Samples) -> bytes:
+    """Float samples as PCM16 LE, clipped."""
+    return np.clip(np.round(samples), -32768, 32767).astype("<i2").tobytes()
+
+
+def level_db(samples: Samples) -> float:
+    """RMS level in dB (of PCM16 units; 0 dB = an RMS of 1)."""
+    return float(10 * np.log10(np.mean(samples**2) + 1e-9))
+
+
+@dataclass
+class EchoPath:
+    """The room between a speaker and a microphone: what played ``delay_ms`` ago comes
+    back ``attenuation_db`` quieter, over noise of RMS ``noise_rms``."""
+
+    delay_ms: float
+    attenuation_db: float
+    noise_rms: float = 30.0
+    seed: int = 0
+    _line: Samples = field(init=False)
+    _rng: np.random.Generator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._line = np.zeros(round(self.delay_ms * INPUT_RATE / 1000))
+        self._rng = np.random.default_rng(self.seed)
+
+    def mic(self, played: Samples, near: Samples) -> Samples:
+        """The microphone over the samples in which ``played`` came out of the speaker while
+        the user said ``near`` (the same length)."""
+        line = np.concatenate((self._line, played))
+        echo, self._line = line[: len(played)], line[len(played) :]
+        gain = 10 ** (-self.attenuation_db / 20)
+        return near + gain * echo + self._rng.normal(0.0, self.noise_rms, len(played))
+
+
+class Speakerphone:
+    """Drives ``call`` like a client on a speaker, until ``stop``: every 20 ms it plays the
+    next 20 ms of the assistant's audio received (flushed on ``interrupted``, as a player
+    does) and sends what its microphone heard through ``path``."""
+
+    def __init__(self, call: Call, path: EchoPath, output_rate: int) -> None:
+        self.call = call
+        self.path = path
+        self._resampler = StreamResampler(output_rate, INPUT_RATE)
+        self._playback: Samples = np.zeros(0)
+        self._speech: Samples = np.zeros(0)
+        self._cursor = 0  # call.log entries already taken
+        self._task: asyncio.Task[None] | None = None
+        self.played_samples = 0  # assistant audio that came out of the speaker
+
+    def start(self) -> None:
+        """Start the microphone."""
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop the microphone."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def say(self, pcm: bytes) -> None:
+        """The user says ``pcm`` (PCM16 16 kHz) from the next frame on."""
+        self._speech = np.concatenate((self._speech, pcm_array(pcm)))
+
+    @property
+    def speaking(self) -> bool:
+        """Whether the user still has speech to say."""
+        return len(self._speech) > 0
+
+    def _take_received(self) -> None:
+        for record in self.call.log[self._cursor :]:
+            if record.audio is not None:
+                chunk = pcm_array(self._resampler.process(record.audio))
+                self._playback = np.concatenate((self._playback, chunk))
+            elif record.event is not None and record.event.get("type") == "interrupted":
+                self._playback = np.zeros(0)
+        self._cursor = len(self.call.log)
+
+    def _next(self, buffer: Samples) -> tuple[Samples, Samples]:
+        frame = np.zeros(FRAME_SAMPLES)
+        n = min(FRAME_SAMPLES, len(buffer))
+        frame[:n] = buffer[:n]
+        return frame, buffer[n:]
+
+    async def _run(self) -> None:
+        started = time.perf_counter()
+        i = 0
+        while True:
+            self._take_received()
+            self.played_samples += min(FRAME_SAMPLES, len(self._playback))
+            played, self._playback = self._next(self._playback)
+            near, self._speech = self._next(self._speech)
+            await self.call.ws.send(pcm_bytes(self.path.mic(played, near)))
+            i += 1
+            delay = started + i * FRAME_MS / 1000 - time.perf_counter()
+            await asyncio.sleep(max(0.0, delay))
