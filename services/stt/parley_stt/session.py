@@ -41,6 +41,7 @@ from parley_stt.settings import TurnSettings
 from parley_stt.speculation import SpeculativeTranscript
 from parley_stt.turns import FRAME_MS, EnergyEdge, Phase, TurnDetector, TurnEvent
 from parley_stt.vad import FRAME_SAMPLES, SileroVad
+from parley_stt.vad_batch import BatchedVad, FrameVad, as_frame_vad
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class SttSession:
         bus: Bus,
         assign: SessionAssign,
         provider: SttProvider,
-        vad: SileroVad,
+        vad: SileroVad | FrameVad,
         fallbacks: Sequence[str] = (),
         end_of_turn: EndOfTurn | None = None,
     ) -> None:
@@ -77,7 +78,7 @@ class SttSession:
         self.sid = assign.session_id
         self.config = assign.config
         self.provider = provider
-        self.vad = vad
+        self.vad = as_frame_vad(vad)
         # Without a judge (the session turned it off, or the model is not installed) the
         # sensitivity's silence alone ends a turn.
         self.end_of_turn = end_of_turn
@@ -203,7 +204,7 @@ class SttSession:
         offset = self._offset_ms
         self._next_sample += FRAME_SAMPLES
         samples = np.frombuffer(frame, dtype=np.int16).astype(np.float32) / 32768.0
-        probability = self.vad.probability(samples)
+        probability = await self.vad.probability(samples)
         if self._push_to_talk:
             probability = 1.0  # the button, not the VAD, decides while it is held
         self._energy.push(offset, samples, speaking=probability >= self.detector.start_threshold)
@@ -507,12 +508,13 @@ class SttSession:
 def open_session(runtime: Runtime) -> SessionFactory:
     """The factory the worker calls for each assigned session."""
     turn_settings = TurnSettings()
+    vad_batch = BatchedVad()  # one ONNX call per tick for all of this worker's sessions
 
     async def factory(assign: SessionAssign) -> SessionWork:
         provider = get_provider(assign.config.stt_provider)
         # Off the loop: the first VAD of a process loads the model (the worker preloads it at
         # start-up, so this is normally instant). So for the end-of-turn model.
-        vad = await asyncio.to_thread(SileroVad)
+        vad = await asyncio.to_thread(vad_batch.stream)
         judge = None
         if assign.config.semantic_turn:
             model = await asyncio.to_thread(load_once)

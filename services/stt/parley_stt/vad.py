@@ -57,7 +57,7 @@ def _load(batched: bool) -> Any:
     return single_thread_session(batched_silero(path.read_bytes()), "Silero VAD")
 
 
-def _shared_session(batched: bool = False) -> Any:
+def _session_of(batched: bool) -> Any:
     """The process-wide inference session (``batched``: one row per stream, see
     :func:`batched_session`); it is stateless, so every stream can share it."""
     with _session_lock:
@@ -76,10 +76,15 @@ def _shared_session(batched: bool = False) -> Any:
         return _sessions[batched]
 
 
+def _shared_session() -> Any:
+    """The session the worker's streams share: the batched one."""
+    return _session_of(batched=True)
+
+
 def batched_session() -> Any:
     """The process-wide Silero session whose ``input`` row ``i`` is stream ``i``'s next
     context+frame and whose ``h``/``c`` are ``(1, rows, 128)``: one call for many streams."""
-    return _shared_session(batched=True)
+    return _shared_session()
 
 
 def preload() -> None:
@@ -97,7 +102,7 @@ class SileroVad:
     """
 
     def __init__(self) -> None:
-        self._session = _shared_session()
+        self._session = _session_of(batched=False)
         # The input row is [64 context samples | 512 frame samples], reused across calls.
         self._input = np.zeros((1, CONTEXT_SAMPLES + FRAME_SAMPLES), dtype=np.float32)
         self._h = np.zeros(_STATE_SHAPE, dtype=np.float32)
