@@ -36,6 +36,11 @@ class GatewaySettings(ServiceSettings):
     # Audio is sent to the client at most this far ahead of real time, so that audio the
     # user has not heard yet can still be dropped on an interruption.
     audio_lead_ms: int = 250
+    # Speech over the assistant pauses its audio and is judged within this window (barge_in
+    # "pause"): speech that stops inside it without words other than backchannels resumes.
+    barge_in_window_ms: int = Field(default=500, ge=300, le=600)
+    # How long a stopped overlap waits for its transcript before it is called noise.
+    barge_in_transcript_wait_ms: int = Field(default=1000, ge=100, le=3000)
     # Largest WebSocket message accepted from a client (a binary audio frame or a JSON text).
     max_ws_message_bytes: int = 64 * 1024
     # Largest message on S2's voice socket, where a binary message is a whole recording of up

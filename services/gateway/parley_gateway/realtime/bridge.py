@@ -30,6 +30,7 @@ from parley_common.contracts.bus import (
     Heard,
     Interrupt,
     InterruptReason,
+    OverlapDismissed,
     ReplyDelta,
     ReplyDone,
     Role,
@@ -80,6 +81,7 @@ from parley_gateway.realtime.barge_in import BargeInPolicy
 from parley_gateway.realtime.client import ClientConnection, describe
 from parley_gateway.realtime.echo import ServerEcho, echo_for
 from parley_gateway.realtime.latency import TurnLatencies
+from parley_gateway.realtime.pausing import judging_for
 from parley_gateway.realtime.playout import AudioOutput, Playout, TurnAudio, TurnCallback
 from parley_gateway.routes.deps import Gateway
 from parley_gateway.sessions.store import SessionRecord
@@ -230,8 +232,19 @@ class SessionBridge:
             await self.client.event(ReadyEvent(data=ready))
             try:
                 async with asyncio.TaskGroup() as tg:
+                    judging = judging_for(
+                        self.config,
+                        self.gateway.settings,
+                        self.playout,
+                        self.client.event,
+                        self._overlap_dismissed,
+                    )
                     self._barge_in = BargeInPolicy(
-                        self.config.interrupt_sensitivity, self._audible_turn, self._barge, tg
+                        self.config.interrupt_sensitivity,
+                        self._audible_turn,
+                        self._barge,
+                        tg,
+                        judging,
                     )
                     background = [
                         tg.create_task(self.playout.run()),
@@ -308,6 +321,13 @@ class SessionBridge:
     async def _barge(self, turn_id: int, onset: float) -> None:
         await self._interrupt(turn_id, InterruptReason.BARGE_IN, onset)
 
+    async def _overlap_dismissed(self, turn_id: int, text: str) -> None:
+        await self.bus.publish(
+            self._subject(SessionChannel.INTERRUPT),
+            OverlapDismissed(turn_id=turn_id, text=text),
+            self._meta(turn_id),
+        )
+
     async def _interrupt(self, turn_id: int, reason: InterruptReason, onset: float) -> None:
         state = self._turns.get(turn_id)
         if state is not None and state.playout is not None:
@@ -356,7 +376,7 @@ class SessionBridge:
             self._barge_in.speech_started(wall)
         else:
             self._speech_end = wall
-            self._barge_in.speech_stopped()
+            self._barge_in.speech_stopped(event.duration_ms)
             await self.client.event(SpeechStoppedEvent(data=SpeechData(at_ms=event.at_ms)))
 
     async def _on_interrupt(self, msg: Received) -> None:
@@ -366,6 +386,8 @@ class SessionBridge:
 
     async def _on_transcript(self, msg: Received) -> None:
         t = msg.decode(transcript_adapter)
+        if self._barge_in is not None:
+            self._barge_in.heard(t.text, t.language)
         data = TranscriptData(
             role=Role.USER,
             text=t.text,

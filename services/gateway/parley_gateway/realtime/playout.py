@@ -1,5 +1,7 @@
 """Sends the assistant's audio to the client close to real time, never more than a small
-lead ahead, so that audio not yet played can still be dropped when the user interrupts.
+lead ahead, so that audio not yet played can still be dropped when the user interrupts, or
+held back while the gateway judges speech over it (``pause``/``resume``: the frames sent
+but not yet played go back to the queue, since the client drops its buffer on pause).
 
 ``AudioOutput`` is what the bridge needs of a connection's outgoing audio; ``Playout`` is the
 native one (paced PCM frames), ``answer_files.AnswerFiles`` S2's (one whole file per turn).
@@ -93,8 +95,8 @@ class Playout:
     """One client's outgoing audio: a queue of frames paced against a playback timeline.
 
     The timeline is what the client has played so far, estimated as real time since audio
-    started flowing; when the queue runs dry the client stops playing, and the timeline
-    resumes from there with the next frame.
+    started flowing; when the queue runs dry (or playout is paused) the client stops
+    playing, and the timeline resumes from there with the next frame.
     """
 
     def __init__(
@@ -115,6 +117,9 @@ class Playout:
         self._wake = asyncio.Event()
         self._sent_total_ms = 0.0
         self._clock_origin: float | None = None  # perf_counter when timeline was at 0 ms
+        # Frames sent that the client may not have played yet: (turn, frame, timeline ms).
+        self._in_flight: deque[tuple[TurnAudio, bytes, float]] = deque()
+        self.paused: int | None = None  # the turn whose speech over it paused playout
 
     def played_ms(self, now: float | None = None) -> float:
         """Where the client's playback is on the timeline now (estimate)."""
@@ -147,10 +152,40 @@ class Playout:
         turn.ended = True
         self._wake.set()
 
+    def pause(self, turn_id: int) -> None:
+        """Stop playback where it is now, because the user spoke over ``turn_id``: what was
+        sent but not played yet (the client drops its buffer) goes back to the queue."""
+        played = self.played_ms()
+        requeued: list[tuple[TurnAudio, bytes]] = []
+        for turn, frame, start_ms in self._in_flight:
+            if _end_ms(turn, frame, start_ms) <= played:
+                continue
+            ms_per_byte = 1000 / (turn.rate * 2)
+            head = max(0, int((played - start_ms) / ms_per_byte)) & ~1
+            if not requeued:
+                self._sent_total_ms = start_ms + head * ms_per_byte
+            requeued.append((turn, frame[head:]))
+            turn.sent_ms -= (len(frame) - head) * ms_per_byte
+            turn.pending_frames += 1
+        if not requeued:
+            self._sent_total_ms = min(self._sent_total_ms, played)
+        self._in_flight.clear()
+        self._frames.extendleft(reversed(requeued))
+        self.paused = turn_id
+        self._wake.set()
+
+    def resume(self) -> None:
+        """Playback goes on from where it was paused."""
+        self.paused = None
+        self._wake.set()
+
     def drop(self, turn_id: int) -> TurnAudio | None:
         """Forget every unsent frame of ``turn_id``; returns the turn as far as it got."""
         self._frames = deque(f for f in self._frames if f[0].turn_id != turn_id)
+        if self.paused == turn_id:
+            self.paused = None
         # The client flushes its buffer on "interrupted": nothing of it plays any more.
+        self._in_flight.clear()
         played = self.played_ms()
         if self._sent_total_ms > played:
             self._sent_total_ms = played
@@ -162,7 +197,7 @@ class Playout:
         while True:
             raise_if_cancelling()  # a wait_for below (or the client's send) may swallow one
             await self._finish_ended_turns()
-            if not self._frames:
+            if not self._frames or self.paused is not None:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
@@ -176,12 +211,15 @@ class Playout:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), (ahead - self.lead_ms) / 1000)
                 continue
+            while self._in_flight and _end_ms(*self._in_flight[0]) <= self.played_ms(now):
+                self._in_flight.popleft()
             turn, frame = self._frames.popleft()
             turn.pending_frames -= 1
             first = turn.timeline_start_ms is None
             if first:
                 turn.timeline_start_ms = self._sent_total_ms
                 await self.on_start(turn)
+            self._in_flight.append((turn, frame, self._sent_total_ms))
             await self.send(frame)
             if first:
                 turn.first_sent_at = time.perf_counter()
@@ -199,3 +237,8 @@ class Playout:
         finished = [t for t in self.turns.values() if t.finished]
         for turn in finished[:-KEEP_FINISHED_TURNS]:
             del self.turns[turn.turn_id]
+
+
+def _end_ms(turn: TurnAudio, frame: bytes, start_ms: float) -> float:
+    """Where ``frame`` of ``turn``, sent at ``start_ms`` of the timeline, ends on it."""
+    return start_ms + len(frame) / (turn.rate * 2) * 1000

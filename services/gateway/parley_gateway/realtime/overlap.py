@@ -1,0 +1,93 @@
+"""What the user's speech over the assistant was: an interruption, or a backchannel or noise
+to resume after. Pure state, no I/O: ``barge_in.py`` feeds it events and asks it when to
+look again.
+
+Words decide first: any word that is not a backchannel is an interruption; only backchannels
+("mm-hmm", "yeah") and the speech stopped is a resume. Without words, duration decides:
+speech that stopped within the window is a cough or a bump (resume), speech that goes on past
+it is someone talking (interrupt). The transcript of a short overlap arrives a little after
+the speech stops (the STT's speculative transcript of the pause, or a partial), so a stopped
+overlap waits ``transcript_wait_s`` for it before it is called noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from parley_common.backchannels import is_backchannel, words
+
+# The STT reports a stop a hangover (~100 ms) after the voice ends, and a loaded worker
+# later still: speech still "going" this long after the window may have ended inside it.
+STOP_REPORT_SLACK_S = 0.3
+# Backchannels go on this long at most ("yeah, yeah, okay, sure"); past it, whatever the
+# words, the user has taken the turn.
+MAX_OVERLAP_S = 2.0
+
+
+class Verdict(StrEnum):
+    """How an overlap was judged (the metric's ``kind`` label)."""
+
+    WORDS = "words"  # words that are not a backchannel: interrupt
+    LONG = "long"  # speech that went on past the window without words that say otherwise
+    BACKCHANNEL = "backchannel"  # only backchannel words: resume
+    NOISE = "noise"  # short, no words: resume
+
+    @property
+    def interrupts(self) -> bool:
+        """Whether the assistant's turn is cancelled."""
+        return self in (Verdict.WORDS, Verdict.LONG)
+
+
+@dataclass
+class Overlap:
+    """One stretch of the user's speech over an audible turn, from its onset."""
+
+    onset: float  # perf_counter time the speech started
+    window_s: float
+    transcript_wait_s: float
+    language: str | None = None
+    stopped_at: float | None = None  # None: still speaking
+    speech_ms: int = 0
+    text: str = ""  # the latest transcript of the overlap
+
+    def speech_started(self) -> None:
+        """The user spoke again before the verdict: the same overlap goes on."""
+        self.stopped_at = None
+
+    def speech_stopped(self, now: float, speech_ms: int) -> None:
+        """The user stopped after ``speech_ms`` of voice."""
+        self.stopped_at = now
+        self.speech_ms = speech_ms
+
+    def heard(self, text: str, language: str | None) -> None:
+        """A transcript of the overlap so far."""
+        if words(text):
+            self.text = text
+            self.language = language or self.language
+
+    def verdict(self, now: float) -> Verdict | None:
+        """The verdict at ``now``, or None while it cannot be given yet."""
+        if self.text:
+            if not is_backchannel(self.text, self.language):
+                return Verdict.WORDS
+            if self.stopped_at is not None:
+                return Verdict.BACKCHANNEL
+        if now - self.onset >= MAX_OVERLAP_S:
+            return Verdict.LONG
+        if self.stopped_at is None:
+            if not self.text and now - self.onset >= self.window_s + STOP_REPORT_SLACK_S:
+                return Verdict.LONG
+            return None
+        if now - self.stopped_at < self.transcript_wait_s:
+            return None  # the words may be on their way
+        return Verdict.LONG if self.speech_ms > self.window_s * 1000 else Verdict.NOISE
+
+    def next_look(self, now: float) -> float:
+        """Seconds from ``now`` until the verdict may change without a new event."""
+        due = [self.onset + MAX_OVERLAP_S]
+        if self.stopped_at is None and not self.text:
+            due.append(self.onset + self.window_s + STOP_REPORT_SLACK_S)
+        if self.stopped_at is not None:
+            due.append(self.stopped_at + self.transcript_wait_s)
+        return max(0.0, min(due) - now)

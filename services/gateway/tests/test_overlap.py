@@ -1,0 +1,159 @@
+"""Speech over the assistant, judged: backchannels and noise resume, words and long speech
+interrupt (the verdict alone, then the policy pausing and resuming a turn)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from parley_common.backchannels import BACKCHANNELS, RecentOverlaps, is_backchannel
+from parley_common.contracts.session import InterruptSensitivity
+from parley_common.languages import SUPPORTED_LANGUAGES
+from parley_gateway.realtime.barge_in import BargeInPolicy, Judging
+from parley_gateway.realtime.overlap import MAX_OVERLAP_S, Overlap, Verdict
+
+WINDOW_S, WAIT_S = 0.5, 0.4
+
+
+def overlap() -> Overlap:
+    return Overlap(onset=100.0, window_s=WINDOW_S, transcript_wait_s=WAIT_S, language="en")
+
+
+@pytest.mark.parametrize(
+    "text", ["Mm-hmm.", "Yeah.", "Okay.", "Uh-huh.", "Right.", "M M M.", "yeah, yeah", "All right"]
+)
+def test_backchannels_are_recognised(text: str) -> None:
+    assert is_backchannel(text, "en")
+
+
+@pytest.mark.parametrize("text", ["Wait.", "Stop.", "No, hold on.", "okay but why", "", "..."])
+def test_other_words_are_not_backchannels(text: str) -> None:
+    assert not is_backchannel(text, "en")
+
+
+def test_every_language_has_its_list_and_unknown_language_takes_all() -> None:
+    assert set(BACKCHANNELS) == set(SUPPORTED_LANGUAGES)
+    assert is_backchannel("vale", "es-ES")
+    assert not is_backchannel("vale", "en")
+    assert is_backchannel("うん", None)
+
+
+def test_a_deployment_adds_phrases(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not is_backchannel("gotcha", "en")
+    monkeypatch.setenv("PARLEY_BACKCHANNELS_EN", "gotcha, fair enough")
+    assert is_backchannel("Gotcha, fair enough.", "en")
+
+
+def test_a_backchannel_that_stopped_resumes() -> None:
+    o = overlap()
+    o.speech_stopped(100.3, speech_ms=280)
+    assert o.verdict(100.35) is None  # its words may be on the way
+    o.heard("Yeah.", "en")
+    assert o.verdict(100.4) is Verdict.BACKCHANNEL
+
+
+def test_words_interrupt_at_once_even_while_speaking() -> None:
+    o = overlap()
+    o.heard("Wait.", "en")
+    assert o.verdict(100.2) is Verdict.WORDS
+
+
+def test_short_speech_without_words_is_noise_after_the_wait() -> None:
+    o = overlap()
+    o.speech_stopped(100.3, speech_ms=250)
+    assert o.verdict(100.3 + WAIT_S - 0.01) is None
+    assert o.verdict(100.3 + WAIT_S) is Verdict.NOISE
+    assert o.next_look(100.3) == pytest.approx(WAIT_S)
+
+
+def test_speech_that_goes_on_past_the_window_interrupts() -> None:
+    o = overlap()
+    assert o.verdict(100.0 + WINDOW_S) is None  # a stop may still be on its way
+    assert o.verdict(101.0) is Verdict.LONG
+    stopped = overlap()
+    stopped.speech_stopped(100.8, speech_ms=700)
+    assert stopped.verdict(100.8 + WAIT_S) is Verdict.LONG
+
+
+def test_a_backchannel_still_going_waits_up_to_the_limit() -> None:
+    o = overlap()
+    o.heard("yeah yeah", "en")
+    assert o.verdict(101.5) is None
+    assert o.verdict(100.0 + MAX_OVERLAP_S) is Verdict.LONG
+
+
+def test_a_dismissed_overlap_is_taken_once() -> None:
+    recent = RecentOverlaps()
+    recent.dismissed("Mm-hmm.")
+    assert not recent.take("Tell me more.")
+    assert recent.take("mm hmm")
+    assert not recent.take("Mm-hmm.")
+
+
+class Assistant:
+    """An audible turn and what the policy did to it, in order."""
+
+    def __init__(self, turn: int | None) -> None:
+        self.turn = turn
+        self.log: list[tuple[str, int, str]] = []
+
+    def audible(self) -> int | None:
+        return self.turn
+
+    async def interrupt(self, turn_id: int, onset: float) -> None:
+        self.log.append(("interrupt", turn_id, ""))
+
+    async def pause(self, turn_id: int) -> None:
+        self.log.append(("pause", turn_id, ""))
+
+    async def resume(self, turn_id: int, text: str) -> None:
+        self.log.append(("resume", turn_id, text))
+
+
+def judged(
+    assistant: Assistant, tg: asyncio.TaskGroup, sensitivity: str = "medium"
+) -> BargeInPolicy:
+    return BargeInPolicy(
+        InterruptSensitivity(sensitivity),
+        assistant.audible,
+        assistant.interrupt,
+        tg,
+        Judging(assistant, window_s=0.3, transcript_wait_s=0.3),
+    )
+
+
+async def test_a_backchannel_pauses_then_resumes_the_turn() -> None:
+    assistant = Assistant(turn=4)
+    async with asyncio.TaskGroup() as tg:
+        policy = judged(assistant, tg)
+        policy.speech_started(time.perf_counter())
+        await asyncio.sleep(0.05)
+        assert assistant.log == [("pause", 4, "")]
+        policy.speech_stopped(250)
+        policy.heard("Mm-hmm.", "en")
+    assert assistant.log == [("pause", 4, ""), ("resume", 4, "Mm-hmm.")]
+
+
+async def test_noise_resumes_and_words_interrupt() -> None:
+    noise, words = Assistant(turn=1), Assistant(turn=2)
+    async with asyncio.TaskGroup() as tg:
+        quiet = judged(noise, tg)
+        quiet.speech_started(time.perf_counter())
+        quiet.speech_stopped(200)
+        talk = judged(words, tg)
+        talk.speech_started(time.perf_counter())
+        await asyncio.sleep(0.05)
+        talk.heard("Wait, stop.", "en")
+    assert noise.log == [("pause", 1, ""), ("resume", 1, "")]
+    assert words.log == [("pause", 2, ""), ("interrupt", 2, "")]
+
+
+async def test_low_sensitivity_never_pauses() -> None:
+    assistant = Assistant(turn=1)
+    async with asyncio.TaskGroup() as tg:
+        policy = judged(assistant, tg, "low")
+        policy.speech_started(time.perf_counter())
+        await asyncio.sleep(0.5)
+    assert assistant.log == []
