@@ -29,10 +29,13 @@ def voiced_span_ms(pcm: bytes, threshold: float = 500.0) -> tuple[float, float]:
 
 
 class Microphone:
-    """Streams a call's uplink in real time; ``say`` queues an utterance."""
+    """Streams a call's uplink in real time; ``say`` queues an utterance. With ``lateness``,
+    how late each frame went out (ms after its due time) is appended to it: the load
+    generator's own pacing, which a benchmark must check before it trusts its numbers."""
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, call: Call, lateness: list[float] | None = None) -> None:
         self.call = call
+        self.lateness = lateness
         self._queue: deque[tuple[bytes, asyncio.Future[float] | None]] = deque()
         self._task: asyncio.Task[None] | None = None
 
@@ -60,6 +63,9 @@ class Microphone:
         while True:
             frame, marker = self._queue.popleft() if self._queue else (_SILENCE, None)
             await self.call.ws.send(frame)
+            if self.lateness is not None:
+                due = started + (sent * FRAME_MS) / 1000
+                self.lateness.append(max(0.0, time.perf_counter() - due) * 1000)
             if marker is not None and not marker.done():
                 marker.set_result(time.perf_counter())
             sent += 1

@@ -6,7 +6,13 @@ open), then, while the long answer plays, the question again to barge in. Report
 - overhead: end of user speech -> first answer audio at the client, minus the silence
   threshold (high sensitivity: 500 ms); the VAD's detection lag is included;
 - barge-in: user speech onset -> last audio of the old turn at the client;
-- CPU and memory of the service processes per session.
+- CPU and memory of the service processes per session;
+- the load generator itself: its CPU and its pacing lateness (how late each 20 ms
+  microphone frame went out). A run whose lateness p99 exceeds 20 ms measured the client, not
+  Parley, and is marked ``"valid": false``.
+
+The callers run in as many processes as it takes (``--clients auto``: one per
+``SESSIONS_PER_CLIENT``), each with its own event loop.
 
     python -m bench.overhead --sessions 1,10,50,100
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import random
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +37,11 @@ from bench.platform import Platform, running_platform
 from bench.stats import summary
 
 SILENCE_MS = 500  # high sensitivity
+# Callers per load-generator process with --clients auto: one event loop keeps 20 ms pacing
+# for a few dozen microphones, not for a hundred.
+SESSIONS_PER_CLIENT = 15
+# Above this pacing lateness (p99, ms), a run measured its own client: invalid.
+MAX_PACING_LATENESS_MS = 20.0
 QUESTION = "What is the weather like in Paris today?"
 # Eight sentences: about 20 s of scripted speech, long enough to barge into. (A longer text
 # arrives from the instant double as one burst of deltas that measures JSON parsing more
@@ -51,6 +63,18 @@ class Results:
     barge_in: list[float] = field(default_factory=list)
     interrupted_event: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    # How late each microphone frame was sent, and the CPU seconds of the client processes.
+    pacing_lateness: list[float] = field(default_factory=list)
+    client_cpu_s: float = 0.0
+
+    def add(self, other: Results) -> None:
+        """Merge another load-generator process's results into these."""
+        self.overhead += other.overhead
+        self.barge_in += other.barge_in
+        self.interrupted_event += other.interrupted_event
+        self.failures += other.failures
+        self.pacing_lateness += other.pacing_lateness
+        self.client_cpu_s += other.client_cpu_s
 
 
 async def one_session(url: str, question: bytes, results: Results, start_delay: float) -> None:
@@ -59,7 +83,7 @@ async def one_session(url: str, question: bytes, results: Results, start_delay: 
     onset_ms, end_ms = voiced_span_ms(question)
     call = await Call.start(url, **SCRIPTED)
     try:
-        async with Microphone(call) as mic:
+        async with Microphone(call, results.pacing_lateness) as mic:
             speech_end = mic.say(question, end_ms)
             start = await call.wait_for("audio_start", within_s=30)
             first_audio = (await call.first_audio()).at
@@ -97,24 +121,33 @@ def _client_process(url: str, question: bytes, sessions: int) -> Results:
 
     async def run() -> Results:
         results = Results()
+        cpu_before = time.process_time()
         ramp = min(5.0, sessions * 0.05)
         await asyncio.gather(
             *(one_session(url, question, results, random.random() * ramp) for _ in range(sessions))
         )
+        results.client_cpu_s = time.process_time() - cpu_before
         return results
 
     return asyncio.run(run())
 
 
+def client_processes(sessions: int, chosen: int | None) -> int:
+    """How many load-generator processes run ``sessions`` callers: ``chosen``, else one
+    per ``SESSIONS_PER_CLIENT``."""
+    return chosen if chosen is not None else max(1, math.ceil(sessions / SESSIONS_PER_CLIENT))
+
+
 async def run_level(
-    platform: Platform, sessions: int, question: bytes, clients: int = 1
+    platform: Platform, sessions: int, question: bytes, clients: int | None = None
 ) -> dict[str, object]:
     """Run ``sessions`` concurrent callers and summarise."""
+    clients = client_processes(sessions, clients)
     processes = platform.processes()
-    me = psutil.Process()
     rss_before = _rss_mb(processes)
     cpu_before, wall_before = _cpu_seconds(processes), time.perf_counter()
-    client_before = sum(me.cpu_times()[:4])
+    machine_before = psutil.cpu_times()._asdict()
+    load_before = round(psutil.getloadavg()[0], 2)
     # The callers are split over client processes: one Python event loop streaming dozens
     # of microphones in real time would itself become the bottleneck being measured.
     shares = [sessions // clients + (i < sessions % clients) for i in range(clients)]
@@ -129,17 +162,19 @@ async def run_level(
         )
     results = Results()
     for part in parts:
-        results.overhead += part.overhead
-        results.barge_in += part.barge_in
-        results.interrupted_event += part.interrupted_event
-        results.failures += part.failures
+        results.add(part)
     wall = time.perf_counter() - wall_before
+    machine = _busy_percent(machine_before, psutil.cpu_times()._asdict())
     cpu_after = _cpu_seconds(processes)
     per_service = {
         k: round(100 * (v - cpu_before.get(k, 0.0)) / wall, 1) for k, v in cpu_after.items()
     }
-    client_cpu = round(100 * (sum(me.cpu_times()[:4]) - client_before) / wall, 1)
+    client_cpu = round(100 * results.client_cpu_s / wall, 1)
+    pacing = summary(results.pacing_lateness)
+    valid = pacing.get("p99", 0.0) <= MAX_PACING_LATENESS_MS
     return {
+        "valid": valid,
+        "pacing_lateness_ms": pacing,
         "sessions": sessions,
         "overhead_ms": summary(results.overhead),
         "barge_in_ms": summary(results.barge_in),
@@ -150,12 +185,24 @@ async def run_level(
         "cpu_percent_by_service": per_service,
         "client_processes": clients,
         "client_cpu_percent": client_cpu,
+        # Everything on the machine (other users included), in % of all its cores.
+        "machine_busy_percent": machine,
+        "load_average_1m_before": load_before,
         "rss_mb_total": round(_rss_mb(processes), 1),
         "rss_mb_before": round(rss_before, 1),
     }
 
 
-async def main(levels: list[int], clients: int) -> list[dict[str, object]]:
+def _busy_percent(before: dict[str, float], after: dict[str, float]) -> float:
+    """The share of all cores that was busy between two ``psutil.cpu_times()``."""
+    # guest time is counted in user time already.
+    spent = {k: after[k] - before[k] for k in after if not k.startswith("guest")}
+    idle = spent.get("idle", 0.0) + spent.get("iowait", 0.0)
+    total = sum(spent.values())
+    return round(100 * (1 - idle / total), 1) if total > 0 else 0.0
+
+
+async def main(levels: list[int], clients: int | None) -> list[dict[str, object]]:
     """Run every level against one platform."""
     question = await speak(QUESTION)
     env = {"PARLEY_SCRIPTED_LLM_REPLY": LONG_REPLY}
@@ -172,6 +219,11 @@ async def main(levels: list[int], clients: int) -> list[dict[str, object]]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", default="1,10,50,100")
-    parser.add_argument("--clients", type=int, default=2, help="load-generator processes")
+    parser.add_argument(
+        "--clients",
+        default="auto",
+        help=f"load-generator processes (auto: one per {SESSIONS_PER_CLIENT} sessions)",
+    )
     args = parser.parse_args()
-    asyncio.run(main([int(n) for n in args.sessions.split(",")], args.clients))
+    clients = None if args.clients == "auto" else int(args.clients)
+    asyncio.run(main([int(n) for n in args.sessions.split(",")], clients))
