@@ -211,7 +211,15 @@ class SessionEnd(_Msg):
     type: Literal["session.end"] = "session.end"
 
 
-ControlMessage = Annotated[TextInput | SessionEnd, Field(discriminator="type")]
+class IdlePrompt(_Msg):
+    """From the gateway: the user has been silent for the session's ``idle_prompt_s`` since
+    the assistant's turn; the dialogue asks, as a turn of its own, whether they are still
+    there."""
+
+    type: Literal["idle.prompt"] = "idle.prompt"
+
+
+ControlMessage = Annotated[TextInput | SessionEnd | IdlePrompt, Field(discriminator="type")]
 
 
 # -- status: per-turn latency and service errors -----------------------------------------------
@@ -353,7 +361,7 @@ reply_adapter: TypeAdapter[ReplyDelta | ReplyDone | UserText | TurnCommitted] = 
 interrupt_adapter: TypeAdapter[Interrupt | Heard | SpeculationCancelled | OverlapDismissed] = (
     TypeAdapter(InterruptMessage)
 )
-control_adapter: TypeAdapter[TextInput | SessionEnd] = TypeAdapter(ControlMessage)
+control_adapter: TypeAdapter[TextInput | SessionEnd | IdlePrompt] = TypeAdapter(ControlMessage)
 status_adapter: TypeAdapter[TurnLatency | ServiceError | AssistantAction] = TypeAdapter(
     StatusMessage
 )
