@@ -28,6 +28,7 @@ from parley_common.contracts import subjects
 from parley_common.contracts.bus import (
     AssistantAction,
     Heard,
+    IdlePrompt,
     Interrupt,
     InterruptReason,
     OverlapDismissed,
@@ -80,6 +81,7 @@ from parley_gateway.realtime.audio_in import AudioInPublisher, AudioInput, PcmIn
 from parley_gateway.realtime.barge_in import BargeInPolicy
 from parley_gateway.realtime.client import ClientConnection, describe
 from parley_gateway.realtime.echo import ServerEcho, echo_for
+from parley_gateway.realtime.idle import IdlePrompter
 from parley_gateway.realtime.latency import TurnLatencies
 from parley_gateway.realtime.pausing import judging_for
 from parley_gateway.realtime.playout import AudioOutput, Playout, TurnAudio, TurnCallback
@@ -189,6 +191,7 @@ class SessionBridge:
         self._turns: OrderedDict[int, _TurnState] = OrderedDict()
         self._speech_end: float | None = None
         self._barge_in: BargeInPolicy | None = None
+        self.idle = IdlePrompter(self.config.idle_prompt_s, self._ask_if_idle)
 
     @property
     def tracked_turns(self) -> int:
@@ -255,6 +258,7 @@ class SessionBridge:
                         await self._receive_forever()
                     finally:
                         self._barge_in.cancel()
+                        self.idle.cancel()
                         for task in background:
                             task.cancel()
             except* WebSocketDisconnect:
@@ -298,6 +302,7 @@ class SessionBridge:
         if isinstance(msg, Ping):
             await self.client.event(PongEvent(data=PongData(ts=msg.ts, server_ts=time.time())))
         elif isinstance(msg, TextMessage):
+            self.idle.user_active()
             await self.bus.publish(
                 self._subject(SessionChannel.CONTROL), TextInput(text=msg.text), self._meta()
             )
@@ -374,6 +379,7 @@ class SessionBridge:
         if isinstance(event, SpeechStarted):
             await self.client.event(SpeechStartedEvent(data=SpeechData(at_ms=event.at_ms)))
             self._barge_in.speech_started(wall)
+            self.idle.user_active()
         else:
             self._speech_end = wall
             self._barge_in.speech_stopped(event.duration_ms)
@@ -484,6 +490,7 @@ class SessionBridge:
 
     # -- playout callbacks ------------------------------------------------------------------
     async def _audio_started(self, turn: TurnAudio) -> None:
+        self.idle.cancel()  # the assistant speaks again: not silent
         data = AudioStartData(turn_id=turn.turn_id, sample_rate=turn.rate)
         await self.client.event(AudioStartEvent(data=data))
 
@@ -502,6 +509,10 @@ class SessionBridge:
         await self.client.event(AudioEndEvent(data=TurnData(turn_id=turn.turn_id)))
         await self.client.s2(S2Event(type="voice_processing_complete"))
         await self.actions.played(turn.turn_id)
+        self.idle.assistant_done()
+
+    async def _ask_if_idle(self) -> None:
+        await self.bus.publish(self._subject(SessionChannel.CONTROL), IdlePrompt(), self._meta())
 
 
 def cut_at_word(text: str, chars: int) -> str:
