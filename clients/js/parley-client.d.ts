@@ -29,7 +29,8 @@ export declare const PROVIDERS: Readonly<{ stt: readonly SttProvider[]; llm: rea
 
 export type ServerEventType =
   | 'ready' | 'pong' | 'speech_started' | 'speech_stopped' | 'transcript' | 'response'
-  | 'audio_start' | 'audio_end' | 'interrupted' | 'metrics' | 'error' | 'action';
+  | 'audio_start' | 'audio_end' | 'interrupted' | 'audio_pause' | 'audio_resume' | 'metrics'
+  | 'error' | 'action';
 export type S2EventType =
   | 'transcription_complete' | 'response_generated' | 'voice_processing_complete' | 'voice_processing_error';
 
@@ -64,6 +65,9 @@ export interface SessionConfig {
   language?: string | null;
   response_style?: ResponseStyle;
   interrupt_sensitivity?: InterruptSensitivity;
+  /** speech over the assistant: 'pause' its audio and resume after a backchannel or noise
+   * (default), or 'stop' the turn at once */
+  barge_in?: 'pause' | 'stop';
   /** false = end turns by silence alone, without the end-of-turn model */
   semantic_turn?: boolean;
   /** label each spoken user turn's tone (text sentiment plus the voice's prosody) */
@@ -266,7 +270,9 @@ export interface AudioStartEvent { turnId: number | null; sampleRate: number; en
 export interface AudioEvent { pcm: ArrayBuffer; sampleRate: number; turnId: number | null }
 export interface AudioEndEvent { turnId: number | null }
 export interface InterruptedEvent { turnId: number | null; heardText: string | null }
-export interface FlushEvent { reason: 'interrupted' | 'local_interrupt' | 'connection_lost' | 'closed' | 'end' | string; turnId: number | null }
+export interface FlushEvent { reason: 'interrupted' | 'local_interrupt' | 'paused' | 'connection_lost' | 'closed' | 'end' | string; turnId: number | null }
+/** The server paused (or resumed) a turn's audio while it judged speech over it. */
+export interface AudioPauseEvent { turnId: number | null }
 export interface MetricsEvent {
   turnId: number | null;
   sttFinalMs: number | null;
@@ -321,6 +327,8 @@ export interface ParleyClientEvents {
   audio: AudioEvent;
   audioEnd: AudioEndEvent;
   interrupted: InterruptedEvent;
+  audioPause: AudioPauseEvent;
+  audioResume: AudioPauseEvent;
   flush: FlushEvent;
   metrics: MetricsEvent;
   action: ActionEvent;

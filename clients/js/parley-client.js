@@ -53,7 +53,7 @@ const FINAL_CLOSES = Object.freeze({
 /** Native server event types ({"type", "data"}). */
 export const SERVER_EVENTS = Object.freeze([
   'ready', 'pong', 'speech_started', 'speech_stopped', 'transcript', 'response',
-  'audio_start', 'audio_end', 'interrupted', 'metrics', 'error',
+  'audio_start', 'audio_end', 'interrupted', 'audio_pause', 'audio_resume', 'metrics', 'error',
 ]);
 
 /** S2's flat events, sent next to the native ones; surfaced as `legacy` only (never duplicated). */
@@ -128,6 +128,7 @@ export function availableProviders(listing) {
 const CONFIG_KEYS = [
   'stt_provider', 'llm_provider', 'tts_provider', 'voice', 'language', 'response_style',
   'interrupt_sensitivity', 'system_prompt', 'output_sample_rate', 'detect_emotion',
+  'barge_in',
 ];
 
 /** An error with a machine-readable `code` (server error codes are passed through). */
@@ -576,6 +577,8 @@ const WS_OPEN = 1;
  * - `audio` {pcm: ArrayBuffer, sampleRate, turnId}
  * - `audioEnd` {turnId}
  * - `interrupted` {turnId, heardText}
+ * - `audioPause` / `audioResume` {turnId}: speech over the assistant paused its audio (what was
+ *   buffered is flushed) while the server judged it; resumed after a backchannel or noise
  * - `flush` {reason, turnId}
  * - `metrics` {turnId, sttFinalMs, llmFirstTokenMs, ttsFirstByteMs, voiceToVoiceMs, interruptMs}
  * - `network` {rttMs, jitterMs, reconnects, quality}
@@ -680,6 +683,8 @@ export class ParleyClient extends Emitter {
     /** @type {number|null} turn whose late audio is dropped after an interrupt */
     this._dropAudioTurn = null;
     this._dropAudio = false;
+    /** the server paused playout (speech over the assistant): audio until audio_resume is stale */
+    this._paused = false;
     /** @type {Uint8Array|null} */
     this._oddByte = null;
 
@@ -1299,9 +1304,24 @@ export class ParleyClient extends Emitter {
           this._dropAudio = true;
         }
         if (!alreadyFlushed) this._flushPlayback('interrupted', turnId);
+        this._paused = false;
         this.emit('interrupted', { turnId, heardText: d.heard_text ?? null });
         break;
       }
+      case 'audio_pause': {
+        // The user spoke over the assistant. What is buffered is dropped: if the server
+        // resumes, it sends the rest again from where playback stopped, so nothing is lost
+        // or heard twice; audio still on its way until then is stale too.
+        const turnId = d.turn_id ?? this.audioTurnId;
+        this._paused = true;
+        this._flushPlayback('paused', turnId);
+        this.emit('audioPause', { turnId });
+        break;
+      }
+      case 'audio_resume':
+        this._paused = false;
+        this.emit('audioResume', { turnId: d.turn_id ?? this.audioTurnId });
+        break;
       case 'metrics': {
         const m = {
           turnId: d.turn_id ?? null,
@@ -1339,7 +1359,7 @@ export class ParleyClient extends Emitter {
   /** @param {ArrayBuffer} buf */
   _onAudio(buf) {
     this.stats.bytesReceived += buf.byteLength;
-    if (this._dropAudio) {
+    if (this._dropAudio || this._paused) {
       this.stats.chunksDiscarded++;
       return;
     }

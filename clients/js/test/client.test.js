@@ -237,6 +237,28 @@ describe('interrupt and flush', () => {
     assert.equal(player.pushed[1].turnId, 3);
   });
 
+  test('audio_pause flushes what is buffered and drops audio until audio_resume', async () => {
+    const { client, ws } = await connected();
+    const player = makeFakePlayer();
+    client.attachPlayer(player);
+    const seen = [];
+    client.on('audioPause', (p) => seen.push(['pause', p.turnId]));
+    client.on('audioResume', (p) => seen.push(['resume', p.turnId]));
+    ws.serverSend({ type: 'audio_start', data: { turn_id: 6, sample_rate: 24000 } });
+    ws.serverBinary(new ArrayBuffer(480));
+    ws.serverSend({ type: 'audio_pause', data: { turn_id: 6 } });
+    assert.deepEqual(player.flushes, ['paused']);
+    ws.serverBinary(new ArrayBuffer(480)); // sent before the pause: the server sends it again
+    assert.equal(player.pushed.length, 1);
+    ws.serverSend({ type: 'audio_resume', data: { turn_id: 6 } });
+    ws.serverBinary(new ArrayBuffer(480));
+    assert.equal(player.pushed.length, 2);
+    assert.equal(player.pushed[1].turnId, 6);
+    assert.deepEqual(seen, [['pause', 6], ['resume', 6]]);
+    ws.serverSend({ type: 'audio_end', data: { turn_id: 6 } });
+    assert.deepEqual(player.ended, [6]);
+  });
+
   test('interrupt() sends the message and flushes locally without waiting', async () => {
     const { client, ws } = await connected();
     const player = makeFakePlayer();
