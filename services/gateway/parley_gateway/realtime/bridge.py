@@ -85,6 +85,7 @@ from parley_gateway.realtime.idle import IdlePrompter
 from parley_gateway.realtime.latency import TurnLatencies
 from parley_gateway.realtime.pausing import judging_for
 from parley_gateway.realtime.playout import AudioOutput, Playout, TurnAudio, TurnCallback
+from parley_gateway.realtime.speculation import SpeculativeHold
 from parley_gateway.routes.deps import Gateway
 from parley_gateway.sessions.store import SessionRecord
 from parley_gateway.sessions.turn_result import AnswerFormat
@@ -185,6 +186,7 @@ class SessionBridge:
         self.reporter = DurableReporter(self.bus, "gateway")
         self.latency = TurnLatencies(self.sid, self.client.event, self.reporter)
         self.actions = AssistantActions(gateway, self.sid, self.client.event)
+        self.speculation = SpeculativeHold()  # a speculative answer, until its turn commits
         self._seq = 0
         # The assistant's current turn: from its first message until its audio has played.
         self._turn: int | None = None
@@ -387,7 +389,7 @@ class SessionBridge:
 
     async def _on_interrupt(self, msg: Received) -> None:
         event = msg.decode(interrupt_adapter)
-        if isinstance(event, Interrupt):
+        if isinstance(event, Interrupt) and not self.speculation.dropped(event):
             await self._cut(event.turn_id)  # a no-op for the interrupts this bridge sent
 
     async def _on_transcript(self, msg: Received) -> None:
@@ -412,6 +414,8 @@ class SessionBridge:
     async def _on_reply(self, msg: Received) -> None:
         turn_id = msg.meta.turn_id
         event = msg.decode(reply_adapter)
+        if await self.speculation.reply(msg, event, self._on_reply):
+            return  # held until its turn commits (then played through here)
         if isinstance(event, UserText):
             await self._turn_started(turn_id, event)
             return
@@ -455,7 +459,7 @@ class SessionBridge:
 
     async def _on_audio_out(self, msg: Received) -> None:
         turn_id = msg.meta.turn_id
-        if self._dropped(turn_id):
+        if self._dropped(turn_id) or self.speculation.held(msg, self._on_audio_out):
             return
         try:
             audio = AudioOutMeta.parse(msg.meta.extra)
@@ -474,6 +478,8 @@ class SessionBridge:
             self.playout.add(turn_id, msg.data, audio.rate, audio.text_start, audio.text_end)
 
     async def _on_status(self, msg: Received) -> None:
+        if self.speculation.held(msg, self._on_status):
+            return  # a speculative turn's reports count once it commits
         event = msg.decode(status_adapter)
         if isinstance(event, ServiceError):
             await self.client.error(
