@@ -5,6 +5,7 @@ attenuated, with a little noise) along with whatever the user says."""
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from dataclasses import dataclass, field
 
@@ -14,8 +15,15 @@ import numpy.typing as npt
 from bench.audio import FRAME_MS, INPUT_RATE
 from bench.call import Call
 from parley_common.audio.resampling import StreamResampler
+from parley_gateway.realtime.echo import AEC_RATE, ServerEcho
 
 FRAME_SAMPLES = INPUT_RATE * FRAME_MS // 1000
+# The gateway's side in ``simulate``: 40 ms frames at 24 kHz, sent up to 250 ms ahead of
+# playback (Playout's defaults); the microphone's frames reach it 30 ms after capture.
+OUTPUT_RATE = 24_000
+SEND_FRAME_MS = 40
+LEAD_S = 0.25
+UPLINK_S = 0.03
 Samples = npt.NDArray[np.float64]
 
 
@@ -120,3 +128,47 @@ class Speakerphone:
             i += 1
             delay = started + i * FRAME_MS / 1000 - time.perf_counter()
             await asyncio.sleep(max(0.0, delay))
+
+
+async def simulate(
+    path: EchoPath, answer: Samples, near: Samples, play_at: float, total_s: float
+) -> tuple[Samples, Samples, ServerEcho]:
+    """A call on simulated time through a ``ServerEcho``: the gateway sends ``answer``
+    (PCM16 16 kHz, resampled to ``OUTPUT_RATE``) to play from ``play_at`` s, the client plays
+    it as sent and its microphone (``path``, plus the user's ``near`` from 0 s) goes back up.
+    Returns the microphone's audio, the canceller's output (both from 0 s, as long as the
+    output's whole blocks) and the canceller."""
+    far_out = StreamResampler(INPUT_RATE, OUTPUT_RATE)
+    far = far_out.process(pcm_bytes(answer)) + far_out.flush()
+    step = OUTPUT_RATE * 2 * SEND_FRAME_MS // 1000
+    events: list[tuple[float, int, bytes]] = []
+    for j, i in enumerate(range(0, len(far), step)):
+        sent = max(play_at, play_at + j * SEND_FRAME_MS / 1000 - LEAD_S)
+        events.append((sent, 0, far[i : i + step]))
+    played = np.zeros(round(total_s * INPUT_RATE))
+    start = round(play_at * INPUT_RATE)
+    played[start : start + len(answer)] = answer[: len(played) - start]
+    speech = np.zeros(len(played))
+    speech[: len(near)] = near[: len(played)]
+    mic = np.concatenate(
+        [
+            path.mic(played[i : i + FRAME_SAMPLES], speech[i : i + FRAME_SAMPLES])
+            for i in range(0, len(played), FRAME_SAMPLES)
+        ]
+    )
+    for i in range(0, len(mic), FRAME_SAMPLES):
+        arrives = (i + FRAME_SAMPLES) / INPUT_RATE + UPLINK_S
+        events.append((arrives, 1, pcm_bytes(mic[i : i + FRAME_SAMPLES])))
+    heapq.heapify(events)
+    echo = ServerEcho(OUTPUT_RATE)
+    out = bytearray()
+    origin = 1000.0  # perf_counter-like times: only differences matter
+    while events:
+        at, kind, data = heapq.heappop(events)
+        if kind == 0:
+            echo.far.sent(data, origin + at)
+        else:
+            out += await echo.cancel(data, origin + at)
+    processed = pcm_array(bytes(out))
+    assert len(mic) - len(processed) < AEC_RATE // 100  # all but a last partial block
+    return pcm_array(pcm_bytes(mic))[: len(processed)], processed, echo

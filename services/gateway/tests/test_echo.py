@@ -4,14 +4,11 @@ its playback the way ``Playout`` sends it, a speakerphone that plays it and hear
 
 from __future__ import annotations
 
-import heapq
-
 import numpy as np
 import pytest
 
 from bench.audio import INPUT_RATE, spoken
-from bench.echo_room import EchoPath, Samples, level_db, pcm_array, pcm_bytes
-from parley_common.audio.resampling import StreamResampler
+from bench.echo_room import EchoPath, Samples, level_db, pcm_array, pcm_bytes, simulate
 from parley_common.contracts.session import EchoCancellation, SessionConfig
 from parley_gateway.realtime.echo import AEC_RATE, FarEnd, ServerEcho, echo_for
 
@@ -21,57 +18,8 @@ ANSWER = (
 )
 QUESTION = "Wait, stop, what about tomorrow?"
 OUTPUT_RATE = 24_000
-SEND_FRAME_MS = 40
-MIC_FRAME_MS = 20
-LEAD_S = 0.25  # how far ahead of playback the gateway sends
-UPLINK_S = 0.03  # microphone to gateway
 PLAY_AT = 1.0  # the assistant starts speaking this long after the microphone
 SPEECH_AT = 3.0  # when the user talks over it, in the double-talk cases
-
-
-def _rms_db(x: Samples) -> float:
-    return level_db(x)
-
-
-async def _simulate(
-    path: EchoPath, far16: Samples, near: Samples, total_s: float
-) -> tuple[Samples, Samples, ServerEcho]:
-    """The microphone's audio and what the canceller made of it (both from t=0)."""
-    far_out = StreamResampler(INPUT_RATE, OUTPUT_RATE)
-    far24 = far_out.process(pcm_bytes(far16)) + far_out.flush()
-    step = OUTPUT_RATE * 2 * SEND_FRAME_MS // 1000
-    events: list[tuple[float, int, bytes]] = []
-    for j, i in enumerate(range(0, len(far24), step)):
-        sent = max(PLAY_AT, PLAY_AT + j * SEND_FRAME_MS / 1000 - LEAD_S)
-        events.append((sent, 0, far24[i : i + step]))
-    played = np.zeros(round(total_s * INPUT_RATE))
-    start = round(PLAY_AT * INPUT_RATE)
-    played[start : start + len(far16)] = far16[: len(played) - start]
-    speech = np.zeros(len(played))
-    speech[: len(near)] = near[: len(played)]
-    mic_step = INPUT_RATE * MIC_FRAME_MS // 1000
-    mic = np.concatenate(
-        [
-            path.mic(played[i : i + mic_step], speech[i : i + mic_step])
-            for i in range(0, len(played), mic_step)
-        ]
-    )
-    for i in range(0, len(mic), mic_step):
-        arrives = (i + mic_step) / INPUT_RATE + UPLINK_S
-        events.append((arrives, 1, pcm_bytes(mic[i : i + mic_step])))
-    heapq.heapify(events)
-    echo = ServerEcho(OUTPUT_RATE)
-    out = bytearray()
-    origin = 1000.0  # perf_counter-like times: only differences matter
-    while events:
-        at, kind, data = heapq.heappop(events)
-        if kind == 0:
-            echo.far.sent(data, origin + at)
-        else:
-            out += await echo.cancel(data, origin + at)
-    processed = pcm_array(bytes(out))
-    assert len(mic) - len(processed) < AEC_RATE // 100  # all but a last partial block
-    return pcm_array(pcm_bytes(mic))[: len(processed)], processed, echo
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +38,10 @@ async def test_echo_is_reduced_by_at_least_15_db(
 ) -> None:
     path = EchoPath(delay_ms, attenuation_db)
     total = PLAY_AT + len(answer) / INPUT_RATE
-    mic, out, echo = await _simulate(path, answer, np.zeros(0), total)
+    mic, out, echo = await simulate(path, answer, np.zeros(0), PLAY_AT, total)
     # After a second to converge, over the rest of the answer.
     span = slice(round((PLAY_AT + 1.0) * INPUT_RATE), len(mic))
-    reduction = _rms_db(mic[span]) - _rms_db(out[span])
+    reduction = level_db(mic[span]) - level_db(out[span])
     assert reduction >= 15, f"echo only {reduction:.1f} dB quieter"
     assert echo.processed_blocks > 0
 
@@ -101,12 +49,12 @@ async def test_echo_is_reduced_by_at_least_15_db(
 async def test_the_user_talking_over_the_echo_is_kept(answer: Samples, question: Samples) -> None:
     near = np.concatenate((np.zeros(round(SPEECH_AT * INPUT_RATE)), question))
     total = PLAY_AT + len(answer) / INPUT_RATE
-    _, talked, _ = await _simulate(EchoPath(120, 10), answer, near, total)
-    _, alone, _ = await _simulate(EchoPath(120, 10), answer, np.zeros(0), total)
+    _, talked, _ = await simulate(EchoPath(120, 10), answer, near, PLAY_AT, total)
+    _, alone, _ = await simulate(EchoPath(120, 10), answer, np.zeros(0), PLAY_AT, total)
     span = slice(round(SPEECH_AT * INPUT_RATE), round(SPEECH_AT * INPUT_RATE) + len(question))
     # The user's words keep their level, and stand far above what is left of the echo.
-    assert abs(_rms_db(talked[span]) - _rms_db(near[span])) < 3
-    assert _rms_db(talked[span]) - _rms_db(alone[span]) >= 15
+    assert abs(level_db(talked[span]) - level_db(near[span])) < 3
+    assert level_db(talked[span]) - level_db(alone[span]) >= 15
 
 
 async def test_nothing_played_means_the_audio_passes_untouched() -> None:
