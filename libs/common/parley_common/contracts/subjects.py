@@ -70,6 +70,12 @@ def heartbeat(service: str) -> str:
     return f"{PREFIX}.svc.{service}.heartbeat"
 
 
+def connection(session_id: str) -> str:
+    """Subject on which a gateway process claims a session's one client connection: the
+    process holding an older one closes it (``parley_gateway.realtime.claims``)."""
+    return f"{PREFIX}.gateway.connection.{session_id}"
+
+
 def event(name: str) -> str:
     """JetStream subject of a durable event (``parley.events.<name>``)."""
     return f"{PREFIX}.events.{name}"
