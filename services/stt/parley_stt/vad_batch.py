@@ -4,11 +4,11 @@ Each session owns a :class:`VadStream` (its LSTM state and the last frame's tail
 the probability of its next 32 ms frame; the :class:`BatchedVad` behind them stacks every
 frame waiting at that moment into one call of the row-per-stream model
 (:func:`parley_stt.vad.batched_session`), which gives each row exactly what a
-:class:`~parley_stt.vad.SileroVad` of its own would. Batching is natural: frames that arrive
-while a call runs form the next one, so there is no added wait when load is light and the
-batches grow with load. Small batches run on the event loop (a thread hop would cost more
-than the call); bigger ones in the batcher's own thread, with the GIL released by
-onnxruntime, so the loop keeps relaying audio meanwhile.
+:class:`~parley_stt.vad.SileroVad` of its own would. A call waits a tick
+(``STT_VAD_TICK_MS``) for the frames of other sessions, and frames that arrive while it runs
+form the next one, so the batches grow with load. Small batches run on the event loop (a
+thread hop would cost more than the call); bigger ones in the batcher's own thread, with the
+GIL released by onnxruntime, so the loop keeps relaying audio meanwhile.
 """
 
 from __future__ import annotations
@@ -31,6 +31,12 @@ _HIDDEN = 128
 # Batches of up to this many rows run inline: below it onnxruntime takes less time than
 # handing the call to a thread and back (bench/stt_frames.py measures both).
 INLINE_ROWS = int(os.environ.get("STT_VAD_INLINE_ROWS", "4"))
+# How long the first frame of a call waits for other sessions' frames. Without a wait a call
+# carries the frames that became ready in the same loop iteration (the bus hands over all
+# the messages of one socket read at once) plus those that came while the previous call ran;
+# a wait makes calls bigger but delays every VAD result (speech onset, barge-in) by up to
+# this much, for a few per cent of CPU (bench/stt_frames.py), so it is off by default.
+TICK_MS = float(os.environ.get("STT_VAD_TICK_MS", "0"))
 
 Samples = npt.NDArray[np.float32]
 
@@ -90,8 +96,9 @@ class BatchedVad:
     :func:`parley_stt.vad.preload` first).
     """
 
-    def __init__(self, inline_rows: int = INLINE_ROWS) -> None:
+    def __init__(self, inline_rows: int = INLINE_ROWS, tick_ms: float = TICK_MS) -> None:
         self.inline_rows = inline_rows
+        self.tick_s = tick_ms / 1000
         self._queue: deque[_Request] = deque()
         self._runner: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -122,6 +129,8 @@ class BatchedVad:
 
     async def _drain(self) -> None:
         try:
+            if self.tick_s > 0:
+                await asyncio.sleep(self.tick_s)
             while self._queue:
                 batch = self._take()
                 try:

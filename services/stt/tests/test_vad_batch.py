@@ -72,9 +72,11 @@ async def batched(
     return list(await asyncio.gather(*(one(i) for i in range(len(streams)))))
 
 
-@pytest.mark.parametrize("inline_rows", [0, 1_000], ids=["in-thread", "inline"])
+@pytest.mark.parametrize(
+    ("inline_rows", "tick_ms"), [(0, 0.0), (1_000, 0.0), (0, 2.0)], ids=["thread", "inline", "tick"]
+)
 async def test_each_session_gets_what_its_own_vad_gives(
-    say: Callable[[str], bytes], inline_rows: int
+    say: Callable[[str], bytes], inline_rows: int, tick_ms: float
 ) -> None:
     audio = [as_frames(session_audio(say, i)) for i in range(6)]
     alone = []
@@ -82,7 +84,7 @@ async def test_each_session_gets_what_its_own_vad_gives(
         vad = SileroVad()
         alone.append([vad.probability(frame) for frame in frames])
 
-    batcher = BatchedVad(inline_rows=inline_rows)
+    batcher = BatchedVad(inline_rows=inline_rows, tick_ms=tick_ms)
     streams = [await asyncio.to_thread(batcher.stream) for _ in audio]
     together = await batched(batcher, streams, audio)
     batcher.close()
