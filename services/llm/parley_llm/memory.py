@@ -96,6 +96,12 @@ class ConversationMemory:
         self._last_turn_id = 0
         self._heard: dict[int, int] = {}  # heard reports that came before their answer
         self._interrupted: set[int] = set()
+        # A speculative turn (the user may go on speaking): in memory for the prompt, its rows
+        # held back until it commits; a discarded one leaves no trace.
+        self._tentative: int | None = None
+        self._held: list[tuple[str, tuple[Any, ...]]] = []
+        self._discarded: int | None = None
+        self._language_before: str | None = None
         self._writes: WriteBehind[tuple[str, tuple[Any, ...]]] = WriteBehind(
             "conversation",
             self._execute,
@@ -165,10 +171,45 @@ class ConversationMemory:
         self._forget_before(turn_id - RECENT_TURNS)
         words_json = [w.model_dump() for w in words] or None
         mood = emotion.model_dump(mode="json") if emotion is not None else None
-        self._write(
-            _INSERT_USER, self.session_id, turn_id, text, confidence, language, words_json, mood
+        self._write_of(
+            turn_id,
+            _INSERT_USER,
+            self.session_id,
+            turn_id,
+            text,
+            confidence,
+            language,
+            words_json,
+            mood,
         )
-        self._write(_COUNT_TURN, self.session_id)
+        self._write_of(turn_id, _COUNT_TURN, self.session_id)
+
+    def speculate(self, turn_id: int) -> None:
+        """``turn_id`` is speculative: what is recorded about it stays in this process until
+        :meth:`commit` (written then) or :meth:`discard` (forgotten)."""
+        self.commit(self._tentative)
+        self._tentative, self._language_before = turn_id, self.language
+
+    def commit(self, turn_id: int | None) -> None:
+        """The speculative ``turn_id`` is the user's turn: its rows are written."""
+        if turn_id is None or turn_id != self._tentative:
+            return
+        self._tentative = None
+        for write in self._held:
+            self._writes.put(write)
+        self._held.clear()
+
+    def discard(self, turn_id: int) -> None:
+        """The speculative ``turn_id`` never happened: it leaves the conversation, nothing of
+        it is written (its id is not reused: other services dropped it by id)."""
+        if turn_id != self._tentative:
+            return
+        self._tentative, self._discarded = None, turn_id
+        self._held.clear()
+        self.language = self._language_before
+        kept = [t for t in self.turns if t.turn_id != turn_id]
+        self.turns.clear()
+        self.turns.extend(kept)
 
     def add_assistant(
         self,
@@ -180,16 +221,21 @@ class ConversationMemory:
         """Record the assistant's answer of ``turn_id`` as generated, cut to what the user
         heard if the gateway already reported it; ``sources``: the knowledge passages its
         prompt held."""
+        if turn_id == self._discarded:
+            return  # a discarded speculation's answer, ended after it was dropped
         heard = self._heard.pop(turn_id, None)
         if heard is not None:
             text, interrupted = text[:heard].rstrip(), True
         self.turns.append(Turn(turn_id, Role.ASSISTANT, text, interrupted))
-        self._write(_UPSERT_ASSISTANT, self.session_id, turn_id, text, interrupted, sources)
+        self._write_of(
+            turn_id, _UPSERT_ASSISTANT, self.session_id, turn_id, text, interrupted, sources
+        )
 
     def add_tool_call(self, call: ToolCallRecord) -> None:
         """Record a tool call the model made while answering (beside the turn's rows)."""
         arguments = dict(call.arguments) if call.arguments is not None else None
-        self._write(
+        self._write_of(
+            call.turn_id,
             _INSERT_TOOL_CALL,
             self.session_id,
             call.turn_id,
@@ -228,6 +274,15 @@ class ConversationMemory:
 
     def _write(self, sql: str, *args: Any) -> None:
         self._writes.put((sql, args))
+
+    def _write_of(self, turn_id: int, sql: str, *args: Any) -> None:
+        """A write about ``turn_id``: held back while that turn is speculative."""
+        if turn_id == self._discarded:
+            return
+        if turn_id == self._tentative:
+            self._held.append((sql, args))
+        else:
+            self._write(sql, *args)
 
     async def persist_forever(self) -> None:
         """Write the changes in order until cancelled, then flush what is left (bounded)."""

@@ -33,8 +33,10 @@ from parley_common.contracts.bus import (
     ReplyDelta,
     ReplyDone,
     SessionAssign,
+    SpeculationCancelled,
     TextInput,
     Transcript,
+    TurnCommitted,
     TurnLatency,
     UserText,
     control_adapter,
@@ -56,6 +58,7 @@ from parley_llm.knowledge import TurnKnowledge
 from parley_llm.memory import ConversationMemory
 from parley_llm.providers.base import LlmProvider, LlmUsage
 from parley_llm.providers.registry import get_provider
+from parley_llm.speculation import Effect, Speculation
 from parley_llm.summary import request_summary
 from parley_llm.tools import Toolbox, ToolEffect, ToolTurn, load_toolbox, stream_answer
 
@@ -81,10 +84,17 @@ STALL_DEADLINE_S = deadline_env("LLM_STALL_DEADLINE_S", 45.0)
 class _FirstToken:
     received: float  # when the user's turn reached this worker
     ms: float | None = None
+    held: bool = False  # a speculative answer's: observed once its turn commits
 
     def seen(self) -> None:
         if self.ms is None:
             self.ms = (time.perf_counter() - self.received) * 1000
+            if not self.held:
+                FIRST_TOKEN_SECONDS.observe(self.ms / 1000)
+
+    async def release(self) -> None:
+        self.held = False
+        if self.ms is not None:
             FIRST_TOKEN_SECONDS.observe(self.ms / 1000)
 
 
@@ -94,6 +104,8 @@ class _TurnRequest:
     transcript: Transcript | None  # None: typed
     received: float
     traceparent: str  # the turn's root span, when the STT started one
+    speculative: bool = False  # made while the user was silent, before the turn ended
+    seq: int = 0  # the STT's message number, ordering it against SpeculationCancelled
 
 
 @dataclass(slots=True)
@@ -102,6 +114,7 @@ class _Answer:
     stt_ms: float | None
     task: asyncio.Task[None] | None = None
     started: bool = False  # a task cancelled before its first step never runs its finally
+    speculation: Speculation | None = None
 
 
 class DialogueSession:
@@ -136,6 +149,9 @@ class DialogueSession:
         self._requests: asyncio.Queue[_TurnRequest] = asyncio.Queue()
         self._backchannels = RecentOverlaps()  # said over the assistant, not to be answered
         self._answer: _Answer | None = None
+        # The latest speculative answer (kept once over, so late effects of it are known).
+        self._speculation: Speculation | None = None
+        self._withdrawn_seq = 0  # the STT's last SpeculationCancelled
         self._tg: asyncio.TaskGroup | None = None
         self._seq = 0
         # Each recent turn's root span, carried by every message of the turn.
@@ -209,7 +225,20 @@ class DialogueSession:
     # -- inputs: callbacks only queue or cancel, they never wait on I/O ----------------------
     async def _on_transcript(self, msg: Received) -> None:
         transcript = msg.decode(transcript_adapter)
+        if transcript.speculative:
+            if self.config.speculative_answer:
+                request = _TurnRequest(
+                    transcript.text,
+                    transcript,
+                    time.perf_counter(),
+                    msg.meta.traceparent,
+                    speculative=True,
+                    seq=msg.meta.seq,
+                )
+                self._requests.put_nowait(request)
+            return
         if transcript.is_final and self._backchannels.take(transcript.text):
+            await self._drop_speculation()  # an answer started on it during the pause too
             return
         if transcript.is_final and transcript.text.strip():
             self._requests.put_nowait(
@@ -240,6 +269,10 @@ class DialogueSession:
             self.memory.keep_heard(event.turn_id, event.chars)
         elif isinstance(event, OverlapDismissed):
             self._backchannels.dismissed(event.text)
+        elif isinstance(event, SpeculationCancelled):
+            # Also when its transcript is still queued: that one is then never started.
+            self._withdrawn_seq = max(self._withdrawn_seq, msg.meta.seq)
+            await self._drop_speculation()
 
     # -- the one owner of turn state ---------------------------------------------------------
     async def _turns_forever(self) -> None:
@@ -251,6 +284,8 @@ class DialogueSession:
                 self._answer.task.cancel()
 
     async def _start_turn(self, request: _TurnRequest) -> None:
+        if await self._settled(request):
+            return
         answer = self._answer
         if answer is not None and answer.task is not None and not answer.task.done():
             spoken = request.transcript is not None
@@ -272,6 +307,10 @@ class DialogueSession:
         turn_id = self.memory.last_turn_id + 1
         self._trace_turn(turn_id, request.traceparent)
         transcript = request.transcript
+        speculation = None
+        if request.speculative:
+            speculation = self._speculation = Speculation(turn_id, request.text)
+            self.memory.speculate(turn_id)
         self.memory.add_user(
             turn_id,
             request.text,
@@ -282,12 +321,19 @@ class DialogueSession:
         )
         await self.bus.publish(
             self._subject(SessionChannel.REPLY),
-            UserText(text=request.text, typed=transcript is None, language=self.memory.language),
+            UserText(
+                text=request.text,
+                typed=transcript is None,
+                language=self.memory.language,
+                speculative=speculation is not None,
+            ),
             self._meta(turn_id),
         )
+        if speculation is not None and speculation.cancelled:
+            return  # the user went on while it was being announced
         stt_ms = transcript.finalize_ms if transcript else None
         assert self._tg is not None
-        answer = _Answer(turn_id, stt_ms)
+        answer = _Answer(turn_id, stt_ms, speculation=speculation)
         answer.task = self._tg.create_task(self._generate(answer, request.received))
         self._answer = answer
 
@@ -295,7 +341,9 @@ class DialogueSession:
         answer.started = True
         turn_id, stt_ms = answer.turn_id, answer.stt_ms
         parts: list[str] = []
-        timing = _FirstToken(received)
+        timing = _FirstToken(received, held=answer.speculation is not None)
+        if answer.speculation is not None:
+            answer.speculation.defer(timing.release)
         finish_reason, interrupted = "stop", False
         link: Link[LlmProvider] | None = self.chain.primary
         try:
@@ -336,10 +384,12 @@ class DialogueSession:
             )
         finally:
             text = "".join(parts).strip()
-            # Shielded: the record of the answer must survive the cancellation that cut it.
-            await asyncio.shield(
-                self._finish(turn_id, text, interrupted, finish_reason, stt_ms, timing.ms)
-            )
+            dropped = answer.speculation is not None and answer.speculation.cancelled
+            if not dropped:  # a dropped speculation leaves no record
+                # Shielded: the record of the answer must survive the cancellation that cut it.
+                await asyncio.shield(
+                    self._finish(turn_id, text, interrupted, finish_reason, stt_ms, timing.ms)
+                )
 
     async def _stream_from(
         self, link: Link[LlmProvider], turn_id: int, parts: list[str], timing: _FirstToken
@@ -390,20 +440,21 @@ class DialogueSession:
                     await self.bus.publish(reply, ReplyDelta(text=delta), self._meta(turn_id))
         finally:
             # A cancelled answer is billed for what was generated before it stopped.
-            self._report_usage(turn_id, link.name, usage)
+            await self._report_usage(turn_id, link.name, usage)
 
     async def _tool_effect(self, effect: ToolEffect, turn_id: int) -> None:
         """A built-in tool acts on the call (hang up, text mode): the gateway carries it out."""
         action = AssistantAction(turn_id=turn_id, action=effect)
         await self.bus.publish(self._subject(SessionChannel.STATUS), action, self._meta(turn_id))
 
-    def _report_usage(self, turn_id: int, provider: str, usage: LlmUsage) -> None:
+    async def _report_usage(self, turn_id: int, provider: str, usage: LlmUsage) -> None:
         span = trace.get_current_span()
         span.set_attribute("gen_ai.request.model", self.config.llm_model or "default")
         if usage.model:
             span.set_attribute("gen_ai.response.model", usage.model)
         span.set_attribute("gen_ai.usage.input_tokens", usage.input_tokens)
         span.set_attribute("gen_ai.usage.output_tokens", usage.output_tokens)
+        events: list[UsageRecorded] = []
         for unit, quantity in (
             ("input_tokens", usage.input_tokens),
             ("output_tokens", usage.output_tokens),
@@ -419,7 +470,13 @@ class DialogueSession:
                 quantity=quantity,
                 unit=unit,  # type: ignore[arg-type]  # one of the two literals above
             )
-            self.reporter.report("usage.recorded", event, self._meta(turn_id))
+            events.append(event)
+
+        async def report() -> None:
+            for event in events:
+                self.reporter.report("usage.recorded", event, self._meta(turn_id))
+
+        await self._when_committed(turn_id, report)
 
     async def _finish(
         self,
@@ -437,16 +494,85 @@ class DialogueSession:
         )
         if text:
             self.memory.add_assistant(turn_id, text, interrupted, self.knowledge.sources(turn_id))
-        stages = LatencyStages(stt_final_ms=stt_ms, llm_first_token_ms=first_token_ms)
+        speculation = self._speculation_of(turn_id)
+
+        async def report() -> None:
+            # A committed speculation's STT stage is its final's (end of turn to final).
+            stt = speculation.stt_ms if speculation is not None else stt_ms
+            stages = LatencyStages(stt_final_ms=stt, llm_first_token_ms=first_token_ms)
+            await self.bus.publish(
+                self._subject(SessionChannel.STATUS),
+                TurnLatency(turn_id=turn_id, stages=stages),
+                self._meta(turn_id),
+            )
+            event = LatencyRecorded(
+                session_id=self.sid, at=datetime.now(UTC), turn_id=turn_id, stages=stages
+            )
+            self.reporter.report("latency.recorded", event, self._meta(turn_id))
+
+        await self._when_committed(turn_id, report)
+
+    # -- speculative answers -------------------------------------------------------------------
+    def _speculation_of(self, turn_id: int) -> Speculation | None:
+        speculation = self._speculation
+        return speculation if speculation is not None and speculation.turn_id == turn_id else None
+
+    async def _when_committed(self, turn_id: int, effect: Effect) -> None:
+        """Run ``effect`` (it counts the turn) now, or once the speculative ``turn_id``
+        commits; never if it is dropped."""
+        speculation = self._speculation_of(turn_id)
+        if speculation is None or speculation.committed:
+            await effect()
+        elif speculation.pending:
+            speculation.defer(effect)
+
+    async def _settled(self, request: _TurnRequest) -> bool:
+        """Speculation's part of a new request; True when nothing more is to be done with it
+        (its final committed the speculative answer, or a speculative transcript is not to
+        be answered)."""
+        speculation = self._speculation
+        if not request.speculative and speculation is not None and speculation.pending:
+            if request.transcript is not None and request.text == speculation.text:
+                self.memory.commit(speculation.turn_id)
+                await self.bus.publish(
+                    self._subject(SessionChannel.REPLY),
+                    TurnCommitted(),
+                    self._meta(speculation.turn_id),
+                )
+                await speculation.commit(request.transcript.finalize_ms)
+                return True
+            await self._drop_speculation()  # other words: that turn never happened
+        answer = self._answer
+        if answer is not None and answer.speculation is not None and answer.speculation.cancelled:
+            if answer.task is not None:
+                await asyncio.gather(answer.task, return_exceptions=True)
+            self._answer = None  # dropped: nothing of it is to be interrupted or ended
+        if not request.speculative:
+            if request.transcript is not None:
+                self._withdrawn_seq = 0  # a new STT worker numbers its messages from 1
+            return False
+        # Not while the assistant answers (it would be cut before the user's turn is sure),
+        # nor with tools (a call could act on the world), nor once withdrawn.
+        return bool(
+            request.seq <= self._withdrawn_seq or self.tools.specs or self.answering is not None
+        )
+
+    async def _drop_speculation(self) -> None:
+        """The user went on speaking: the speculative answer stops (its stream closed), is
+        forgotten, and the TTS and the gateway drop its turn (reason ``speculation``)."""
+        speculation = self._speculation
+        if speculation is None or not speculation.pending:
+            return
+        speculation.cancel()
+        answer = self._answer
+        if answer is not None and answer.speculation is speculation and answer.task is not None:
+            answer.task.cancel()
+        self.memory.discard(speculation.turn_id)
         await self.bus.publish(
-            self._subject(SessionChannel.STATUS),
-            TurnLatency(turn_id=turn_id, stages=stages),
-            self._meta(turn_id),
+            self._subject(SessionChannel.INTERRUPT),
+            Interrupt(turn_id=speculation.turn_id, reason=InterruptReason.SPECULATION),
+            self._meta(speculation.turn_id),
         )
-        event = LatencyRecorded(
-            session_id=self.sid, at=datetime.now(UTC), turn_id=turn_id, stages=stages
-        )
-        self.reporter.report("latency.recorded", event, self._meta(turn_id))
 
 
 def open_session(runtime: Runtime) -> SessionFactory:
