@@ -130,18 +130,20 @@ class Speakerphone:
             await asyncio.sleep(max(0.0, delay))
 
 
-async def simulate(
+Event = tuple[float, int, bytes]  # (seconds, 0 = sent to the client / 1 = from it, PCM)
+
+
+def call_events(
     path: EchoPath, answer: Samples, near: Samples, play_at: float, total_s: float
-) -> tuple[Samples, Samples, ServerEcho]:
-    """A call on simulated time through a ``ServerEcho``: the gateway sends ``answer``
-    (PCM16 16 kHz, resampled to ``OUTPUT_RATE``) to play from ``play_at`` s, the client plays
-    it as sent and its microphone (``path``, plus the user's ``near`` from 0 s) goes back up.
-    Returns the microphone's audio, the canceller's output (both from 0 s, as long as the
-    output's whole blocks) and the canceller."""
+) -> tuple[Samples, list[Event]]:
+    """A call on simulated time: the gateway sends ``answer`` (PCM16 16 kHz, resampled to
+    ``OUTPUT_RATE``) to play from ``play_at`` s, the client plays it as sent and its
+    microphone (``path``, plus the user's ``near`` from 0 s) goes back up. Returns the
+    microphone's audio and the gateway's frames both ways, in time order."""
     far_out = StreamResampler(INPUT_RATE, OUTPUT_RATE)
     far = far_out.process(pcm_bytes(answer)) + far_out.flush()
     step = OUTPUT_RATE * 2 * SEND_FRAME_MS // 1000
-    events: list[tuple[float, int, bytes]] = []
+    events: list[Event] = []
     for j, i in enumerate(range(0, len(far), step)):
         sent = max(play_at, play_at + j * SEND_FRAME_MS / 1000 - LEAD_S)
         events.append((sent, 0, far[i : i + step]))
@@ -160,15 +162,29 @@ async def simulate(
         arrives = (i + FRAME_SAMPLES) / INPUT_RATE + UPLINK_S
         events.append((arrives, 1, pcm_bytes(mic[i : i + FRAME_SAMPLES])))
     heapq.heapify(events)
-    echo = ServerEcho(OUTPUT_RATE)
+    return pcm_array(pcm_bytes(mic)), [heapq.heappop(events) for _ in range(len(events))]
+
+
+async def replay(echo: ServerEcho, events: list[Event]) -> Samples:
+    """``events`` through ``echo`` as the gateway would see them: its output."""
     out = bytearray()
     origin = 1000.0  # perf_counter-like times: only differences matter
-    while events:
-        at, kind, data = heapq.heappop(events)
+    for at, kind, data in events:
         if kind == 0:
             echo.far.sent(data, origin + at)
         else:
             out += await echo.cancel(data, origin + at)
-    processed = pcm_array(bytes(out))
+    return pcm_array(bytes(out))
+
+
+async def simulate(
+    path: EchoPath, answer: Samples, near: Samples, play_at: float, total_s: float
+) -> tuple[Samples, Samples, ServerEcho]:
+    """``call_events`` through a new ``ServerEcho``: the microphone's audio, the
+    canceller's output (both from 0 s, as long as the output's whole blocks) and the
+    canceller."""
+    mic, events = call_events(path, answer, near, play_at, total_s)
+    echo = ServerEcho(OUTPUT_RATE)
+    processed = await replay(echo, events)
     assert len(mic) - len(processed) < AEC_RATE // 100  # all but a last partial block
-    return pcm_array(pcm_bytes(mic))[: len(processed)], processed, echo
+    return mic[: len(processed)], processed, echo
