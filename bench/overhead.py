@@ -63,6 +63,7 @@ class Results:
     barge_in: list[float] = field(default_factory=list)
     interrupted_event: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    start_failures: list[str] = field(default_factory=list)
     # How late each microphone frame was sent, and the CPU seconds of the client processes.
     pacing_lateness: list[float] = field(default_factory=list)
     client_cpu_s: float = 0.0
@@ -73,6 +74,7 @@ class Results:
         self.barge_in += other.barge_in
         self.interrupted_event += other.interrupted_event
         self.failures += other.failures
+        self.start_failures += other.start_failures
         self.pacing_lateness += other.pacing_lateness
         self.client_cpu_s += other.client_cpu_s
 
@@ -81,7 +83,11 @@ async def one_session(url: str, question: bytes, results: Results, start_delay: 
     """One caller: ask, then barge in while the answer plays."""
     await asyncio.sleep(start_delay)
     onset_ms, end_ms = voiced_span_ms(question)
-    call = await Call.start(url, **SCRIPTED)
+    try:
+        call = await Call.start(url, **SCRIPTED)
+    except Exception as exc:  # a refused start (503: no worker took it) is a result too
+        results.start_failures.append(repr(exc))
+        return
     try:
         async with Microphone(call, results.pacing_lateness) as mic:
             speech_end = mic.say(question, end_ms)
@@ -181,6 +187,8 @@ async def run_level(
         "interrupted_event_ms": summary(results.interrupted_event),
         "failures": len(results.failures),
         "failure_examples": results.failures[:3],
+        "failed_starts": len(results.start_failures),
+        "failed_start_examples": results.start_failures[:3],
         "service_cpu_percent_of_one_core": round(sum(per_service.values()), 1),
         "cpu_percent_by_service": per_service,
         "client_processes": clients,
