@@ -24,6 +24,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     up_cmd.add_argument("--only", help="comma-separated services to run, e.g. gateway,stt")
     up_cmd.add_argument(
+        "--scale",
+        help="processes per service, e.g. stt=2,gateway=2 (default $PARLEY_SCALE, else one each)",
+    )
+    up_cmd.add_argument(
         "--log-format",
         choices=up.LOG_FORMATS,
         help="human (default): one line per event, logs in <data dir>/logs; json: also every "

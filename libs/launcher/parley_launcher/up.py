@@ -32,6 +32,7 @@ from parley_launcher.embedded.process import free_port, port_is_free
 from parley_launcher.local_auth import ensure_local_secret, page_token
 from parley_launcher.logfile import LogWriter, WriterHandler, log_dir
 from parley_launcher.report import UpReport, display_path
+from parley_launcher.scale import parse_scale, replicas
 from parley_launcher.state import (
     Infra,
     LauncherState,
@@ -62,8 +63,9 @@ def _port(env_name: str, default: int) -> int:
     return default if port_is_free(default) else free_port()
 
 
-def service_specs(only: list[str]) -> list[ServiceSpec]:
-    """The services to run with their HTTP ports (``<SERVICE>_HTTP_PORT`` overrides)."""
+def service_specs(only: list[str], scale: dict[str, int] | None = None) -> list[ServiceSpec]:
+    """The services to run with their HTTP ports (``<SERVICE>_HTTP_PORT`` overrides), and
+    ``scale[name]`` processes of a service where it says so."""
     unknown = set(only) - set(SERVICES)
     if unknown:
         raise SystemExit(
@@ -75,7 +77,8 @@ def service_specs(only: list[str]) -> list[ServiceSpec]:
             continue
         env_name = f"{name.upper()}_HTTP_PORT"
         port = _port(env_name, default_port)
-        specs.append(ServiceSpec(name, f"parley_{name}", {env_name: str(port)}, port))
+        spec = ServiceSpec(name, f"parley_{name}", {env_name: str(port)}, port)
+        specs.extend(replicas(spec, (scale or {}).get(name, 1), free_port))
     return specs
 
 
@@ -213,7 +216,7 @@ def up(args: argparse.Namespace) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     fmt = log_format(args.log_format)
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else []
-    specs = service_specs(only)
+    specs = service_specs(only, parse_scale(args.scale, SERVICES))
     running = LauncherState.load(state_path(data_dir))
     if running is not None and running.alive and running.launcher_pid != os.getpid():
         print(

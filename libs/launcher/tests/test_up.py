@@ -43,7 +43,7 @@ def test_a_second_launcher_on_the_same_data_dir_refuses(
 ) -> None:
     # A live process (this one's parent) already runs from the data dir.
     LauncherState(os.getppid(), str(tmp_path)).save(state_path(tmp_path))
-    args = argparse.Namespace(data_dir=str(tmp_path), only=None, log_format=None)
+    args = argparse.Namespace(data_dir=str(tmp_path), only=None, scale=None, log_format=None)
     assert up(args) == 1
     assert f"launcher pid {os.getppid()}" in capsys.readouterr().err
     assert not (tmp_path / "logs").exists()  # nothing was started
