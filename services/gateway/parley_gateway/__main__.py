@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import uvicorn
 
 from parley_common.observability.logging import configure_logging
 from parley_common.observability.tracing import configure_tracing
 from parley_gateway.app import create_app
+from parley_gateway.listen import shared_port_socket
 from parley_gateway.settings import GatewaySettings
 from parley_gateway.transport import tls_options
 
@@ -23,7 +26,7 @@ def main() -> None:
         app = create_app(settings)
     except (ValueError, RuntimeError) as exc:  # bad TLS files, no token key off loopback
         raise SystemExit(f"parley-gateway: {exc}") from None
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.http_host,
         port=settings.http_port,
@@ -34,6 +37,17 @@ def main() -> None:
         timeout_graceful_shutdown=5,
         **tls,
     )
+    server = uvicorn.Server(config)
+    sockets = None
+    if settings.reuse_port:  # one of several gateway processes on this port
+        try:
+            sockets = [shared_port_socket(settings.http_host, settings.http_port)]
+        except OSError as exc:
+            where = f"{settings.http_host}:{settings.http_port}"
+            raise SystemExit(f"parley-gateway: cannot listen on {where}: {exc}") from None
+    server.run(sockets=sockets)
+    if not server.started:
+        sys.exit(3)  # as uvicorn.run does: it never listened
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ class GatewaySettings(ServiceSettings):
     max_body_bytes: int = 25 * 1024 * 1024
     # How long to wait for each service's queue group to take a new session.
     assign_timeout_s: float = 2.0
+    # Bind the port with SO_REUSEPORT, so that several gateway processes serve it.
+    reuse_port: bool = False
     # Active sessions one authenticated user may hold at once (a new one beyond is a 429).
     max_sessions_per_user: int = Field(default=10, ge=1)
     # Audio is sent to the client at most this far ahead of real time, so that audio the

@@ -23,6 +23,7 @@ from parley_common.errors import (
 )
 from parley_common.tokens import Principal
 from parley_gateway.auth import refuse_socket, socket_user
+from parley_gateway.realtime.claims import claimed
 from parley_gateway.routes.deps import Gateway
 
 # WebSocket close codes of RFC 6455: a request the server will not serve, a service that is
@@ -66,17 +67,24 @@ async def accept_caller(websocket: WebSocket) -> Principal | None:
         return None
 
 
+async def _replace(websocket: WebSocket) -> None:
+    # Closed already (by the client, or by the other path that replaced it): nothing to do.
+    with contextlib.suppress(RuntimeError):
+        await websocket.close(CLOSE_REPLACED, "replaced by a newer connection")
+
+
 @contextlib.asynccontextmanager
 async def connected(gateway: Gateway, session_id: str, websocket: WebSocket) -> AsyncIterator[None]:
     """Hold ``session_id``'s connection on this gateway while inside (failover moves the
-    workers of the sessions held here), closing an older connection of the same session."""
+    workers of the sessions held here), closing an older connection of the same session,
+    on this gateway process or on another (``claims``)."""
     previous = gateway.connections.get(session_id)
     if previous is not None:
-        with contextlib.suppress(RuntimeError):
-            await previous.close(CLOSE_REPLACED, "replaced by a newer connection")
+        await _replace(previous)
     gateway.connections[session_id] = websocket
     try:
-        yield
+        async with claimed(gateway.bus, session_id, lambda: _replace(websocket)):
+            yield
     finally:
         if gateway.connections.get(session_id) is websocket:
             del gateway.connections[session_id]
