@@ -32,6 +32,7 @@ _VOCAL = (
     "m",
     "m m",
     "m m m",
+    "m h m",
     "mhm",
     "mm hmm",
     "mm hm",

@@ -9,12 +9,22 @@ import time
 import pytest
 
 from parley_common.backchannels import BACKCHANNELS, RecentOverlaps, is_backchannel
+from parley_common.contracts.bus import Transcript, Word
 from parley_common.contracts.session import InterruptSensitivity
 from parley_common.languages import SUPPORTED_LANGUAGES
 from parley_gateway.realtime.barge_in import BargeInPolicy, Judging
 from parley_gateway.realtime.overlap import MAX_OVERLAP_S, Overlap, Verdict
 
 WINDOW_S, WAIT_S = 0.5, 0.4
+
+
+def said(text: str, *confidences: float) -> Transcript:
+    """A transcript of ``text``, its words recognised with ``confidences`` (if given)."""
+    tokens = text.split()[: len(confidences)]
+    sure = [
+        Word(word=w, start=0, end=0, confidence=c) for w, c in zip(tokens, confidences, strict=True)
+    ]
+    return Transcript(text=text, is_final=False, language="en", words=tuple(sure))
 
 
 def overlap() -> Overlap:
@@ -50,13 +60,23 @@ def test_a_backchannel_that_stopped_resumes() -> None:
     o = overlap()
     o.speech_stopped(100.3, speech_ms=280)
     assert o.verdict(100.35) is None  # its words may be on the way
-    o.heard("Yeah.", "en")
+    o.heard(said("Yeah."))
     assert o.verdict(100.4) is Verdict.BACKCHANNEL
+
+
+def test_words_the_recogniser_doubts_are_no_interruption() -> None:
+    mumble = overlap()
+    mumble.speech_stopped(100.4, speech_ms=450)
+    mumble.heard(said("Emma Chen", 0.32, 0.24))  # Whisper on a murmured "mhm"
+    assert mumble.verdict(100.4 + WAIT_S) is Verdict.NOISE
+    sure = overlap()
+    sure.heard(said("Stop. up.", 0.45, 0.22))
+    assert sure.verdict(100.2) is Verdict.WORDS
 
 
 def test_words_interrupt_at_once_even_while_speaking() -> None:
     o = overlap()
-    o.heard("Wait.", "en")
+    o.heard(said("Wait."))
     assert o.verdict(100.2) is Verdict.WORDS
 
 
@@ -79,7 +99,7 @@ def test_speech_that_goes_on_past_the_window_interrupts() -> None:
 
 def test_a_backchannel_still_going_waits_up_to_the_limit() -> None:
     o = overlap()
-    o.heard("yeah yeah", "en")
+    o.heard(said("yeah yeah"))
     assert o.verdict(101.5) is None
     assert o.verdict(100.0 + MAX_OVERLAP_S) is Verdict.LONG
 
@@ -132,7 +152,7 @@ async def test_a_backchannel_pauses_then_resumes_the_turn() -> None:
         await asyncio.sleep(0.05)
         assert assistant.log == [("pause", 4, "")]
         policy.speech_stopped(250)
-        policy.heard("Mm-hmm.", "en")
+        policy.heard(said("Mm-hmm."))
     assert assistant.log == [("pause", 4, ""), ("resume", 4, "Mm-hmm.")]
 
 
@@ -145,7 +165,7 @@ async def test_noise_resumes_and_words_interrupt() -> None:
         talk = judged(words, tg)
         talk.speech_started(time.perf_counter())
         await asyncio.sleep(0.05)
-        talk.heard("Wait, stop.", "en")
+        talk.heard(said("Wait, stop."))
     assert noise.log == [("pause", 1, ""), ("resume", 1, "")]
     assert words.log == [("pause", 2, ""), ("interrupt", 2, "")]
 

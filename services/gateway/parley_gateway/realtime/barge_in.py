@@ -19,6 +19,7 @@ from typing import Protocol
 
 from prometheus_client import Counter
 
+from parley_common.contracts.bus import Transcript
 from parley_common.contracts.session import InterruptSensitivity
 from parley_common.observability.metrics import latency_histogram
 from parley_gateway.realtime.overlap import Overlap, Verdict
@@ -102,10 +103,10 @@ class BargeInPolicy:
         elif self.judging is None:
             self.cancel()
 
-    def heard(self, text: str, language: str | None) -> None:
+    def heard(self, transcript: Transcript) -> None:
         """A transcript (partial, speculative or final) of what the user is saying."""
         if self._overlap is not None:
-            self._overlap.heard(text, language)
+            self._overlap.heard(transcript)
             self._news.set()
 
     def cancel(self) -> None:

@@ -395,7 +395,7 @@ class SessionBridge:
     async def _on_transcript(self, msg: Received) -> None:
         t = msg.decode(transcript_adapter)
         if self._barge_in is not None:
-            self._barge_in.heard(t.text, t.language)
+            self._barge_in.heard(t)
         data = TranscriptData(
             role=Role.USER,
             text=t.text,

@@ -5,9 +5,13 @@ look again.
 Words decide first: any word that is not a backchannel is an interruption; only backchannels
 ("mm-hmm", "yeah") and the speech stopped is a resume. Without words, duration decides:
 speech that stopped within the window is a cough or a bump (resume), speech that goes on past
-it is someone talking (interrupt). The transcript of a short overlap arrives a little after
-the speech stops (the STT's speculative transcript of the pause, or a partial), so a stopped
-overlap waits ``transcript_wait_s`` for it before it is called noise.
+it is someone talking (interrupt). A word the recogniser itself doubts is no evidence either
+way: Whisper turns a murmured "mm-hmm" into "Ememam" or "Tim" with a word probability
+around 0.1-0.3, while the words of a real interruption ("wait", "stop", "no") come at 0.45
+and more (measured on Piper voices, see docs/benchmarks.md). The transcript of a short
+overlap arrives a little after the speech stops (the STT's speculative transcript of the
+pause, or a partial), so a stopped overlap waits ``transcript_wait_s`` for it before it is
+called noise.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from parley_common.backchannels import is_backchannel, words
+from parley_common.contracts.bus import Transcript
 
 # The STT reports a stop a hangover (~100 ms) after the voice ends, and a loaded worker
 # later still: speech still "going" this long after the window may have ended inside it.
@@ -23,6 +28,8 @@ STOP_REPORT_SLACK_S = 0.3
 # Backchannels go on this long at most ("yeah, yeah, okay, sure"); past it, whatever the
 # words, the user has taken the turn.
 MAX_OVERLAP_S = 2.0
+# Words recognised with less confidence than this do not count (see above).
+MIN_WORD_CONFIDENCE = 0.4
 
 
 class Verdict(StrEnum):
@@ -49,7 +56,8 @@ class Overlap:
     language: str | None = None
     stopped_at: float | None = None  # None: still speaking
     speech_ms: int = 0
-    text: str = ""  # the latest transcript of the overlap
+    text: str = ""  # the latest transcript of the overlap, as the recogniser wrote it
+    said: str = ""  # its words the recogniser is sure enough of
 
     def speech_started(self) -> None:
         """The user spoke again before the verdict: the same overlap goes on."""
@@ -60,23 +68,33 @@ class Overlap:
         self.stopped_at = now
         self.speech_ms = speech_ms
 
-    def heard(self, text: str, language: str | None) -> None:
+    def heard(self, transcript: Transcript) -> None:
         """A transcript of the overlap so far."""
-        if words(text):
-            self.text = text
-            self.language = language or self.language
+        if not words(transcript.text):
+            return
+        self.text = transcript.text
+        self.language = transcript.language or self.language
+        if transcript.words:
+            sure = [
+                w.word
+                for w in transcript.words
+                if w.confidence is None or w.confidence >= MIN_WORD_CONFIDENCE
+            ]
+            self.said = " ".join(sure)
+        else:
+            self.said = transcript.text
 
     def verdict(self, now: float) -> Verdict | None:
         """The verdict at ``now``, or None while it cannot be given yet."""
-        if self.text:
-            if not is_backchannel(self.text, self.language):
+        if self.said:
+            if not is_backchannel(self.said, self.language):
                 return Verdict.WORDS
             if self.stopped_at is not None:
                 return Verdict.BACKCHANNEL
         if now - self.onset >= MAX_OVERLAP_S:
             return Verdict.LONG
         if self.stopped_at is None:
-            if not self.text and now - self.onset >= self.window_s + STOP_REPORT_SLACK_S:
+            if not self.said and now - self.onset >= self.window_s + STOP_REPORT_SLACK_S:
                 return Verdict.LONG
             return None
         if now - self.stopped_at < self.transcript_wait_s:
@@ -86,7 +104,7 @@ class Overlap:
     def next_look(self, now: float) -> float:
         """Seconds from ``now`` until the verdict may change without a new event."""
         due = [self.onset + MAX_OVERLAP_S]
-        if self.stopped_at is None and not self.text:
+        if self.stopped_at is None and not self.said:
             due.append(self.onset + self.window_s + STOP_REPORT_SLACK_S)
         if self.stopped_at is not None:
             due.append(self.stopped_at + self.transcript_wait_s)
