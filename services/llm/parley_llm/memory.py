@@ -227,6 +227,7 @@ class ConversationMemory:
         if heard is not None:
             text, interrupted = text[:heard].rstrip(), True
         self.turns.append(Turn(turn_id, Role.ASSISTANT, text, interrupted))
+        self._last_turn_id = max(self._last_turn_id, turn_id)  # a turn may be the assistant's only
         self._write_of(
             turn_id, _UPSERT_ASSISTANT, self.session_id, turn_id, text, interrupted, sources
         )

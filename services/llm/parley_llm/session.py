@@ -26,6 +26,7 @@ from parley_common.contracts import subjects
 from parley_common.contracts.bus import (
     AssistantAction,
     Heard,
+    IdlePrompt,
     Interrupt,
     InterruptReason,
     LatencyStages,
@@ -54,6 +55,7 @@ from parley_common.observability.metrics import INTERRUPTIONS, latency_histogram
 from parley_common.reporting import DurableReporter, FailureReporter
 from parley_common.runtime import Runtime
 from parley_common.workers import SessionFactory, SessionWork
+from parley_llm.idle_prompt import still_there
 from parley_llm.knowledge import TurnKnowledge
 from parley_llm.memory import ConversationMemory
 from parley_llm.providers.base import LlmProvider, LlmUsage
@@ -106,6 +108,7 @@ class _TurnRequest:
     traceparent: str  # the turn's root span, when the STT started one
     speculative: bool = False  # made while the user was silent, before the turn ended
     seq: int = 0  # the STT's message number, ordering it against SpeculationCancelled
+    idle: bool = False  # no user words: the user went quiet, the assistant asks after them
 
 
 @dataclass(slots=True)
@@ -254,6 +257,10 @@ class DialogueSession:
             self._requests.put_nowait(
                 _TurnRequest(control.text, None, time.perf_counter(), msg.meta.traceparent)
             )
+        elif isinstance(control, IdlePrompt):
+            self._requests.put_nowait(
+                _TurnRequest("", None, time.perf_counter(), msg.meta.traceparent, idle=True)
+            )
 
     async def _on_interrupt(self, msg: Received) -> None:
         event = msg.decode(interrupt_adapter)
@@ -284,6 +291,9 @@ class DialogueSession:
                 self._answer.task.cancel()
 
     async def _start_turn(self, request: _TurnRequest) -> None:
+        if request.idle:
+            await self._ask_if_still_there()
+            return
         if await self._settled(request):
             return
         answer = self._answer
@@ -336,6 +346,20 @@ class DialogueSession:
         answer = _Answer(turn_id, stt_ms, speculation=speculation)
         answer.task = self._tg.create_task(self._generate(answer, request.received))
         self._answer = answer
+
+    async def _ask_if_still_there(self) -> None:
+        """The assistant's own turn, without user words: "are you still there?" in the
+        user's language, remembered and stored like any answer. Not when the user has spoken
+        meanwhile (a turn is answered or waiting)."""
+        if self.busy() or not self._requests.empty():
+            return
+        turn_id = self.memory.last_turn_id + 1
+        self._trace_turn(turn_id, "")
+        text = still_there(self.memory.language or self.config.language)
+        await self.bus.publish(
+            self._subject(SessionChannel.REPLY), ReplyDelta(text=text), self._meta(turn_id)
+        )
+        await self._finish(turn_id, text, False, "stop", None, None)
 
     async def _generate(self, answer: _Answer, received: float) -> None:
         answer.started = True
