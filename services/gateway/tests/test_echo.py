@@ -4,12 +4,15 @@ its playback the way ``Playout`` sends it, a speakerphone that plays it and hear
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
 from bench.audio import INPUT_RATE, spoken
 from bench.echo_room import EchoPath, Samples, level_db, pcm_array, pcm_bytes, simulate
 from parley_common.contracts.session import EchoCancellation, SessionConfig
+from parley_common.contracts.ws import AudioPauseEvent, AudioResumeEvent, TurnData
 from parley_gateway.realtime.echo import AEC_RATE, FarEnd, ServerEcho, echo_for
 
 ANSWER = (
@@ -85,3 +88,21 @@ def test_who_cancels_echo_follows_the_session_option() -> None:
     assert echo_for(SessionConfig(echo_cancellation=EchoCancellation.SERVER)) is not None
     assert echo_for(SessionConfig(echo_cancellation=EchoCancellation.CLIENT)) is None
     assert echo_for(SessionConfig(echo_cancellation=EchoCancellation.OFF)) is None
+
+
+async def test_a_pause_flushes_what_the_client_buffered() -> None:
+    echo = ServerEcho(AEC_RATE)
+    echo.far.sent(pcm_bytes(np.full(AEC_RATE, 1000.0)), time.perf_counter())
+    sent: list[AudioPauseEvent | AudioResumeEvent] = []
+
+    async def send(event: AudioPauseEvent | AudioResumeEvent) -> None:
+        sent.append(event)
+
+    pauses = echo.on_pause(send)
+    resume = AudioResumeEvent(data=TurnData(turn_id=1))
+    await pauses(resume)
+    assert echo.far.end == AEC_RATE  # a resume drops nothing
+    pause = AudioPauseEvent(data=TurnData(turn_id=1))
+    await pauses(pause)
+    assert echo.far.end < AEC_RATE // 2  # the rest of the second never plays
+    assert sent == [resume, pause]

@@ -80,7 +80,7 @@ from parley_gateway.realtime.audio_clock import AudioClock
 from parley_gateway.realtime.audio_in import AudioInPublisher, AudioInput, PcmInput, RecordingInput
 from parley_gateway.realtime.barge_in import BargeInPolicy
 from parley_gateway.realtime.client import ClientConnection, describe
-from parley_gateway.realtime.echo import ServerEcho, echo_for
+from parley_gateway.realtime.echo import SendPause, ServerEcho, echo_for
 from parley_gateway.realtime.idle import IdlePrompter
 from parley_gateway.realtime.latency import TurnLatencies
 from parley_gateway.realtime.pausing import judging_for
@@ -237,11 +237,14 @@ class SessionBridge:
             await self.client.event(ReadyEvent(data=ready))
             try:
                 async with asyncio.TaskGroup() as tg:
+                    pauses: SendPause = self.client.event
+                    if self.echo is not None:
+                        pauses = self.echo.on_pause(pauses)  # a pause flushes the client
                     judging = judging_for(
                         self.config,
                         self.gateway.settings,
                         self.playout,
-                        self.client.event,
+                        pauses,
                         self._overlap_dismissed,
                     )
                     self._barge_in = BargeInPolicy(

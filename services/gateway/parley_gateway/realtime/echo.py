@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +25,7 @@ from pywebrtc_audio import EchoCanceller
 from parley_common.audio.resampling import StreamResampler
 from parley_common.bus.audio import INPUT_SAMPLE_RATE
 from parley_common.contracts.session import EchoCancellation, SessionConfig
+from parley_common.contracts.ws import AudioPauseEvent, AudioResumeEvent
 from parley_gateway.realtime.playout import SendAudio
 
 AEC_RATE = INPUT_SAMPLE_RATE  # the uplink's rate: the far end is resampled to it
@@ -37,6 +39,7 @@ ECHO_TAIL_S = 1.0
 REANCHOR_S = 0.5
 
 Samples = npt.NDArray[np.int16]
+SendPause = Callable[[AudioPauseEvent | AudioResumeEvent], Awaitable[None]]
 
 
 def server_side(mode: EchoCancellation) -> bool:
@@ -126,6 +129,17 @@ class ServerEcho:
     def flush(self) -> None:
         """The client flushed its unplayed audio: it will not echo."""
         self.far.flush(time.perf_counter())
+
+    def on_pause(self, send: SendPause) -> SendPause:
+        """``send`` for the pause and resume events that also flushes on a pause: the
+        client drops what it buffered, and playout sends it again on resume."""
+
+        async def send_and_flush(event: AudioPauseEvent | AudioResumeEvent) -> None:
+            if isinstance(event, AudioPauseEvent):
+                self.flush()
+            await send(event)
+
+        return send_and_flush
 
     async def cancel(self, frame: bytes, now: float | None = None) -> bytes:
         """``frame`` (PCM16 16 kHz from the client, arrived ``now``) without the echo, in
