@@ -2,6 +2,7 @@
 service its own process, one caller asking spoken questions in real time.
 
     python -m bench.real_models --turns 20 --sensitivity high
+    python -m bench.real_models --turns 10 --speculation both   # on and off, one platform
 """
 
 from __future__ import annotations
@@ -33,51 +34,69 @@ STAGES = ("stt_final_ms", "llm_first_token_ms", "tts_first_byte_ms", "voice_to_v
 SILENCE_MS = {"high": 500, "medium": 1000, "low": 2000}
 
 
-async def main(turns: int, sensitivity: str) -> dict[str, Any]:
-    """Ask ``turns`` questions and summarise the latency of each stage."""
+async def main(turns: int, sensitivity: str, speculation: str = "on") -> dict[str, Any]:
+    """Ask ``turns`` questions with the speculative answer on, off or (``both``) one call
+    each, on one platform; summarise the latency of each stage per setting."""
     audio = {q: await speak(q) for q in QUESTIONS}
+    settings = ["on", "off"] if speculation == "both" else [speculation]
+    reports: dict[str, Any] = {}
+    async with running_platform() as platform:
+        for setting in settings:
+            print(f"speculative_answer {setting}", flush=True)
+            report = await _one_call(platform.url, audio, turns, sensitivity, setting == "on")
+            reports[f"speculation_{setting}"] = report
+    print(json.dumps(reports, indent=2))
+    return reports
+
+
+async def _one_call(
+    url: str, audio: dict[str, bytes], turns: int, sensitivity: str, speculative: bool
+) -> dict[str, Any]:
     measured: dict[str, list[float]] = {stage: [] for stage in STAGES}
     measured["client_end_of_speech_to_audio_ms"] = []
     wers: list[float] = []
-    async with running_platform() as platform:
-        call = await Call.start(
-            platform.url, interrupt_sensitivity=sensitivity, response_style="concise"
-        )
-        try:
-            async with Microphone(call) as mic:
-                for turn in range(1, turns + 1):
-                    question = QUESTIONS[(turn - 1) % len(QUESTIONS)]
-                    mark = len(call.log)
-                    _, end_ms = voiced_span_ms(audio[question])
-                    speech_end = mic.say(audio[question], end_ms)
-                    final = await call.wait_for(
-                        "transcript", lambda e: e["data"]["is_final"], within_s=60, after=mark
-                    )
-                    wers.append(word_error_rate(question, final["data"]["text"]))
-                    first_audio = (await call.first_audio(after=mark, within_s=120)).at
-                    measured["client_end_of_speech_to_audio_ms"].append(
-                        (first_audio - await speech_end) * 1000
-                    )
-                    await call.wait_for("audio_end", within_s=120, after=mark)
-                    await asyncio.sleep(1.0)
-                    stages: dict[str, float] = {}
-                    for event in call.events("metrics"):
-                        if event["data"]["turn_id"] == turn:
-                            stages.update({k: v for k, v in event["data"].items() if v is not None})
-                    for stage in STAGES:
-                        if stage in stages:
-                            measured[stage].append(stages[stage])
-                    print(
-                        f"turn {turn}: {final['data']['text']!r} -> "
-                        f"{ {k: round(v) for k, v in stages.items() if k != 'turn_id'} }",
-                        flush=True,
-                    )
-        finally:
-            await call.close()
+    call = await Call.start(
+        url,
+        interrupt_sensitivity=sensitivity,
+        response_style="concise",
+        speculative_answer=speculative,
+    )
+    try:
+        async with Microphone(call) as mic:
+            for turn in range(1, turns + 1):
+                question = QUESTIONS[(turn - 1) % len(QUESTIONS)]
+                mark = len(call.log)
+                _, end_ms = voiced_span_ms(audio[question])
+                speech_end = mic.say(audio[question], end_ms)
+                final = await call.wait_for(
+                    "transcript", lambda e: e["data"]["is_final"], within_s=60, after=mark
+                )
+                wers.append(word_error_rate(question, final["data"]["text"]))
+                first = await call.first_audio(after=mark, within_s=120)
+                first_audio = first.at
+                measured["client_end_of_speech_to_audio_ms"].append(
+                    (first_audio - await speech_end) * 1000
+                )
+                await call.wait_for("audio_end", within_s=120, after=mark)
+                await asyncio.sleep(1.0)
+                stages: dict[str, float] = {}
+                for event in call.events("metrics"):
+                    # The answered turn's id (a dropped speculation leaves a gap).
+                    if event["data"]["turn_id"] == first.turn_id:
+                        stages.update({k: v for k, v in event["data"].items() if v is not None})
+                for stage in STAGES:
+                    if stage in stages:
+                        measured[stage].append(stages[stage])
+                print(
+                    f"turn {turn}: {final['data']['text']!r} -> "
+                    f"{ {k: round(v) for k, v in stages.items() if k != 'turn_id'} }",
+                    flush=True,
+                )
+    finally:
+        await call.close()
     report = {name: summary(values) for name, values in measured.items()}
     report["silence_threshold_ms"] = {"value": SILENCE_MS[sensitivity]}
     report["wer_mean"] = {"value": round(sum(wers) / len(wers), 3)}
-    print(json.dumps(report, indent=2))
     return report
 
 
@@ -85,5 +104,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--sensitivity", default="high", choices=sorted(SILENCE_MS))
+    parser.add_argument("--speculation", default="on", choices=["on", "off", "both"])
     args = parser.parse_args()
-    asyncio.run(main(args.turns, args.sensitivity))
+    asyncio.run(main(args.turns, args.sensitivity, args.speculation))
