@@ -12,17 +12,21 @@ without punctuation, and runs of one repeated phrase ("yeah, yeah") count too.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
 import unicodedata
 from collections import deque
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from parley_common.languages import SUPPORTED_LANGUAGES, supported_language
 
 __all__ = ["BACKCHANNELS", "RecentOverlaps", "backchannel_phrases", "is_backchannel", "words"]
 
 ENV_PREFIX = "PARLEY_BACKCHANNELS_"
+T = TypeVar("T")
 
 # Sounds any language's speakers make (and recognisers write) while listening; a breath or
 # a cough transcribed as one of these is no interruption either.
@@ -127,21 +131,63 @@ def is_backchannel(text: str, language: str | None) -> bool:
     return True
 
 
-class RecentOverlaps:
-    """Overlap transcripts the gateway dismissed as backchannels, for a short while: the
-    dialogue worker drops the final transcript of each (it is no question to answer)."""
+class RecentOverlaps(Generic[T]):
+    """The dialogue worker's side of an overlap the gateway judges: while it judges
+    (``judging``, from its pause until its verdict), transcripts are parked rather than
+    answered; a dismissal drops the one that said the dismissed words (and remembers them a
+    while, for a final still to come), an interruption verdict releases them. A verdict that
+    never comes releases them after ``hold_s``."""
 
-    def __init__(self, keep_s: float = 6.0) -> None:
+    def __init__(self, keep_s: float = 6.0, hold_s: float = 3.0) -> None:
         self.keep_s = keep_s
+        self.hold_s = hold_s
         self._texts: deque[tuple[float, tuple[str, ...]]] = deque()
+        self._parked: list[tuple[T, tuple[str, ...]]] = []
+        self._release: Callable[[T], None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
-    def dismissed(self, text: str) -> None:
-        """The gateway resumed after an overlap that said ``text``."""
-        self._expire()
-        self._texts.append((time.monotonic() + self.keep_s, tuple(words(text))))
+    def judging(self, release: Callable[[T], None]) -> None:
+        """The gateway paused the assistant for speech over it; parked items go to
+        ``release`` when they are to be answered after all."""
+        self._release = release
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(self.hold_s, self.released)
+
+    def hold(self, item: T, text: str) -> bool:
+        """Park ``item`` (a transcript saying ``text``) if an overlap is being judged."""
+        if self._release is None:
+            return False
+        self._parked.append((item, tuple(words(text))))
+        return True
+
+    def dismissed(self, text: str) -> bool:
+        """The overlap said ``text`` (may be empty) and was a backchannel or noise: its
+        parked transcript is dropped, others are released. True if one was dropped."""
+        key = tuple(words(text))
+        kept = [(item, said) for item, said in self._parked if said != key]
+        dropped = len(kept) < len(self._parked)
+        self._parked = kept
+        if key:  # its final may be still to come (a speculative transcript was parked)
+            self._expire()
+            self._texts.append((time.monotonic() + self.keep_s, key))
+        self.released()
+        return dropped
+
+    def released(self) -> None:
+        """The verdict was an interruption (or never came): answer what was parked."""
+        release, parked = self._release, self._parked
+        self._release, self._parked = None, []
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if release is not None:
+            for item, _ in parked:
+                release(item)
 
     def take(self, text: str) -> bool:
-        """Whether ``text`` is a dismissed overlap's final (forgotten once taken)."""
+        """Whether ``text`` is a dismissed overlap's final, arriving after its verdict
+        (forgotten once taken)."""
         self._expire()
         key = tuple(words(text))
         for entry in self._texts:

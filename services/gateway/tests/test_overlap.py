@@ -104,8 +104,26 @@ def test_a_backchannel_still_going_waits_up_to_the_limit() -> None:
     assert o.verdict(100.0 + MAX_OVERLAP_S) is Verdict.LONG
 
 
+async def test_transcripts_wait_for_the_verdict_on_the_dialogue_side() -> None:
+    answered: list[str] = []
+    gate: RecentOverlaps[str] = RecentOverlaps(hold_s=0.2)
+    assert not gate.hold("before", "Hello")  # nothing judged: answered at once
+    gate.judging(answered.append)
+    assert gate.hold("mm-hmm final", "Mm-hmm.")
+    assert gate.dismissed("mm hmm")  # the backchannel is dropped
+    assert answered == []
+    gate.judging(answered.append)
+    assert gate.hold("wait final", "Wait, stop.")
+    gate.released()  # an interruption: answer it
+    assert answered == ["wait final"]
+    gate.judging(answered.append)
+    assert gate.hold("lost verdict", "Hello?")
+    await asyncio.sleep(0.3)  # no verdict came: answered anyway
+    assert answered == ["wait final", "lost verdict"]
+
+
 def test_a_dismissed_overlap_is_taken_once() -> None:
-    recent = RecentOverlaps()
+    recent: RecentOverlaps[str] = RecentOverlaps()
     recent.dismissed("Mm-hmm.")
     assert not recent.take("Tell me more.")
     assert recent.take("mm hmm")

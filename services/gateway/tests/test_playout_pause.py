@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+import pytest
 
 from parley_common.testing import eventually
 
@@ -32,7 +33,9 @@ async def test_pause_holds_the_rest_and_resume_sends_it_from_the_paused_position
         turn = playout.turns[7]
         # What was sent but not played went back to the queue: the turn's "sent" is what
         # the client played, and that is what would count as heard.
-        assert turn.sent_ms == turn.heard(paused_at)[0] == paused_at - turn.timeline_start_ms
+        assert turn.timeline_start_ms is not None
+        assert turn.sent_ms == pytest.approx(paused_at - turn.timeline_start_ms)
+        assert turn.heard(paused_at)[0] == pytest.approx(turn.sent_ms)
         assert 300 < paused_at < 1000
         await asyncio.sleep(0.4)
         assert len(client.frames) == sent_before  # nothing goes out while paused

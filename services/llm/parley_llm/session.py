@@ -31,6 +31,7 @@ from parley_common.contracts.bus import (
     InterruptReason,
     LatencyStages,
     OverlapDismissed,
+    OverlapStarted,
     ReplyDelta,
     ReplyDone,
     SessionAssign,
@@ -150,7 +151,8 @@ class DialogueSession:
         )
         self.failures = FailureReporter(bus, self.reporter, self.sid, "llm")
         self._requests: asyncio.Queue[_TurnRequest] = asyncio.Queue()
-        self._backchannels = RecentOverlaps()  # said over the assistant, not to be answered
+        # Said over the assistant: held while the gateway judges it, a backchannel unanswered.
+        self._backchannels: RecentOverlaps[_TurnRequest] = RecentOverlaps()
         self._answer: _Answer | None = None
         # The latest speculative answer (kept once over, so late effects of it are known).
         self._speculation: Speculation | None = None
@@ -238,15 +240,18 @@ class DialogueSession:
                     speculative=True,
                     seq=msg.meta.seq,
                 )
-                self._requests.put_nowait(request)
+                if not self._backchannels.hold(request, transcript.text):
+                    self._requests.put_nowait(request)
             return
         if transcript.is_final and self._backchannels.take(transcript.text):
             await self._drop_speculation()  # an answer started on it during the pause too
             return
         if transcript.is_final and transcript.text.strip():
-            self._requests.put_nowait(
-                _TurnRequest(transcript.text, transcript, time.perf_counter(), msg.meta.traceparent)
+            request = _TurnRequest(
+                transcript.text, transcript, time.perf_counter(), msg.meta.traceparent
             )
+            if not self._backchannels.hold(request, transcript.text):
+                self._requests.put_nowait(request)
         elif not transcript.is_final:
             # The user is still speaking: the knowledge for what they said so far, meanwhile.
             self.knowledge.prefetch(transcript.text, msg.meta.traceparent)
@@ -270,10 +275,13 @@ class DialogueSession:
             if answer is not None and answer.turn_id == event.turn_id and answer.task:
                 answer.task.cancel()
             if event.reason in (InterruptReason.BARGE_IN, InterruptReason.CLIENT):
+                self._backchannels.released()  # the overlap was a barge-in: answer it
                 self.memory.count_interruption(event.turn_id)
                 INTERRUPTIONS.labels("llm", event.reason.value).inc()
         elif isinstance(event, Heard):
             self.memory.keep_heard(event.turn_id, event.chars)
+        elif isinstance(event, OverlapStarted):
+            self._backchannels.judging(self._requests.put_nowait)
         elif isinstance(event, OverlapDismissed):
             self._backchannels.dismissed(event.text)
         elif isinstance(event, SpeculationCancelled):

@@ -183,9 +183,19 @@ class SpeculationCancelled(_Msg):
     type: Literal["speculation.cancelled"] = "speculation.cancelled"
 
 
+class OverlapStarted(_Msg):
+    """From the gateway: the user speaks over turn ``turn_id``, whose audio is paused while
+    the gateway judges it; transcripts wait for the verdict (``OverlapDismissed``, or an
+    ``Interrupt`` with reason barge_in) before they are answered."""
+
+    type: Literal["overlap.started"] = "overlap.started"
+    turn_id: int
+
+
 class OverlapDismissed(_Msg):
     """From the gateway: the user's speech over turn ``turn_id`` was a backchannel or noise,
-    so the turn goes on, and that utterance's final transcript (``text``) is no question."""
+    so the turn goes on, and that utterance's transcript (``text``, may be empty) is no
+    question."""
 
     type: Literal["overlap.dismissed"] = "overlap.dismissed"
     turn_id: int
@@ -193,7 +203,8 @@ class OverlapDismissed(_Msg):
 
 
 InterruptMessage = Annotated[
-    Interrupt | Heard | SpeculationCancelled | OverlapDismissed, Field(discriminator="type")
+    Interrupt | Heard | SpeculationCancelled | OverlapStarted | OverlapDismissed,
+    Field(discriminator="type"),
 ]
 
 
@@ -358,9 +369,9 @@ transcript_adapter: TypeAdapter[Transcript] = TypeAdapter(TranscriptMessage)
 reply_adapter: TypeAdapter[ReplyDelta | ReplyDone | UserText | TurnCommitted] = TypeAdapter(
     ReplyMessage
 )
-interrupt_adapter: TypeAdapter[Interrupt | Heard | SpeculationCancelled | OverlapDismissed] = (
-    TypeAdapter(InterruptMessage)
-)
+interrupt_adapter: TypeAdapter[
+    Interrupt | Heard | SpeculationCancelled | OverlapStarted | OverlapDismissed
+] = TypeAdapter(InterruptMessage)
 control_adapter: TypeAdapter[TextInput | SessionEnd | IdlePrompt] = TypeAdapter(ControlMessage)
 status_adapter: TypeAdapter[TurnLatency | ServiceError | AssistantAction] = TypeAdapter(
     StatusMessage

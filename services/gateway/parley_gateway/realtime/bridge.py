@@ -32,6 +32,7 @@ from parley_common.contracts.bus import (
     Interrupt,
     InterruptReason,
     OverlapDismissed,
+    OverlapStarted,
     ReplyDelta,
     ReplyDone,
     Role,
@@ -245,7 +246,7 @@ class SessionBridge:
                         self.gateway.settings,
                         self.playout,
                         pauses,
-                        self._overlap_dismissed,
+                        self._tell_dialogue,
                     )
                     self._barge_in = BargeInPolicy(
                         self.config.interrupt_sensitivity,
@@ -331,11 +332,9 @@ class SessionBridge:
     async def _barge(self, turn_id: int, onset: float) -> None:
         await self._interrupt(turn_id, InterruptReason.BARGE_IN, onset)
 
-    async def _overlap_dismissed(self, turn_id: int, text: str) -> None:
+    async def _tell_dialogue(self, event: OverlapStarted | OverlapDismissed) -> None:
         await self.bus.publish(
-            self._subject(SessionChannel.INTERRUPT),
-            OverlapDismissed(turn_id=turn_id, text=text),
-            self._meta(turn_id),
+            self._subject(SessionChannel.INTERRUPT), event, self._meta(event.turn_id)
         )
 
     async def _interrupt(self, turn_id: int, reason: InterruptReason, onset: float) -> None:

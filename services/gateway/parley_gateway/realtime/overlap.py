@@ -91,6 +91,8 @@ class Overlap:
                 return Verdict.WORDS
             if self.stopped_at is not None:
                 return Verdict.BACKCHANNEL
+        elif self.text and self.stopped_at is not None:
+            return Verdict.NOISE  # its transcript came: the recogniser doubts every word
         if now - self.onset >= MAX_OVERLAP_S:
             return Verdict.LONG
         if self.stopped_at is None:
