@@ -8,7 +8,9 @@ node decides that: the Transpose in front of the LSTM, which turns the encoder's
 ``h``/``c``; the encoder (convolutions over each row alone) and the decoder (a 1x1
 convolution after a transpose that now yields ``(rows, 128, 1)``) are row-independent
 already. The state inputs and outputs get a symbolic batch axis, and the stored per-tensor
-shapes (which describe the batch-1 layout) are dropped.
+shapes (which describe the batch-1 layout) are dropped. The feature extractor's first
+convolution, the costliest node once rows are many, is also laid out as one convolution over
+all rows (:func:`_flat_stft`); the results differ by float rounding only (~1e-7).
 
 The edit is done on protobuf's wire format, so that the ``onnx`` package (tens of MB) is not
 needed at run time; only the few messages on the path to the edited fields are decoded.
@@ -16,6 +18,7 @@ needed at run time; only the few messages on the path to the edited fields are d
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable
 
 __all__ = ["batched_silero"]
@@ -26,14 +29,16 @@ _VARINT, _FIXED64, _LEN, _FIXED32 = 0, 1, 2, 5
 
 # Field numbers from onnx.proto (stable since IR version 3).
 _MODEL_GRAPH = 7
-_GRAPH_NODE, _GRAPH_INPUT, _GRAPH_OUTPUT, _GRAPH_VALUE_INFO = 1, 11, 12, 13
+_GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_INPUT, _GRAPH_OUTPUT, _GRAPH_VALUE_INFO = 1, 5, 11, 12, 13
 _NODE_INPUT, _NODE_OUTPUT, _NODE_OP_TYPE, _NODE_ATTRIBUTE = 1, 2, 4, 5
-_ATTR_NAME, _ATTR_INTS = 1, 8
+_ATTR_NAME, _ATTR_INTS, _ATTR_TYPE, _ATTR_TYPE_INTS = 1, 8, 20, 7
+_TENSOR_DIMS, _TENSOR_DATA_TYPE, _TENSOR_NAME, _TENSOR_RAW, _INT64 = 1, 2, 8, 9, 7
 _VALUE_NAME, _VALUE_TYPE = 1, 2
 _TYPE_TENSOR, _TENSOR_SHAPE, _SHAPE_DIM = 1, 2, 1
 _DIM_PARAM = 2
 
 _STATES = {b"h", b"c", b"hn", b"cn"}
+_SAMPLES = 576  # an input row: 64 samples of context, then the 512 of the frame
 _TIME_MAJOR = [0, 2, 1]  # (rows, 128, 1) -> (rows, 1, 128): rows are time steps
 _BATCH_MAJOR = [2, 0, 1]  # (rows, 128, 1) -> (1, rows, 128): rows are streams
 
@@ -147,6 +152,120 @@ def _symbolic_batch(value_info: bytes) -> bytes:
     return _encode(_replace(info, _VALUE_TYPE, {0: _encode(kind)}))
 
 
+def _perm(axes: list[int]) -> bytes:
+    fields: list[Field] = [(_ATTR_NAME, _LEN, b"perm"), (_ATTR_TYPE, _VARINT, _ATTR_TYPE_INTS)]
+    return _encode(fields + [(_ATTR_INTS, _VARINT, axis) for axis in axes])
+
+
+def _node(op: bytes, inputs: list[bytes], output: bytes, *attributes: bytes) -> bytes:
+    fields: list[Field] = [(_NODE_INPUT, _LEN, name) for name in inputs]
+    fields += [(_NODE_OUTPUT, _LEN, output), (_NODE_OP_TYPE, _LEN, op)]
+    return _encode(fields + [(_NODE_ATTRIBUTE, _LEN, a) for a in attributes])
+
+
+def _int64s(name: bytes, values: list[int]) -> bytes:
+    """A 1-D int64 initializer."""
+    raw = struct.pack(f"<{len(values)}q", *values)
+    return _encode(
+        [
+            (_TENSOR_DIMS, _VARINT, len(values)),
+            (_TENSOR_DATA_TYPE, _VARINT, _INT64),
+            (_TENSOR_NAME, _LEN, name),
+            (_TENSOR_RAW, _LEN, raw),
+        ]
+    )
+
+
+def _attribute_ints(node: list[Field]) -> dict[bytes, list[int]]:
+    attributes = [_fields(a) for a in _strings(node, _NODE_ATTRIBUTE)]
+    return {_strings(a, _ATTR_NAME)[0]: _ints(a, _ATTR_INTS) for a in attributes}
+
+
+def _flat_stft(
+    nodes: list[list[Field]], dims: dict[bytes, list[int]]
+) -> tuple[list[bytes], list[bytes]]:
+    """The feature extractor's Unsqueeze+Conv (256-sample windows every 128 samples of each
+    padded row) as ONE convolution over all rows laid end to end.
+
+    onnxruntime runs a convolution image by image, with a GEMM too thin to be efficient for
+    the five windows of one row; end to end, it is one wide GEMM. Each row is padded to a
+    whole number of hops, so that no kept window spans two rows; the windows that start in a
+    row's padding are dropped. Returns the new nodes and their constants; raises ValueError
+    when the nodes are not the expected ones.
+    """
+    ops = [_strings(n, _NODE_OP_TYPE)[0] for n in nodes]
+    at = ops.index(b"Unsqueeze")
+    unsqueeze, conv = nodes[at], nodes[at + 1]
+    row, weight = _strings(unsqueeze, _NODE_INPUT)[0], _strings(conv, _NODE_INPUT)[1]
+    settings = _attribute_ints(conv)
+    if (
+        ops[at + 1] != b"Conv"
+        or _strings(conv, _NODE_INPUT)[0] != _strings(unsqueeze, _NODE_OUTPUT)[0]
+        or len(_strings(conv, _NODE_INPUT)) != 2
+        or settings.get(b"pads", [0, 0]) != [0, 0]
+        or settings.get(b"dilations", [1]) != [1]
+        or settings.get(b"group", []) not in ([], [1])
+    ):
+        raise ValueError("the feature extractor is not the expected convolution")
+    [window], [hop] = settings[b"kernel_shape"], settings[b"strides"]
+    if window % hop:
+        raise ValueError("the feature extractor's windows are not whole hops")
+    channels, conv_out = dims[weight][0], _strings(conv, _NODE_OUTPUT)[0]
+    # The Pad in front makes each row _SAMPLES + 2 * hop long (reflection on both sides).
+    padded = _SAMPLES + 2 * hop
+    kept = (padded - window) // hop + 1
+    hops = -(-padded // hop)  # per row, rounded up
+    name = b"/batched/stft/"
+    steps = [
+        _node(b"Pad", [row, name + b"row_pad"], name + b"rows"),
+        _node(b"Reshape", [name + b"rows", name + b"flat"], name + b"flat_rows"),
+        _encode(
+            [f for f in conv if f[0] != _NODE_INPUT and f[0] != _NODE_OUTPUT]
+            + [(_NODE_INPUT, _LEN, name + b"flat_rows"), (_NODE_INPUT, _LEN, weight)]
+            + [(_NODE_OUTPUT, _LEN, name + b"windows")]
+        ),
+        _node(b"Pad", [name + b"windows", name + b"tail_pad"], name + b"all_windows"),
+        _node(b"Reshape", [name + b"all_windows", name + b"by_row"], name + b"by_row_out"),
+        _node(
+            b"Slice",
+            [name + b"by_row_out", name + b"zero", name + b"kept", name + b"axis"],
+            name + b"kept_out",
+        ),
+        _node(b"Transpose", [name + b"kept_out"], conv_out, _perm([1, 0, 2])),
+    ]
+    constants = [
+        _int64s(name + b"row_pad", [0, 0, 0, hops * hop - padded]),
+        _int64s(name + b"flat", [1, 1, -1]),
+        # The last row's windows past its end: the convolution does not make them.
+        _int64s(name + b"tail_pad", [0, 0, 0, 0, 0, window // hop - 1]),
+        _int64s(name + b"by_row", [channels, -1, hops]),
+        _int64s(name + b"zero", [0]),
+        _int64s(name + b"kept", [kept]),
+        _int64s(name + b"axis", [2]),
+    ]
+    return [_encode(n) for n in nodes[:at]] + steps + [
+        _encode(n) for n in nodes[at + 2 :]
+    ], constants
+
+
+def _with_flat_stft(fields: list[Field]) -> list[Field]:
+    """The graph's fields with :func:`_flat_stft`'s nodes in place of its nodes."""
+    nodes = [_fields(v) for n, _, v in fields if n == _GRAPH_NODE and isinstance(v, bytes)]
+    dims = {}
+    for tensor in _strings(fields, _GRAPH_INITIALIZER):
+        parsed = _fields(tensor)
+        dims[_strings(parsed, _TENSOR_NAME)[0]] = _ints(parsed, _TENSOR_DIMS)
+    new_nodes, constants = _flat_stft(nodes, dims)
+    first = next(i for i, f in enumerate(fields) if f[0] == _GRAPH_NODE)
+    rest = [f for f in fields if f[0] != _GRAPH_NODE]
+    return (
+        rest[:first]
+        + [(_GRAPH_NODE, _LEN, node) for node in new_nodes]
+        + rest[first:]
+        + [(_GRAPH_INITIALIZER, _LEN, constant) for constant in constants]
+    )
+
+
 def _rewrite_graph(graph: bytes) -> bytes:
     fields = [f for f in _fields(graph) if f[0] != _GRAPH_VALUE_INFO]
     nodes = [_fields(v) for n, _, v in fields if n == _GRAPH_NODE and isinstance(v, bytes)]
@@ -165,6 +284,7 @@ def _rewrite_graph(graph: bytes) -> bytes:
     if len(node_edits) != 1:
         raise ValueError("the LSTM's input transpose was not found")
     fields = _replace(fields, _GRAPH_NODE, node_edits)
+    fields = _with_flat_stft(fields)
     for number in (_GRAPH_INPUT, _GRAPH_OUTPUT):
         infos = _strings(fields, number)
         states = {
