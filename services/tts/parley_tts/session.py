@@ -22,6 +22,7 @@ from parley_common.contracts.bus import (
     ReplyDelta,
     ReplyDone,
     SessionAssign,
+    TurnCommitted,
     TurnLatency,
     UserText,
     interrupt_adapter,
@@ -41,6 +42,7 @@ from parley_tts.providers.base import StreamingTtsProvider, TtsProvider
 from parley_tts.providers.registry import get_provider
 from parley_tts.resample import Resampler
 from parley_tts.sentences import Sentence, SentenceSplitter
+from parley_tts.speculation import HeldReports
 from parley_tts.streamed import StreamedText
 from parley_tts.voices import session_voice
 
@@ -123,6 +125,7 @@ class TtsSession:
         # The language answers are asked in, as each turn's UserText says (switches mid-call).
         self._language = assign.config.language
         self._cancelled: set[int] = set()
+        self._held = HeldReports()  # a speculative turn's latency and usage, until it commits
         self._newest = 0
         self.ready = asyncio.Event()  # set once the session listens to its subjects
         self._queue: asyncio.Queue[tuple[_Turn, Sentence | None]] = asyncio.Queue()
@@ -228,6 +231,10 @@ class TtsSession:
         event = msg.decode(reply_adapter)
         if isinstance(event, UserText) and event.language:
             self._language = event.language
+        if isinstance(event, UserText) and event.speculative:
+            self._held.speculative(turn_id)
+        elif isinstance(event, TurnCommitted):
+            await self._held.committed(turn_id)
         if isinstance(event, UserText) and self.streaming:
             # Connect while the model thinks: the handshake is then off the path between
             # the first token and the first audio.
@@ -282,6 +289,7 @@ class TtsSession:
         if self._speaking is not None and self._speaking[0] == event.turn_id:
             self._speaking[1].cancel()
         self._cancelled.add(event.turn_id)
+        self._held.dropped(event.turn_id)
         cut = self._turns.pop(event.turn_id, None)
         if cut is not None:
             cut.close_span(cancelled=True)
@@ -417,20 +425,24 @@ class TtsSession:
         turn.first_audio_at = time.perf_counter()
         assert turn.first_delta_at is not None
         first_byte_ms = (time.perf_counter() - turn.first_delta_at) * 1000
-        FIRST_BYTE_SECONDS.observe(first_byte_ms / 1000)
-        stages = LatencyStages(tts_first_byte_ms=first_byte_ms)
-        latency = TurnLatency(turn_id=turn.turn_id, stages=stages)
-        await self.bus.publish(
-            self._subject(SessionChannel.STATUS), latency, self._meta(turn.turn_id)
-        )
-        # Off the audio path: the JetStream ack must not delay the next chunk.
-        self.reporter.report(
-            "latency.recorded",
-            LatencyRecorded(
-                session_id=self.sid, at=datetime.now(UTC), turn_id=turn.turn_id, stages=stages
-            ),
-            self._meta(turn.turn_id),
-        )
+
+        async def report() -> None:
+            FIRST_BYTE_SECONDS.observe(first_byte_ms / 1000)
+            stages = LatencyStages(tts_first_byte_ms=first_byte_ms)
+            latency = TurnLatency(turn_id=turn.turn_id, stages=stages)
+            await self.bus.publish(
+                self._subject(SessionChannel.STATUS), latency, self._meta(turn.turn_id)
+            )
+            # Off the audio path: the JetStream ack must not delay the next chunk.
+            self.reporter.report(
+                "latency.recorded",
+                LatencyRecorded(
+                    session_id=self.sid, at=datetime.now(UTC), turn_id=turn.turn_id, stages=stages
+                ),
+                self._meta(turn.turn_id),
+            )
+
+        await self._held.report(turn.turn_id, report)
 
     async def _end_turn(self, turn: _Turn) -> None:
         end = self._meta(turn.turn_id, AudioOutMeta(self.rate, end=True).headers())
@@ -446,7 +458,11 @@ class TtsSession:
                 quantity=turn.characters,
                 unit="characters",
             )
-            self.reporter.report("usage.recorded", usage, self._meta(turn.turn_id))
+
+            async def report() -> None:
+                self.reporter.report("usage.recorded", usage, self._meta(turn.turn_id))
+
+            await self._held.report(turn.turn_id, report)
 
     async def _report_failure(self, turn_id: int, exc: BaseException) -> None:
         await self.failures.failed(
