@@ -88,6 +88,7 @@ async def one_session(url: str, question: bytes, results: Results, start_delay: 
     except Exception as exc:  # a refused start (503: no worker took it) is a result too
         results.start_failures.append(repr(exc))
         return
+    step = "answer"  # what the caller was waiting for when it failed
     try:
         async with Microphone(call, results.pacing_lateness) as mic:
             speech_end = mic.say(question, end_ms)
@@ -98,13 +99,14 @@ async def one_session(url: str, question: bytes, results: Results, start_delay: 
             await asyncio.sleep(1.0 + random.random())
             mark = len(call.log)
             onset = mic.say(question, onset_ms)
+            step = "interruption"
             interrupted = await call.wait_for("interrupted", within_s=30, after=mark)
             await asyncio.sleep(0.5)  # anything still in flight would arrive by now
             old_audio = [r.at for r in call.audio(old_turn)]
             results.barge_in.append((max(old_audio) - await onset) * 1000)
             results.interrupted_event.append((call.arrival(interrupted) - await onset) * 1000)
     except Exception as exc:  # a benchmark reports failures instead of stopping
-        results.failures.append(repr(exc))
+        results.failures.append(f"{step}: {exc!r}")
     finally:
         await call.close()
 
