@@ -28,8 +28,10 @@ from parley_common.bus.audio import AudioInMeta, AudioOutMeta
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import (
     Interrupt,
+    InterruptReason,
     SessionEnd,
     SpeechStopped,
+    TurnCommitted,
     UserText,
     control_adapter,
     interrupt_adapter,
@@ -113,7 +115,10 @@ class AudioStore:
                 if final.is_final and final.text.strip():
                     recording.final_transcript(final.audio_ms)
             case SessionChannel.REPLY:
-                if isinstance(turn := msg.decode(reply_adapter), UserText) and not turn.typed:
+                turn = msg.decode(reply_adapter)
+                # A speculative answer's turn is the user's once it commits (after its final).
+                spoken = isinstance(turn, UserText) and not turn.typed and not turn.speculative
+                if spoken or isinstance(turn, TurnCommitted):
                     self._keep(recording.user_turn(msg.meta.turn_id))
             case SessionChannel.AUDIO_OUT:
                 out = AudioOutMeta.parse(msg.meta.extra)
@@ -124,7 +129,9 @@ class AudioStore:
                     self._keep(recording.audio_out(turn_id, msg.data, out.rate))
             case SessionChannel.INTERRUPT:
                 if isinstance(cut := msg.decode(interrupt_adapter), Interrupt):
-                    self._keep(recording.interrupted(cut.turn_id))
+                    clip = recording.interrupted(cut.turn_id)
+                    if cut.reason is not InterruptReason.SPECULATION:  # else never heard
+                        self._keep(clip)
             case _:
                 pass  # status: nothing to hear
 
