@@ -28,6 +28,7 @@ from parley_common.bus.audio import AudioOutMeta
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import (
     Interrupt,
+    InterruptReason,
     LatencyStages,
     ReplyDone,
     ServiceError,
@@ -251,7 +252,9 @@ class TurnCollector:
 
     async def _on_interrupt(self, msg: Received) -> None:
         event = msg.decode(interrupt_adapter)
-        if isinstance(event, Interrupt) and (turn := self._turn(event.turn_id)) is not None:
+        if isinstance(event, Interrupt) and event.reason is InterruptReason.SPECULATION:
+            self._turns.pop(event.turn_id, None)  # a dropped speculative answer: not the turn
+        elif isinstance(event, Interrupt) and (turn := self._turn(event.turn_id)) is not None:
             turn.error = _interrupted()
             self._check()
 
