@@ -70,6 +70,8 @@ export interface SessionConfig {
   barge_in?: 'pause' | 'stop';
   /** false = end turns by silence alone, without the end-of-turn model */
   semantic_turn?: boolean;
+  /** false = start the answer only once the turn has ended (no speculative answer) */
+  speculative_answer?: boolean;
   /** label each spoken user turn's tone (text sentiment plus the voice's prosody) */
   detect_emotion?: boolean;
   system_prompt?: string | null;
