@@ -82,6 +82,20 @@ def test_a_stale_worker_is_not_chosen() -> None:
     assert registry.least_loaded("stt", 1.5) is None
 
 
+def test_an_unreachable_worker_is_suspect_at_once_until_it_beats_again() -> None:
+    registry = WorkerRegistry()
+    registry.observe(_beat("a", "s1"))
+    now = time.monotonic()
+    assert registry.silent(now, SUSPECT_AFTER_S) == []
+    registry.unreachable("a")
+    # Pinged, not yet given up: it still holds its session for the failover to move.
+    assert [(w.worker_id, w.sessions) for w in registry.silent(now, SUSPECT_AFTER_S)] == [
+        ("a", ("s1",))
+    ]
+    registry.observe(_beat("a", "s1", draining=True))  # its answer: draining, not dead
+    assert registry.silent(time.monotonic(), SUSPECT_AFTER_S) == []
+
+
 def test_the_silence_that_moves_sessions_fits_in_two_seconds() -> None:
     # A dead worker beat at most one interval before it died; it is pinged after
     # SUSPECT_AFTER_S, found at the next check, and its sessions are moved at once.

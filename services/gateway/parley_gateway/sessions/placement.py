@@ -34,6 +34,8 @@ class KnownWorker:
     seen_at: float  # monotonic time of its last heartbeat (or ping answer)
     # Sessions sent to it since, with when they were sent.
     reserved: dict[str, float] = field(default_factory=dict)
+    # A request found nobody at its subject: to be pinged at once (until its next beat).
+    suspect: bool = False
 
     @property
     def load(self) -> int:
@@ -96,15 +98,16 @@ class WorkerRegistry:
             known.reserved.pop(session_id, None)
 
     def unreachable(self, worker_id: str) -> None:
-        """A request found nobody at the worker's subject: have the next check look at it
-        now instead of after its silence (it keeps its sessions, for the failover to move)."""
+        """A request found nobody at the worker's assign subject: have the next check ping
+        it now instead of after a silence (dead, the failover moves its sessions; draining,
+        it answers the ping and says so)."""
         known = self._workers.get(worker_id)
         if known is not None:
-            known.seen_at = float("-inf")
+            known.suspect = True
 
     def silent(self, now: float, after_s: float) -> list[KnownWorker]:
-        """The workers not heard from for more than ``after_s``."""
-        return [w for w in self._workers.values() if now - w.seen_at > after_s]
+        """The workers not heard from for more than ``after_s``, or found unreachable."""
+        return [w for w in self._workers.values() if w.suspect or now - w.seen_at > after_s]
 
     def remove(self, worker_id: str) -> KnownWorker | None:
         """Forget a worker (it left or died); returns what was known of it."""
