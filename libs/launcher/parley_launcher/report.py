@@ -13,6 +13,7 @@ import logging
 import time
 from pathlib import Path
 
+from parley_launcher import pending_build
 from parley_launcher.console import Console
 from parley_launcher.state import LauncherState, ServiceState, write_atomically
 from parley_launcher.supervisor import ServiceExit, ServiceProcess, ServiceSpec
@@ -128,14 +129,22 @@ class UpReport:
             self.console.ready(name, detail)
         self._show_waiting()
 
+    def _building(self, build: pending_build.PendingBuild | None) -> set[str]:
+        if build is None:
+            return set()
+        return {name for name, spec in self.specs.items() if spec.module == build.module}
+
     async def _wait_ready(self, stop: asyncio.Event, grace_s: float) -> list[str] | None:
         # The services not ready when it is time to announce; None if the platform stopped.
         deadline = time.monotonic() + grace_s
         no_gateway = "gateway" not in self.specs
         while not stop.is_set():
             missing = [name for name in self.specs if name not in self.ready]
+            # A service whose library is still compiling does not hold the URL back.
+            build = await asyncio.to_thread(pending_build.pending)
+            awaited = [name for name in missing if name not in self._building(build)]
             late = time.monotonic() >= deadline and (no_gateway or "gateway" in self.ready)
-            if not missing or late:
+            if not awaited or late:
                 return missing
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
@@ -152,8 +161,15 @@ class UpReport:
             return
         self._announced = True
         self.console.pending("")
+        build = await asyncio.to_thread(pending_build.pending)
+        building = self._building(build)
         for name in missing:
-            self.console.state(name, "not ready yet", f"see parley logs {name}", tone="yellow")
+            if build is not None and name in building:
+                detail = f"{build.describe()} · log: {display_path(build.log)}"
+                self.console.state(name, "compiling", detail, tone="yellow")
+            else:
+                detail = f"see parley logs {name}"
+                self.console.state(name, "not ready yet", detail, tone="yellow")
         logs = display_path(self.log_dir)
         self.console.note(
             f"Logs: {logs}/<service>.log  ·  parley logs -f  ·  parley status  ·  Ctrl-C stops"

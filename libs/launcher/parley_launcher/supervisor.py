@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from parley_launcher import pending_build
 from parley_launcher.embedded.process import die_with_parent
 from parley_launcher.render import error_summary
 
@@ -122,10 +123,11 @@ class ServiceProcess:
         return self.proc.pid if self.proc and self.proc.returncode is None else None
 
     async def _spawn(self) -> asyncio.subprocess.Process:
+        # Through a waiter while the module's native library is still compiling.
+        args = await asyncio.to_thread(pending_build.module_args, self.spec.module)
         return await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            self.spec.module,
+            *args,
             env=self.env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=None if self.sink is None else asyncio.subprocess.PIPE,

@@ -7,7 +7,9 @@ import asyncio
 import io
 import os
 import signal
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import httpx
 import pytest
 
 from parley_common.testing import eventually
-from parley_launcher import health
+from parley_launcher import health, pending_build
 from parley_launcher.console import Console
 from parley_launcher.embedded.process import free_port
 from parley_launcher.logfile import LogWriter
@@ -64,7 +66,13 @@ def specs(tmp_path: Path, request: pytest.FixtureRequest) -> list[ServiceSpec]:
 
 
 @pytest.fixture
-async def up(tmp_path: Path, specs: list[ServiceSpec]) -> AsyncIterator[Up]:
+def grace_s() -> float:
+    """How long the URL waits for a service that is not ready (a test may set its own)."""
+    return 1.0
+
+
+@pytest.fixture
+async def up(tmp_path: Path, specs: list[ServiceSpec], grace_s: float) -> AsyncIterator[Up]:
     out = io.StringIO()
     writer = LogWriter(tmp_path / "logs")
     state_file = tmp_path / "state.json"
@@ -80,7 +88,7 @@ async def up(tmp_path: Path, specs: list[ServiceSpec]) -> AsyncIterator[Up]:
         async with httpx.AsyncClient() as client, asyncio.TaskGroup() as tg:
             for process in supervisor.processes:
                 tg.create_task(health.watch(process, client, report.healthy, stop))
-            tg.create_task(report.announce(stop, grace_s=1.0))
+            tg.create_task(report.announce(stop, grace_s=grace_s))
             await supervisor.run(stop)
 
     task = asyncio.create_task(run())
@@ -164,6 +172,46 @@ async def test_the_url_waits_for_every_service_until_the_grace_period(up: Up) ->
     assert not any("Parley is up" in line for line in up.lines())
     await eventually(lambda: any("Parley is up" in line for line in up.lines()), 5)
     assert any(line.split()[:2] == ["llm", "not"] for line in up.lines())
+
+
+@pytest.fixture
+def building(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A live llama.cpp build marked for the ``svc_llm`` module; a sleeping process stands in
+    for the compiler. Deleting the marker is the build installing its wheel."""
+    compiler = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    log = tmp_path / "llama-cpp-build.log"
+    log.write_text("  [5/78] g++ -c ggml.c\n  [6/78] g++ -c llama.cpp\n")
+    marker = tmp_path / "pending-build"
+    marker.write_text(f"module=svc_llm\npid={compiler.pid}\nlog={log}\n")
+    monkeypatch.setenv(pending_build.MARKER_ENV, str(marker))
+    yield marker
+    compiler.kill()
+    compiler.wait()
+
+
+@pytest.mark.parametrize("grace_s", [120.0])
+@pytest.mark.parametrize("specs", [{"llm": HEALTHY, "gateway": HEALTHY}], indirect=True)
+async def test_a_service_whose_library_compiles_starts_after_the_url(
+    building: Path, up: Up
+) -> None:
+    # Long before the grace period: the URL does not wait for the build.
+    await eventually(lambda: any("Parley is up" in line for line in up.lines()), 30)
+    llm = [line for line in up.lines() if line.split()[:1] == ["llm"]]
+    assert len(llm) == 1, llm
+    assert llm[0].split()[1] == "compiling"
+    assert "(step 6/78)" in llm[0]
+    assert "llama-cpp-build.log" in llm[0]
+    assert up.lines().index(llm[0]) < up.lines().index(
+        next(line for line in up.lines() if "Parley is up" in line)
+    )
+    # Held by the waiter, not started and crashed: no restart, no health.
+    await asyncio.sleep(0.5)
+    assert "llm" not in up.report.ready
+    assert up.supervisor.processes[0].restarts == 0
+    await asyncio.to_thread(building.unlink)
+    await eventually(lambda: "llm" in up.report.ready, 30)
+    assert up.lines()[-1].split()[:2] == ["llm", "ready"]
+    assert up.supervisor.processes[0].restarts == 0
 
 
 def test_crash_line_says_why_what_and_where() -> None:
