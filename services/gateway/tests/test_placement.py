@@ -88,6 +88,7 @@ def test_an_unreachable_worker_is_suspect_at_once_until_it_beats_again() -> None
     now = time.monotonic()
     assert registry.silent(now, SUSPECT_AFTER_S) == []
     registry.unreachable("a")
+    assert registry.least_loaded("stt", 5) is None  # not sent a session while in doubt
     # Pinged, not yet given up: it still holds its session for the failover to move.
     assert [(w.worker_id, w.sessions) for w in registry.silent(now, SUSPECT_AFTER_S)] == [
         ("a", ("s1",))

@@ -75,7 +75,9 @@ class WorkerRegistry:
         candidates = [
             w
             for w in self._workers.values()
-            if w.service == service and not w.draining and now - w.seen_at <= fresh_within_s
+            if w.service == service
+            and not (w.draining or w.suspect)
+            and now - w.seen_at <= fresh_within_s
         ]
         if not candidates:
             return None
