@@ -112,11 +112,13 @@ async def one_session(url: str, question: bytes, results: Results, start_delay: 
 
 
 def _cpu_seconds(processes: list[psutil.Process]) -> dict[str, float]:
-    seconds = {}
+    seconds: dict[str, float] = {}
     for p in processes:
         times = p.cpu_times()
         name = next((a for a in p.cmdline() if a.startswith("parley_")), str(p.pid))
-        seconds[name.removeprefix("parley_")] = times.user + times.system
+        # The processes of a scaled-out service add up under its name.
+        key = name.removeprefix("parley_")
+        seconds[key] = seconds.get(key, 0.0) + times.user + times.system
     return seconds
 
 

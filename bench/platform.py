@@ -19,6 +19,7 @@ from parley_common.providers import TEST_PROVIDERS_ENV
 from parley_launcher.embedded.nats_server import EmbeddedNats
 from parley_launcher.embedded.postgres_server import EmbeddedPostgres
 from parley_launcher.embedded.process import free_port
+from parley_launcher.scale import parse_scale, replicas
 from parley_launcher.supervisor import ServiceSpec, Supervisor
 
 SERVICES = ("stt", "llm", "tts", "analytics", "gateway")
@@ -38,7 +39,8 @@ class Platform:
 
 @contextlib.asynccontextmanager
 async def running_platform(extra_env: dict[str, str] | None = None) -> AsyncIterator[Platform]:
-    """Start everything, wait until the gateway answers, stop everything afterwards."""
+    """Start everything, wait until the gateway answers, stop everything afterwards.
+    ``PARLEY_SCALE`` runs several processes of a service, as ``parley up --scale`` does."""
     with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp:
         nats = EmbeddedNats(Path(tmp) / "nats")
         pg = EmbeddedPostgres(Path(tmp) / "pg", fast=True)
@@ -55,14 +57,13 @@ async def running_platform(extra_env: dict[str, str] | None = None) -> AsyncIter
                 "LOG_LEVEL": "WARNING",
                 **(extra_env or {}),
             }
-            specs = [
-                ServiceSpec(
-                    name,
-                    f"parley_{name}",
-                    {f"{name.upper()}_HTTP_PORT": str(port if name == "gateway" else free_port())},
-                )
-                for name in SERVICES
-            ]
+            scale = parse_scale(None, SERVICES)
+            specs = []
+            for name in SERVICES:
+                own = port if name == "gateway" else free_port()
+                env_port = {f"{name.upper()}_HTTP_PORT": str(own)}
+                spec = ServiceSpec(name, f"parley_{name}", env_port, own)
+                specs += replicas(spec, scale.get(name, 1), free_port)
             supervisor = Supervisor(specs, env)
             stop = asyncio.Event()
             task = asyncio.create_task(supervisor.run(stop))

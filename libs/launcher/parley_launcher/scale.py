@@ -54,12 +54,10 @@ def replicas(spec: ServiceSpec, count: int, next_port: Callable[[], int]) -> lis
         return [spec]
     shared = spec.name in SHARED_PORT
     port_env = f"{spec.name.upper()}_HTTP_PORT"
-    out = []
-    for i in range(count):
-        port = spec.port if shared or i == 0 else next_port()
-        env = {**spec.env, port_env: str(port)}
-        if shared:
-            env[REUSE_PORT_ENV] = "true"
-        name = spec.name if i == 0 else f"{spec.name}-{i + 1}"
-        out.append(ServiceSpec(name, spec.module, env, port))
+    reuse = {REUSE_PORT_ENV: "true"} if shared else {}
+    out = [ServiceSpec(spec.name, spec.module, {**spec.env, **reuse}, spec.port)]
+    for i in range(2, count + 1):
+        port = spec.port if shared else next_port()
+        env = {**spec.env, port_env: str(port), **reuse}
+        out.append(ServiceSpec(f"{spec.name}-{i}", spec.module, env, port))
     return out
