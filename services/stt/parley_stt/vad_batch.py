@@ -100,7 +100,8 @@ class BatchedVad:
         self.inline_rows = inline_rows
         self.tick_s = tick_ms / 1000
         self._queue: deque[_Request] = deque()
-        self._runner: asyncio.Task[None] | None = None
+        # A call is scheduled or running; the frames queued meanwhile go in the next one.
+        self._busy = False
         self._executor: ThreadPoolExecutor | None = None
         self._session: Any = None
         self.calls = 0  # ONNX calls made, and the frames they served: batching at a glance
@@ -117,8 +118,13 @@ class BatchedVad:
         loop = asyncio.get_running_loop()
         request = _Request(stream, frame, loop.create_future())
         self._queue.append(request)
-        if self._runner is None:
-            self._runner = loop.create_task(self._drain())
+        if not self._busy:
+            # Callbacks, not a task per call: with one session this runs every 32 ms.
+            self._busy = True
+            if self.tick_s > 0:
+                loop.call_later(self.tick_s, self._call)
+            else:
+                loop.call_soon(self._call)
         return request.result
 
     def close(self) -> None:
@@ -127,29 +133,55 @@ class BatchedVad:
             self._executor.shutdown(wait=False)
             self._executor = None
 
-    async def _drain(self) -> None:
+    def _call(self) -> None:
+        """One ONNX call for the oldest waiting frame of every stream."""
+        batch = self._take()
+        if not batch:
+            self._busy = False
+            return
         try:
-            if self.tick_s > 0:
-                await asyncio.sleep(self.tick_s)
-            while self._queue:
-                batch = self._take()
-                try:
-                    inputs = self._inputs(batch)
-                    if len(batch) <= self.inline_rows:
-                        outputs = self._run(inputs)
-                    else:
-                        if self._executor is None:
-                            self._executor = ThreadPoolExecutor(1, thread_name_prefix="vad")
-                        loop = asyncio.get_running_loop()
-                        outputs = await loop.run_in_executor(self._executor, self._run, inputs)
-                except Exception as exc:  # every waiting session hears of it
-                    for request in batch:
-                        if not request.result.done():
-                            request.result.set_exception(exc)
-                    continue
-                self._deliver(batch, inputs["input"][:, -CONTEXT_SAMPLES:], *outputs)
-        finally:
-            self._runner = None
+            inputs = self._inputs(batch)
+            if len(batch) > self.inline_rows:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(1, thread_name_prefix="vad")
+                loop = asyncio.get_running_loop()
+                running = loop.run_in_executor(self._executor, self._run, inputs)
+                running.add_done_callback(lambda done: self._done(batch, inputs, done))
+                return
+            outputs = self._run(inputs)
+        except Exception as exc:
+            self._fail(batch, exc)
+        else:
+            self._deliver(batch, inputs, *outputs)
+        self._next()
+
+    def _done(
+        self,
+        batch: list[_Request],
+        inputs: dict[str, Samples],
+        done: asyncio.Future[tuple[Samples, Samples, Samples]],
+    ) -> None:
+        if done.cancelled():
+            self._fail(batch, asyncio.CancelledError())
+        elif (exc := done.exception()) is not None:
+            self._fail(batch, exc)
+        else:
+            self._deliver(batch, inputs, *done.result())
+        self._next()
+
+    def _next(self) -> None:
+        # The frames that came during the call (or a stream's second one) go at once: they
+        # have waited a call already.
+        if self._queue:
+            asyncio.get_running_loop().call_soon(self._call)
+        else:
+            self._busy = False
+
+    @staticmethod
+    def _fail(batch: list[_Request], exc: BaseException) -> None:
+        for request in batch:  # every waiting session hears of it
+            if not request.result.done():
+                request.result.set_exception(exc)
 
     def _take(self) -> list[_Request]:
         """The oldest waiting frame of each stream: a row's state must have seen the
@@ -183,8 +215,14 @@ class BatchedVad:
         return probs, hn, cn
 
     def _deliver(
-        self, batch: list[_Request], tails: Samples, probs: Samples, hn: Samples, cn: Samples
+        self,
+        batch: list[_Request],
+        inputs: dict[str, Samples],
+        probs: Samples,
+        hn: Samples,
+        cn: Samples,
     ) -> None:
+        tails = inputs["input"][:, -CONTEXT_SAMPLES:]
         self.calls += 1
         self.rows += len(batch)
         for i, request in enumerate(batch):

@@ -131,3 +131,27 @@ def test_the_rewrite_refuses_a_graph_it_does_not_know() -> None:
     # Already rewritten: the LSTM's transpose is no longer the shipped one.
     with pytest.raises(ValueError, match="time-major"):
         batched_silero(once)
+
+
+@pytest.mark.parametrize("inline_rows", [0, 1_000], ids=["thread", "inline"])
+async def test_a_failed_call_fails_every_frame_in_it_and_the_next_call_runs(
+    inline_rows: int,
+) -> None:
+    batcher = BatchedVad(inline_rows=inline_rows)
+    streams = [await asyncio.to_thread(batcher.stream) for _ in range(3)]
+    working = batcher._session
+
+    class Broken:
+        def run(self, *args: object) -> None:
+            raise RuntimeError("onnxruntime failed")
+
+    batcher._session = Broken()
+    silent = np.zeros(FRAME_SAMPLES, dtype=np.float32)
+    results = await asyncio.gather(
+        *(s.probability(silent) for s in streams), return_exceptions=True
+    )
+    assert all(isinstance(r, RuntimeError) for r in results)
+
+    batcher._session = working
+    assert await streams[0].probability(silent) < 0.5
+    batcher.close()
