@@ -12,6 +12,8 @@ import asyncio
 import json
 from typing import Any
 
+import httpx
+
 from bench.audio import speak, word_error_rate
 from bench.call import Call
 from bench.mic import Microphone, voiced_span_ms
@@ -49,13 +51,26 @@ async def main(turns: int, sensitivity: str, speculation: str = "on") -> dict[st
     return reports
 
 
+async def _start(url: str, **config: Any) -> Call:
+    """A call, once the workers take sessions (a loaded machine starts them slowly)."""
+    for _ in range(60):
+        try:
+            return await Call.start(url, **config)
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code != 503:
+                raise
+            print(f"not ready yet: {exc.response.text}", flush=True)
+            await asyncio.sleep(2.0)
+    return await Call.start(url, **config)
+
+
 async def _one_call(
     url: str, audio: dict[str, bytes], turns: int, sensitivity: str, speculative: bool
 ) -> dict[str, Any]:
     measured: dict[str, list[float]] = {stage: [] for stage in STAGES}
     measured["client_end_of_speech_to_audio_ms"] = []
     wers: list[float] = []
-    call = await Call.start(
+    call = await _start(
         url,
         interrupt_sensitivity=sensitivity,
         response_style="concise",
