@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -140,6 +141,7 @@ async def run(
         "core_pct": round(cpu / wall * 100, 1),
         "late_p50_ms": late.get("p50"),
         "late_p99_ms": late.get("p99"),
+        "load_avg_1m": round(os.getloadavg()[0], 1),  # other work on the machine skews it
     }
     if mode == "batched":
         result["tick_ms"] = tick_ms
