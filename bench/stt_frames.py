@@ -35,7 +35,7 @@ from bench.stats import summary
 from parley_stt.turns import FRAME_MS as VAD_FRAME_MS
 from parley_stt.turns import EnergyEdge, TurnDetector
 from parley_stt.vad import FRAME_SAMPLES, SileroVad
-from parley_stt.vad_batch import BatchedVad, FrameVad, as_frame_vad
+from parley_stt.vad_batch import BatchedVad, FrameVad, VadBatchSettings, as_frame_vad
 
 QUESTIONS = [
     "What is the weather like in Paris today?",
@@ -115,7 +115,7 @@ async def pace(sessions: list[Session], audio: list[bytes], seconds: float) -> N
 async def run(
     mode: str, n: int, audio: list[bytes], seconds: float, tick_ms: float = 0.0
 ) -> dict[str, object]:
-    batcher = BatchedVad(tick_ms=tick_ms)
+    batcher = BatchedVad(VadBatchSettings(tick_ms=tick_ms))
     sessions = []
     for _ in range(n):
         vad: FrameVad | None = None

@@ -14,7 +14,6 @@ GIL released by onnxruntime, so the loop keeps relaying audio meanwhile.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,21 +21,31 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parley_stt.vad import CONTEXT_SAMPLES, FRAME_SAMPLES, SileroVad, batched_session
 
-__all__ = ["BatchedVad", "FrameVad", "VadStream", "as_frame_vad"]
+__all__ = ["BatchedVad", "FrameVad", "VadBatchSettings", "VadStream", "as_frame_vad"]
 
 _HIDDEN = 128
-# Batches of up to this many rows run inline: below it onnxruntime takes less time than
-# handing the call to a thread and back (bench/stt_frames.py measures both).
-INLINE_ROWS = int(os.environ.get("STT_VAD_INLINE_ROWS", "4"))
-# How long the first frame of a call waits for other sessions' frames. Without a wait a call
-# carries the frames that became ready in the same loop iteration (the bus hands over all
-# the messages of one socket read at once) plus those that came while the previous call ran;
-# a wait makes calls bigger but delays every VAD result (speech onset, barge-in) by up to
-# this much, for a few per cent of CPU (bench/stt_frames.py), so it is off by default.
-TICK_MS = float(os.environ.get("STT_VAD_TICK_MS", "0"))
+
+
+class VadBatchSettings(BaseSettings):
+    """``STT_VAD_*``: how the worker's VAD calls are made."""
+
+    model_config = SettingsConfigDict(env_prefix="STT_VAD_", env_file=".env", extra="ignore")
+
+    inline_rows: int = Field(default=4, ge=0, le=10_000)
+    """Calls of up to this many rows run on the event loop: below it onnxruntime takes less
+    time than handing the call to a thread and back (bench/stt_frames.py measures both)."""
+    tick_ms: float = Field(default=0.0, ge=0.0, le=50.0)
+    """How long the first frame of a call waits for other sessions' frames. Without a wait a
+    call carries the frames that became ready in the same loop iteration (the bus hands over
+    all the messages of one socket read at once) plus those that came while the previous
+    call ran; a wait makes calls bigger but delays every VAD result (speech onset, barge-in)
+    by up to this much, for no clear CPU gain (bench/stt_frames.py), so it is off."""
+
 
 Samples = npt.NDArray[np.float32]
 
@@ -96,9 +105,10 @@ class BatchedVad:
     :func:`parley_stt.vad.preload` first).
     """
 
-    def __init__(self, inline_rows: int = INLINE_ROWS, tick_ms: float = TICK_MS) -> None:
-        self.inline_rows = inline_rows
-        self.tick_s = tick_ms / 1000
+    def __init__(self, settings: VadBatchSettings | None = None) -> None:
+        settings = settings if settings is not None else VadBatchSettings()
+        self.inline_rows = settings.inline_rows
+        self.tick_s = settings.tick_ms / 1000
         self._queue: deque[_Request] = deque()
         # A call is scheduled or running; the frames queued meanwhile go in the next one.
         self._busy = False

@@ -13,7 +13,7 @@ import pytest
 from parley_stt.models import silero_vad_path
 from parley_stt.turns import EnergyEdge, TurnDetector, TurnEvent
 from parley_stt.vad import FRAME_MS, FRAME_SAMPLES, SileroVad
-from parley_stt.vad_batch import BatchedVad, VadStream
+from parley_stt.vad_batch import BatchedVad, VadBatchSettings, VadStream
 from parley_stt.vad_graph import batched_silero
 
 pytestmark = pytest.mark.models
@@ -84,7 +84,7 @@ async def test_each_session_gets_what_its_own_vad_gives(
         vad = SileroVad()
         alone.append([vad.probability(frame) for frame in frames])
 
-    batcher = BatchedVad(inline_rows=inline_rows, tick_ms=tick_ms)
+    batcher = BatchedVad(VadBatchSettings(inline_rows=inline_rows, tick_ms=tick_ms))
     streams = [await asyncio.to_thread(batcher.stream) for _ in audio]
     together = await batched(batcher, streams, audio)
     batcher.close()
@@ -109,7 +109,7 @@ async def test_frames_of_one_stream_queued_together_run_in_order(
     vad = SileroVad()
     expected = [vad.probability(frame) for frame in frames]
 
-    batcher = BatchedVad(inline_rows=0)
+    batcher = BatchedVad(VadBatchSettings(inline_rows=0))
     stream = await asyncio.to_thread(batcher.stream)
     # All queued at once: each must wait for the previous one's state.
     got = await asyncio.gather(*(stream.probability(frame) for frame in frames))
@@ -137,7 +137,7 @@ def test_the_rewrite_refuses_a_graph_it_does_not_know() -> None:
 async def test_a_failed_call_fails_every_frame_in_it_and_the_next_call_runs(
     inline_rows: int,
 ) -> None:
-    batcher = BatchedVad(inline_rows=inline_rows)
+    batcher = BatchedVad(VadBatchSettings(inline_rows=inline_rows))
     streams = [await asyncio.to_thread(batcher.stream) for _ in range(3)]
     working = batcher._session
 
