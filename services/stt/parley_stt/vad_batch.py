@@ -4,9 +4,9 @@ Each session owns a :class:`VadStream` (its LSTM state and the last frame's tail
 the probability of its next 32 ms frame; the :class:`BatchedVad` behind them stacks every
 frame waiting at that moment into one call of the row-per-stream model
 (:func:`parley_stt.vad.batched_session`), which gives each row exactly what a
-:class:`~parley_stt.vad.SileroVad` of its own would. A call waits a tick
-(``STT_VAD_TICK_MS``) for the frames of other sessions, and frames that arrive while it runs
-form the next one, so the batches grow with load. Small batches run on the event loop (a
+:class:`~parley_stt.vad.SileroVad` of its own would. Frames that arrive while a
+call runs form the next one, so the batches grow with load (a call can also wait a tick,
+``STT_VAD_TICK_MS``, for more sessions' frames). Small batches run on the event loop (a
 thread hop would cost more than the call); bigger ones in the batcher's own thread, with the
 GIL released by onnxruntime, so the loop keeps relaying audio meanwhile.
 """
@@ -75,8 +75,9 @@ def as_frame_vad(vad: SileroVad | FrameVad) -> FrameVad:
 
 class VadStream:
     """One audio stream's place in a :class:`BatchedVad` (create it with
-    :meth:`BatchedVad.stream`). Frames must be awaited one at a time, in order, as a session
-    does; a stream that is dropped costs the batcher nothing."""
+    :meth:`BatchedVad.stream`). Its frames are answered in the order they were submitted
+    (a second one waits for the next call); a stream that is dropped costs the batcher
+    nothing."""
 
     def __init__(self, batcher: BatchedVad) -> None:
         self._batcher = batcher
