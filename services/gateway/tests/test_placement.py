@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 import websockets
@@ -22,11 +23,14 @@ from parley_common.workers import HEARTBEAT_INTERVAL_S, SessionWorker
 from parley_gateway.app import create_app
 from parley_gateway.sessions.failover import (
     CHECK_EVERY_S,
+    MISSING_FOR_S,
     SILENT_AFTER_S,
     SUSPECT_AFTER_S,
     WorkerMonitor,
 )
+from parley_gateway.sessions.lifecycle import SessionLifecycle
 from parley_gateway.sessions.placement import RESERVED_S, WorkerRegistry
+from parley_gateway.sessions.store import SessionStore
 from parley_gateway.settings import GatewaySettings
 from parley_launcher.embedded.process import free_port
 
@@ -99,8 +103,10 @@ def test_an_unreachable_worker_is_suspect_at_once_until_it_beats_again() -> None
 
 def test_the_silence_that_moves_sessions_fits_in_two_seconds() -> None:
     # A dead worker beat at most one interval before it died; it is pinged after
-    # SUSPECT_AFTER_S, found at the next check, and its sessions are moved at once.
-    assert HEARTBEAT_INTERVAL_S + SUSPECT_AFTER_S + CHECK_EVERY_S < 2.0
+    # SUSPECT_AFTER_S (at the next check), found missing again MISSING_FOR_S later (the check
+    # after), and its sessions are moved at once.
+    assert HEARTBEAT_INTERVAL_S + SUSPECT_AFTER_S + 2 * CHECK_EVERY_S < 2.0
+    assert MISSING_FOR_S < CHECK_EVERY_S  # confirmed by the very next check
     assert SILENT_AFTER_S > SUSPECT_AFTER_S  # a slow ping leaves a live worker be
 
 
@@ -243,3 +249,20 @@ async def test_a_killed_workers_sessions_move_to_the_live_ones_at_once(
         finally:
             for ws in sockets:
                 await ws.close()
+
+
+async def test_one_ping_that_finds_nobody_is_not_enough_two_are(
+    bus: Bus, pool: asyncpg.Pool
+) -> None:
+    lifecycle = SessionLifecycle(SessionStore(pool), bus, assign_timeout_s=2.0)
+    monitor = WorkerMonitor(bus, lifecycle, connected=set())
+    start = time.monotonic()
+    # Nobody is subscribed to this worker's ping subject: as after a kill, or for a moment
+    # while a worker moves to another NATS node.
+    lifecycle.workers.observe(_beat("stt-ghost", "s1"), now=start - SUSPECT_AFTER_S - 0.1)
+    await monitor._check(start)
+    assert [w.worker_id for w in lifecycle.workers.known()] == ["stt-ghost"]
+    await monitor._check(start + MISSING_FOR_S / 2)  # too soon to be sure
+    assert [w.worker_id for w in lifecycle.workers.known()] == ["stt-ghost"]
+    await monitor._check(start + CHECK_EVERY_S)
+    assert lifecycle.workers.known() == []

@@ -1,9 +1,10 @@
 """Moves sessions off workers that died or left.
 
-Workers send heartbeats listing the sessions they hold (twice a second). One that misses two
-beats is pinged on its own subject: nobody there (its process died, its connection with it)
-means it is gone, and its sessions are moved at once; a ping that is merely slow leaves it
-be until it has been silent for ``silent_after_s`` (a hung worker). A worker that says in its
+Workers send heartbeats listing the sessions they hold (twice a second). One that misses a
+beat and a half is pinged on its own subject: nobody there on two pings in a row (its process
+died, and its connection with it; one miss could be a reconnect to another NATS node) means it
+is gone, and its sessions are moved at once; a ping that is merely slow leaves it be until it
+has been silent for ``silent_after_s`` (a hung worker). A worker that says in its
 last beat that it is leaving (a drain) has its sessions moved as it says so. Each active
 session it held that is connected to this gateway is assigned again, to the least-loaded
 live worker; the new worker picks the conversation up from PostgreSQL. Only the gateway
@@ -32,12 +33,15 @@ from parley_gateway.sessions.placement import KnownWorker
 
 log = logging.getLogger(__name__)
 
-# Two beats missed: ask the worker whether it is there.
-SUSPECT_AFTER_S = 2 * HEARTBEAT_INTERVAL_S
+# A beat and a half missed: ask the worker whether it is there.
+SUSPECT_AFTER_S = 1.5 * HEARTBEAT_INTERVAL_S
 # Gone, even if its connection is open (a hung process).
 SILENT_AFTER_S = 6 * HEARTBEAT_INTERVAL_S
 CHECK_EVERY_S = HEARTBEAT_INTERVAL_S / 2
 PING_TIMEOUT_S = 0.5
+# Nobody at its subject on two checks (this far apart at least) is gone: a worker moving to
+# another NATS node is missing for a moment, then subscribed again.
+MISSING_FOR_S = CHECK_EVERY_S / 2
 
 
 @dataclass(frozen=True)
@@ -111,8 +115,14 @@ class WorkerMonitor:
 
     async def _settle(self, worker: KnownWorker, now: float) -> None:
         """Move the sessions of ``worker`` if it is gone."""
-        if now - worker.seen_at <= self.silent_after_s and await self._answers(worker):
-            return
+        if now - worker.seen_at <= self.silent_after_s:
+            if await self._answers(worker):
+                worker.missing_since = None
+                return
+            if worker.missing_since is None:
+                worker.missing_since = now
+            if now - worker.missing_since < MISSING_FOR_S:
+                return
         if self.workers.remove(worker.worker_id) is None:  # a beat or a leave came first
             return
         held = {*worker.sessions, *worker.reserved}

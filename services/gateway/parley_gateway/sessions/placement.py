@@ -36,6 +36,8 @@ class KnownWorker:
     reserved: dict[str, float] = field(default_factory=dict)
     # A request found nobody at its subject: to be pinged at once (until its next beat).
     suspect: bool = False
+    # When a ping first found nobody at its subject (None: answered, or not asked yet).
+    missing_since: float | None = None
 
     @property
     def load(self) -> int:
