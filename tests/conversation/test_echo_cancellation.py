@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -56,7 +57,11 @@ async def test_the_assistant_never_interrupts_itself_on_its_echo_with_server_aec
     path = EchoPath(delay_ms, attenuation_db, seed=delay_ms)
     async with _speakerphone(platform_url, path, echo_cancellation="server") as (call, phone):
         turn = await _answer_over_echo(call)
-        await call.wait_for("audio_end", lambda e: e["data"]["turn_id"] == turn, within_s=90)
+        try:
+            await call.wait_for("audio_end", lambda e: e["data"]["turn_id"] == turn, within_s=90)
+        except TimeoutError:
+            seen = Counter(e["type"] for e in call.events())
+            raise AssertionError(f"the answer did not play to its end: {seen}") from None
         await asyncio.sleep(0.5)  # the echo's tail comes back too
         # The whole answer came out of the speaker (and so went back up as echo).
         assert phone.played_samples > 16_000 * 5

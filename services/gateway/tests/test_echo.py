@@ -60,6 +60,29 @@ async def test_the_user_talking_over_the_echo_is_kept(answer: Samples, question:
     assert level_db(talked[span]) - level_db(alone[span]) >= 15
 
 
+async def test_a_client_without_echo_keeps_the_words_said_over_the_assistant(
+    answer: Samples, question: Samples
+) -> None:
+    # Headphones: nothing of the answer comes back. AEC3 alone would take the user's
+    # words for echo for its first seconds (about 6 dB of them gone, and the VAD's speech).
+    near = np.concatenate((np.zeros(round(SPEECH_AT * INPUT_RATE)), question))
+    total = PLAY_AT + len(answer) / INPUT_RATE
+    mic, out, echo = await simulate(EchoPath(100, 200), answer, near, PLAY_AT, total)
+    assert not echo.presence.cancelling
+    assert not echo.presence.echo_seen
+    span = slice(round(SPEECH_AT * INPUT_RATE), round(SPEECH_AT * INPUT_RATE) + len(question))
+    assert np.array_equal(out[span], mic[span])
+    assert echo.processed_blocks > 0  # AEC3 kept running, for an echo that may come
+
+
+async def test_an_echo_is_recognised_as_one(answer: Samples) -> None:
+    total = PLAY_AT + len(answer) / INPUT_RATE
+    _, _, echo = await simulate(EchoPath(250, 20), answer, np.zeros(0), PLAY_AT, total)
+    assert echo.presence.echo_seen
+    assert echo.presence.cancelling
+    assert echo.presence.correlation >= 0.75
+
+
 async def test_nothing_played_means_the_audio_passes_untouched() -> None:
     echo = ServerEcho(OUTPUT_RATE)
     frame = pcm_bytes(np.random.default_rng(3).normal(0, 3000, 320))

@@ -26,6 +26,7 @@ from parley_common.audio.resampling import StreamResampler
 from parley_common.bus.audio import INPUT_SAMPLE_RATE
 from parley_common.contracts.session import EchoCancellation, SessionConfig
 from parley_common.contracts.ws import AudioPauseEvent, AudioResumeEvent
+from parley_gateway.realtime.echo_presence import EchoPresence
 from parley_gateway.realtime.playout import SendAudio
 
 AEC_RATE = INPUT_SAMPLE_RATE  # the uplink's rate: the far end is resampled to it
@@ -112,6 +113,7 @@ class ServerEcho:
     def __init__(self, output_rate: int) -> None:
         self.far = FarEnd(output_rate)
         self._aec = EchoCanceller(sample_rate=AEC_RATE)
+        self.presence = EchoPresence(BLOCK)
         self._pending: Samples = np.zeros(0, dtype=np.int16)  # less than a block
         self._anchor: float | None = None  # when near-end sample 0 was captured (estimate)
         self._received = 0  # near-end samples so far
@@ -159,10 +161,13 @@ class ServerEcho:
             return b""
         reference = self._reference(whole)
         if reference is None:
+            self.presence.silence()
             return near.astype("<i2").tobytes()
         self.processed_blocks += whole // BLOCK
+        # AEC3 runs even while there is no echo: it stays converged for when one comes.
         out = await asyncio.to_thread(self._aec.process, near, reference)
-        return out.astype("<i2").tobytes()
+        self.presence.push(near, reference)
+        return (out if self.presence.cancelling else near).astype("<i2").tobytes()
 
     def _reference(self, n: int) -> Samples | None:
         """The far end under the near end's ``n`` samples just completed; None when nothing
