@@ -37,6 +37,7 @@ _VOCAL = (
     "m m",
     "m m m",
     "m h m",
+    "h",  # Whisper spells a hum letter by letter: "M.H.M.H.M."
     "mhm",
     "mm hmm",
     "mm hm",

@@ -32,7 +32,18 @@ def overlap() -> Overlap:
 
 
 @pytest.mark.parametrize(
-    "text", ["Mm-hmm.", "Yeah.", "Okay.", "Uh-huh.", "Right.", "M M M.", "yeah, yeah", "All right"]
+    "text",
+    [
+        "Mm-hmm.",
+        "Yeah.",
+        "Okay.",
+        "Uh-huh.",
+        "Right.",
+        "M M M.",
+        "M.H.M.H.M.",
+        "yeah, yeah",
+        "All right",
+    ],
 )
 def test_backchannels_are_recognised(text: str) -> None:
     assert is_backchannel(text, "en")
