@@ -21,8 +21,8 @@ from pathlib import Path
 MARKER_NAME = ".parley-pending-build"
 MARKER_ENV = "PARLEY_BUILD_MARKER"
 POLL_S = 1.0
-# Ninja's progress ("[12/78]") is somewhere in the end of the build's verbose log.
-_TAIL_BYTES = 256 * 1024
+# Ninja's progress ("[12/78]") in the build's verbose log (a few MB, with thousands of lines
+# of compiler warnings between two steps).
 _STEP = re.compile(rb"^\s*\[(\d+)/(\d+)\]", re.MULTILINE)
 
 
@@ -37,12 +37,10 @@ class PendingBuild:
     def step(self) -> str | None:
         """The build's last "12/78" step, or None before it has one."""
         try:
-            with self.log.open("rb") as f:
-                f.seek(max(0, self.log.stat().st_size - _TAIL_BYTES))
-                tail = f.read()
+            text = self.log.read_bytes()
         except OSError:
             return None
-        steps = _STEP.findall(tail)
+        steps = _STEP.findall(text)
         return f"{steps[-1][0].decode()}/{steps[-1][1].decode()}" if steps else None
 
     def describe(self) -> str:

@@ -165,7 +165,9 @@ class UpReport:
         building = self._building(build)
         for name in missing:
             if build is not None and name in building:
-                detail = f"{build.describe()} · log: {display_path(build.log)}"
+                # The build's log is megabytes: read off the loop.
+                described = await asyncio.to_thread(build.describe)
+                detail = f"{described} · log: {display_path(build.log)}"
                 self.console.state(name, "compiling", detail, tone="yellow")
             else:
                 detail = f"see parley logs {name}"

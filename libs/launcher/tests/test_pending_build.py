@@ -31,7 +31,8 @@ def test_a_live_build_is_pending_with_its_progress(
     tmp_path: Path, compiler: subprocess.Popen[bytes]
 ) -> None:
     log = tmp_path / "build.log"
-    log.write_text("-- Configuring done\n  [1/78] g++ a.c\n  [17/78] g++ b.c\n  linking\n")
+    warnings = "quants.c:12: warning: unused variable\n" * 20_000  # ~700 KB of them
+    log.write_text(f"-- Configuring done\n  [1/78] g++ a.c\n  [17/78] g++ b.c\n{warnings}")
     build = pending(_mark(tmp_path / "m", compiler.pid, log))
     assert build is not None
     assert (build.module, build.pid, build.log) == ("parley_llm", compiler.pid, log)
