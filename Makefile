@@ -7,7 +7,9 @@ PY := $(VENV)/bin/python
 bootstrap:
 	@bash scripts/bootstrap.sh
 
-up: bootstrap
+# A first run does not wait for llama.cpp to compile: the llm service starts when it is built.
+up:
+	@PARLEY_LLM_LATER=1 bash scripts/bootstrap.sh
 	@$(VENV)/bin/parley up
 
 # Everything CI runs: lint, types, the JS client's tests and the whole Python suite,

@@ -11,8 +11,8 @@ FROM ${PYTHON_IMAGE} AS build
 ARG EXTRAS=local
 # A portable build (x86-64-v3: AVX2/FMA) instead of -march=native, which would tie the image
 # to the CPU that built it; llama.cpp's own thread pool instead of OpenMP, so the final image
-# needs no libgomp.
-ARG LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_OPENMP=OFF"
+# needs no libgomp; and not the multimodal library, which the bindings never load.
+ARG LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_OPENMP=OFF -DLLAVA_BUILD=OFF"
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PATH=/opt/parley/bin:$PATH \
     CMAKE_ARGS=${LLAMA_CMAKE_ARGS}
 # The compilers come from the pinned base image's Debian release and live in this stage only.
