@@ -68,12 +68,15 @@ class EchoPresence:
     def _judge(self) -> None:
         near = np.fromiter(self._near, dtype=np.float64)[MAX_LAG:]
         far = np.fromiter(self._far, dtype=np.float64)
-        best, active = -1.0, 0
-        for lag in range(0, MAX_LAG + 1, LAG_STEP):
-            under = far[MAX_LAG - lag : len(far) - lag]
-            active = max(active, int(np.count_nonzero(under > FAR_ACTIVE_DB)))
-            if under.std() > 0 and near.std() > 0:
-                best = max(best, float(np.corrcoef(near, under)[0, 1]))
+        # Row i: the reference under the uplink i * LAG_STEP blocks earlier (all lags at once).
+        lagged = np.lib.stride_tricks.sliding_window_view(far, len(near))[::-1][::LAG_STEP]
+        active = int(np.count_nonzero(lagged > FAR_ACTIVE_DB, axis=1).max())
+        near_dev = near - near.mean()
+        far_dev = lagged - lagged.mean(axis=1, keepdims=True)
+        scale = np.sqrt((far_dev**2).sum(axis=1) * (near_dev**2).sum())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            correlations = np.where(scale > 0, far_dev @ near_dev / scale, -1.0)
+        best = float(correlations.max())
         self.correlation = best
         if best >= ECHO_CORRELATION:
             self.echo_seen, self._no_echo, self.cancelling = True, 0, True
