@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from bench.audio import speak, word_error_rate
-from bench.call import Call
+from bench.call import Call, Received
 from bench.mic import Microphone, voiced_span_ms
 from bench.platform import running_platform
 from bench.stats import summary
@@ -64,12 +64,26 @@ async def _start(url: str, **config: Any) -> Call:
     return await Call.start(url, **config)
 
 
+async def _answer_or_error(call: Call, mark: int) -> Received | None:
+    """The turn's first audio frame, or None when the server reported an error first."""
+    audio = asyncio.create_task(call.first_audio(after=mark, within_s=120))
+    error = asyncio.create_task(
+        call.wait_for("error", lambda e: e["data"]["severity"] == "error", 120, mark)
+    )
+    done, pending = await asyncio.wait({audio, error}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return audio.result() if audio in done else None
+
+
 async def _one_call(
     url: str, audio: dict[str, bytes], turns: int, sensitivity: str, speculative: bool
 ) -> dict[str, Any]:
     measured: dict[str, list[float]] = {stage: [] for stage in STAGES}
     measured["client_end_of_speech_to_audio_ms"] = []
     wers: list[float] = []
+    unanswered = 0
     call = await _start(
         url,
         interrupt_sensitivity=sensitivity,
@@ -87,7 +101,12 @@ async def _one_call(
                     "transcript", lambda e: e["data"]["is_final"], within_s=60, after=mark
                 )
                 wers.append(word_error_rate(question, final["data"]["text"]))
-                first = await call.first_audio(after=mark, within_s=120)
+                first = await _answer_or_error(call, mark)
+                if first is None:  # e.g. the model missed its first-word deadline under load
+                    unanswered += 1
+                    print(f"turn {turn}: {final['data']['text']!r} -> no answer", flush=True)
+                    await asyncio.sleep(1.0)
+                    continue
                 first_audio = first.at
                 measured["client_end_of_speech_to_audio_ms"].append(
                     (first_audio - await speech_end) * 1000
@@ -112,6 +131,7 @@ async def _one_call(
     report = {name: summary(values) for name, values in measured.items()}
     report["silence_threshold_ms"] = {"value": SILENCE_MS[sensitivity]}
     report["wer_mean"] = {"value": round(sum(wers) / len(wers), 3)}
+    report["unanswered_turns"] = {"value": unanswered}
     return report
 
 
