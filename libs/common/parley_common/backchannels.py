@@ -23,7 +23,15 @@ from typing import Generic, TypeVar
 
 from parley_common.languages import SUPPORTED_LANGUAGES, supported_language
 
-__all__ = ["BACKCHANNELS", "RecentOverlaps", "backchannel_phrases", "is_backchannel", "words"]
+__all__ = [
+    "BACKCHANNELS",
+    "STOP_WORDS",
+    "RecentOverlaps",
+    "backchannel_phrases",
+    "has_stop_word",
+    "is_backchannel",
+    "words",
+]
 
 ENV_PREFIX = "PARLEY_BACKCHANNELS_"
 T = TypeVar("T")
@@ -91,6 +99,21 @@ BACKCHANNELS: dict[str, tuple[str, ...]] = {
     "zh": ("嗯", "对", "是", "好", "好的", "是的", "对对", "哦", "嗯嗯", "明白"),
 }
 
+# Words that take the turn however unsure the recogniser is of them: a clipped "stop" or
+# "wait" said over the assistant is the commonest real interruption, and missing one is
+# worse than pausing for nothing.
+STOP_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("stop", "wait", "no", "hold", "hang", "sorry", "excuse", "pause", "actually"),
+    "es": ("para", "espera", "no", "perdón", "oye", "momento"),
+    "fr": ("arrête", "attends", "non", "pardon", "stop", "attendez"),
+    "de": ("stopp", "halt", "warte", "nein", "moment", "entschuldigung"),
+    "it": ("basta", "aspetta", "no", "scusa", "ferma", "stop"),
+    "pt": ("para", "espera", "não", "desculpa", "pera"),
+    "ja": ("待って", "ちょっと", "いいえ", "すみません", "ストップ"),
+    "ko": ("잠깐", "아니", "아니요", "멈춰", "그만"),
+    "zh": ("等等", "停", "不", "不是", "等一下"),
+}
+
 _WORD = re.compile(r"[\w']+")
 
 
@@ -110,6 +133,15 @@ def backchannel_phrases(language: str | None) -> frozenset[str]:
         extra = os.environ.get(ENV_PREFIX + c.upper(), "")
         phrases.update(p for p in extra.split(",") if p.strip())
     return frozenset(" ".join(words(p)) for p in phrases if words(p))
+
+
+def has_stop_word(text: str, language: str | None) -> bool:
+    """Whether ``text`` holds a word that always interrupts (see ``STOP_WORDS``)."""
+    code = supported_language(language)
+    codes = [code] if code is not None else list(SUPPORTED_LANGUAGES)
+    stops = {w for c in codes for w in STOP_WORDS[c]}
+    tokens = words(text)
+    return any(t in stops for t in tokens) or any(s in text for s in stops if not s.isascii())
 
 
 def is_backchannel(text: str, language: str | None) -> bool:

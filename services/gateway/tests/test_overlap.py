@@ -81,8 +81,12 @@ def test_words_the_recogniser_doubts_are_no_interruption() -> None:
     mumble.heard(said("Emma Chen", 0.32, 0.24))  # Whisper on a murmured "mhm"
     assert mumble.verdict(100.4 + WAIT_S) is Verdict.NOISE
     sure = overlap()
-    sure.heard(said("Stop. up.", 0.45, 0.22))
+    sure.heard(said("Hold on.", 0.45, 0.42))
     assert sure.verdict(100.2) is Verdict.WORDS
+    clipped = overlap()
+    clipped.speech_stopped(100.3, speech_ms=300)
+    clipped.heard(said("Stop.", 0.2))  # a stop word interrupts however unsure
+    assert clipped.verdict(100.3) is Verdict.WORDS
 
 
 def test_words_interrupt_at_once_even_while_speaking() -> None:

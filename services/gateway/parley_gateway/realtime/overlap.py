@@ -8,7 +8,8 @@ speech that stopped within the window is a cough or a bump (resume), speech that
 it is someone talking (interrupt). A word the recogniser itself doubts is no evidence either
 way: Whisper turns a murmured "mm-hmm" into "Ememam" or "Tim" with a word probability
 around 0.1-0.3, while the words of a real interruption ("wait", "stop", "no") come at 0.45
-and more (measured on Piper voices, see docs/benchmarks.md). The transcript of a short
+and more (measured on Piper voices, see docs/benchmarks.md); a stop word ("stop", "wait",
+"no") interrupts however unsure. The transcript of a short
 overlap arrives a little after the speech stops (the STT's speculative transcript of the
 pause, or a partial), so a stopped overlap waits ``transcript_wait_s`` for it before it is
 called noise.
@@ -19,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from parley_common.backchannels import is_backchannel, words
+from parley_common.backchannels import has_stop_word, is_backchannel, words
 from parley_common.contracts.bus import Transcript
 
 # The STT reports a stop a hangover (~100 ms) after the voice ends, and a loaded worker
@@ -86,6 +87,8 @@ class Overlap:
 
     def verdict(self, now: float) -> Verdict | None:
         """The verdict at ``now``, or None while it cannot be given yet."""
+        if has_stop_word(self.text, self.language):
+            return Verdict.WORDS  # however unsure the recogniser is of it
         if self.said:
             if not is_backchannel(self.said, self.language):
                 return Verdict.WORDS
