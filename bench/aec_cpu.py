@@ -11,7 +11,7 @@ hears them back ``--delays`` ms later, ``--attenuations`` dB quieter, over noise
 uplink, raw (no AEC) or through ``ServerEcho``, goes through the STT's Silero VAD; a run of
 speech as long as medium sensitivity's barge-in minimum (200 ms) during the answer is a
 self-interruption. The same answers with a question spoken over them count the real
-interruptions that AEC must not hide.
+interruptions that AEC must not hide, over the echo and without any (headphones).
 
     python -m bench.aec_cpu
 """
@@ -96,7 +96,9 @@ async def echo_set(delays: list[int], attenuations: list[float]) -> dict[str, in
     assert barge_ms is not None
     question = pcm_array(spoken(QUESTION))
     near = np.concatenate((np.zeros(int(SPEECH_AT * INPUT_RATE)), question))
-    counts = {"cases": 0, "self_off": 0, "self_on": 0, "real": 0, "real_caught_on": 0}
+    counts = dict.fromkeys(
+        ("cases", "self_off", "self_on", "real", "real_caught_on", "clean", "clean_caught_on"), 0
+    )
     for n, (text, delay, attenuation) in enumerate(
         itertools.product(ANSWERS, delays, attenuations)
     ):
@@ -113,6 +115,11 @@ async def echo_set(delays: list[int], attenuations: list[float]) -> dict[str, in
         talked = await replay(ServerEcho(OUTPUT_RATE), events)
         counts["real"] += 1
         counts["real_caught_on"] += longest_speech_ms(talked, SPEECH_AT, end) >= barge_ms
+        if attenuation == attenuations[0]:  # and once per delay without any echo (headphones)
+            _, events = call_events(EchoPath(delay, 200, seed=n), answer, near, PLAY_AT, end)
+            clean = await replay(ServerEcho(OUTPUT_RATE), events)
+            counts["clean"] += 1
+            counts["clean_caught_on"] += longest_speech_ms(clean, SPEECH_AT, end) >= barge_ms
     return counts
 
 
@@ -134,7 +141,8 @@ async def main() -> None:
     print(
         f"echo set: {counts['cases']} answers over echo; self-interruptions without AEC"
         f" {counts['self_off']}, with server AEC {counts['self_on']}; a question spoken over"
-        f" the echo heard with server AEC {counts['real_caught_on']} of {counts['real']}"
+        f" the echo heard with server AEC {counts['real_caught_on']} of {counts['real']}; without"
+        f" any echo (headphones) {counts['clean_caught_on']} of {counts['clean']}"
     )
 
 
