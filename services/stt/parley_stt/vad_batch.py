@@ -14,6 +14,8 @@ GIL released by onnxruntime, so the loop keeps relaying audio meanwhile.
 from __future__ import annotations
 
 import asyncio
+import threading
+import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -89,6 +91,8 @@ class VadStream:
         """Speech probability (0..1) of the stream's next frame, float samples in -1..1."""
         if frame.shape != (FRAME_SAMPLES,):
             raise ValueError(f"a VAD frame is {FRAME_SAMPLES} samples, got shape {frame.shape}")
+        if self._batcher.alone():
+            return self._batcher.now(self, frame)
         return await self._batcher.submit(self, frame)
 
 
@@ -115,6 +119,8 @@ class BatchedVad:
         self._busy = False
         self._executor: ThreadPoolExecutor | None = None
         self._session: Any = None
+        self._live = 0  # streams not yet garbage-collected (made in threads, hence the lock)
+        self._live_lock = threading.Lock()
         self.calls = 0  # ONNX calls made, and the frames they served: batching at a glance
         self.rows = 0
 
@@ -122,7 +128,29 @@ class BatchedVad:
         """A new stream (blocking on the first call: it may load the model)."""
         if self._session is None:
             self._session = batched_session()
-        return VadStream(self)
+        stream = VadStream(self)
+        with self._live_lock:
+            self._live += 1
+        weakref.finalize(stream, self._forget)
+        return stream
+
+    def _forget(self) -> None:
+        with self._live_lock:
+            self._live -= 1
+
+    def alone(self) -> bool:
+        """Whether a frame can have no company: one live stream, nothing queued or running.
+        Then it runs at once, without a trip through the loop: a session's burst of frames
+        (a message of several, a fallback replay) is handled in one go, as with its own
+        SileroVad, and a lone session pays no future per frame."""
+        return self._live == 1 and not self._busy
+
+    def now(self, stream: VadStream, frame: Samples) -> float:
+        """``stream``'s next frame through the model right now, on the calling thread."""
+        inputs = self._inputs([stream], [frame])
+        probs, hn, cn = self._run(inputs)
+        self._store([stream], inputs, hn, cn)
+        return float(probs[0])
 
     def submit(self, stream: VadStream, frame: Samples) -> asyncio.Future[float]:
         """Queue ``stream``'s next frame for the next call; resolves to its probability."""
@@ -151,7 +179,7 @@ class BatchedVad:
             self._busy = False
             return
         try:
-            inputs = self._inputs(batch)
+            inputs = self._inputs([r.stream for r in batch], [r.frame for r in batch])
             if len(batch) > self.inline_rows:
                 if self._executor is None:
                     self._executor = ThreadPoolExecutor(1, thread_name_prefix="vad")
@@ -211,9 +239,8 @@ class BatchedVad:
         return batch
 
     @staticmethod
-    def _inputs(batch: list[_Request]) -> dict[str, Samples]:
-        streams = [r.stream for r in batch]
-        frames = np.stack([r.frame for r in batch])
+    def _inputs(streams: list[VadStream], batch: list[Samples]) -> dict[str, Samples]:
+        frames = np.stack(batch)
         contexts = np.stack([s.context for s in streams])
         return {
             "input": np.concatenate([contexts, frames], axis=1),
@@ -225,6 +252,16 @@ class BatchedVad:
         probs, hn, cn = self._session.run(None, inputs)
         return probs, hn, cn
 
+    def _store(
+        self, streams: list[VadStream], inputs: dict[str, Samples], hn: Samples, cn: Samples
+    ) -> None:
+        """Each stream's state after its frame: the LSTM's, and the frame's tail."""
+        tails = inputs["input"][:, -CONTEXT_SAMPLES:]
+        self.calls += 1
+        self.rows += len(streams)
+        for i, stream in enumerate(streams):
+            stream.h, stream.c, stream.context = hn[0, i], cn[0, i], tails[i]
+
     def _deliver(
         self,
         batch: list[_Request],
@@ -233,11 +270,7 @@ class BatchedVad:
         hn: Samples,
         cn: Samples,
     ) -> None:
-        tails = inputs["input"][:, -CONTEXT_SAMPLES:]
-        self.calls += 1
-        self.rows += len(batch)
+        self._store([r.stream for r in batch], inputs, hn, cn)
         for i, request in enumerate(batch):
-            stream = request.stream
-            stream.h, stream.c, stream.context = hn[0, i], cn[0, i], tails[i]
             if not request.result.done():  # its session may have been cancelled meanwhile
                 request.result.set_result(float(probs[i]))

@@ -5,6 +5,7 @@ ONNX call."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 
 import numpy as np
@@ -111,9 +112,11 @@ async def test_frames_of_one_stream_queued_together_run_in_order(
 
     batcher = BatchedVad(VadBatchSettings(inline_rows=0))
     stream = await asyncio.to_thread(batcher.stream)
+    idle = await asyncio.to_thread(batcher.stream)  # not alone: frames go through the queue
     # All queued at once: each must wait for the previous one's state.
     got = await asyncio.gather(*(stream.probability(frame) for frame in frames))
     batcher.close()
+    del idle
 
     assert batcher.calls == len(frames)
     assert max(abs(a - b) for a, b in zip(expected, got, strict=True)) <= TOLERANCE
@@ -155,3 +158,25 @@ async def test_a_failed_call_fails_every_frame_in_it_and_the_next_call_runs(
     batcher._session = working
     assert await streams[0].probability(silent) < 0.5
     batcher.close()
+
+
+async def test_a_lone_stream_runs_at_once_and_two_wait_for_the_call() -> None:
+    batcher = BatchedVad()
+    first = await asyncio.to_thread(batcher.stream)
+    silent = np.zeros(FRAME_SAMPLES, dtype=np.float32)
+
+    # Alone, a frame is answered without suspending: a burst of frames is one go on the loop.
+    alone = first.probability(silent)
+    with pytest.raises(StopIteration):
+        alone.send(None)
+
+    second = await asyncio.to_thread(batcher.stream)
+    together = asyncio.ensure_future(first.probability(silent))
+    await asyncio.sleep(0)  # the frame is queued for the next call, not answered yet
+    assert not together.done()
+    assert await together < 0.5
+
+    # Once the other stream is gone, the first is alone again.
+    del second
+    gc.collect()
+    assert batcher.alone()
