@@ -1,6 +1,7 @@
 """Several gateway processes on one port: each binds it with SO_REUSEPORT, and a session
 keeps one connection across them (a newer one on another process replaces the older one,
-exactly as on one process)."""
+exactly as on one process) and its input-audio clock (a reconnect to another process goes
+on from where the last connection left it)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from parley_common.bus import Bus, Received
+from parley_common.bus.audio import AudioInMeta
+from parley_common.contracts import subjects
+from parley_common.contracts.subjects import SessionChannel
 from parley_common.contracts.ws import CLOSE_REPLACED
-from parley_common.testing import serving
+from parley_common.testing import eventually, serving
 from parley_common.workers import SessionWorker
 from parley_gateway.app import create_app
 from parley_gateway.listen import shared_port_socket
@@ -93,3 +98,33 @@ async def test_a_connection_on_another_gateway_replaces_the_first(
             await second.send(json.dumps({"type": "ping", "ts": 4.0}))
             pong = json.loads(await asyncio.wait_for(second.recv(), 10))
             assert pong["data"]["ts"] == 4.0
+
+
+async def test_a_reconnect_to_another_gateway_continues_the_audio_clock(
+    two_gateways: tuple[str, str], bus: Bus
+) -> None:
+    url_a, url_b = two_gateways
+    async with httpx.AsyncClient(base_url=url_a) as client:
+        created = (await client.post("/api/v1/sessions", json={})).json()
+    sid, ws_a = created["id"], created["ws_url"]
+    ws_b = ws_a.replace(url_a.removeprefix("http://"), url_b.removeprefix("http://"))
+    offsets: list[int | None] = []
+
+    async def on_audio(msg: Received) -> None:
+        offsets.append(AudioInMeta.parse(msg.raw.headers or {}).offset)
+
+    sub = await bus.subscribe(subjects.session(sid, SessionChannel.AUDIO_IN), on_audio)
+    frame = bytes(640)  # 20 ms of PCM16 at 16 kHz: 320 samples
+    try:
+        async with websockets.connect(ws_a) as first:
+            await first.recv()  # ready
+            for _ in range(5):
+                await first.send(frame)
+            await eventually(lambda: len(offsets) == 5, 10)
+        async with websockets.connect(ws_b) as second:
+            await second.recv()
+            await second.send(frame)
+            await eventually(lambda: len(offsets) == 6, 10)
+    finally:
+        await sub.unsubscribe()
+    assert offsets == [0, 320, 640, 960, 1280, 1600]

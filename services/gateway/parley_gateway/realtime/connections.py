@@ -24,6 +24,7 @@ from parley_common.errors import (
 from parley_common.tokens import Principal
 from parley_gateway.auth import refuse_socket, socket_user
 from parley_gateway.realtime.claims import claimed
+from parley_gateway.realtime.shared_positions import shared_positions
 from parley_gateway.routes.deps import Gateway
 
 # WebSocket close codes of RFC 6455: a request the server will not serve, a service that is
@@ -77,7 +78,12 @@ async def _replace(websocket: WebSocket) -> None:
 async def connected(gateway: Gateway, session_id: str, websocket: WebSocket) -> AsyncIterator[None]:
     """Hold ``session_id``'s connection on this gateway while inside (failover moves the
     workers of the sessions held here), closing an older connection of the same session,
-    on this gateway process or on another (``claims``)."""
+    on this gateway process or on another (``claims``). The session's input-audio clock
+    continues where its last connection on any process left it (``shared_positions``)."""
+    shared = shared_positions(gateway.bus)
+    elsewhere = await shared.load(session_id)
+    if elsewhere > gateway.audio_positions.get(session_id):
+        gateway.audio_positions.set(session_id, elsewhere)
     previous = gateway.connections.get(session_id)
     if previous is not None:
         await _replace(previous)
@@ -88,3 +94,5 @@ async def connected(gateway: Gateway, session_id: str, websocket: WebSocket) -> 
     finally:
         if gateway.connections.get(session_id) is websocket:
             del gateway.connections[session_id]
+        # The bridge has set where this connection left the clock.
+        await shared.save(session_id, gateway.audio_positions.get(session_id))
