@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -67,15 +67,33 @@ class Report:
         return self.running and all(part.ok for part in self.parts)
 
 
-async def held_sessions(nats_url: str, listen_s: float = LISTEN_S) -> dict[str, set[str]] | None:
+@dataclass
+class Held:
+    """The sessions workers hold, from their heartbeats."""
+
+    by_service: dict[str, set[str]] = field(default_factory=dict)
+    by_worker: dict[str, set[str]] = field(default_factory=dict)
+
+    def of(self, name: str, pid: int | None) -> int | None:
+        """Sessions of the process ``pid`` (a worker id ends with its pid), else of every
+        worker of service ``name``; None when no worker said."""
+        if pid is not None:
+            for worker_id, sessions in self.by_worker.items():
+                if worker_id.endswith(f"-{pid}"):
+                    return len(sessions)
+        return len(self.by_service[name]) if name in self.by_service else None
+
+
+async def held_sessions(nats_url: str, listen_s: float = LISTEN_S) -> Held | None:
     """The sessions each service's workers hold, from their heartbeats; None if NATS cannot
     be reached."""
-    held: dict[str, set[str]] = {}
+    held = Held()
 
     async def on_beat(msg: Msg) -> None:
         with contextlib.suppress(ValidationError):
             beat = WorkerHeartbeat.model_validate_json(msg.data)
-            held.setdefault(beat.service, set()).update(beat.sessions)
+            held.by_service.setdefault(beat.service, set()).update(beat.sessions)
+            held.by_worker[beat.worker_id] = set(beat.sessions)
 
     async def quiet(_: Exception) -> None:
         pass  # a CLI probe reports a failure once, below, not once per attempt
@@ -142,11 +160,11 @@ async def collect(data_dir: Path) -> Report:
     ]
     for name, service in state.services.items():
         answer = probes[name].result() if name in probes else health.Health(False, "no port")
-        count = len(held[name]) if held is not None and name in held else None
+        count = held.of(name, service.pid) if held is not None else None
         parts.append(
             Part(name, answer.ok, answer.detail, service.port, service.pid, service.restarts, count)
         )
-    total = len(set().union(*held.values())) if held is not None else None
+    total = len(set().union(*held.by_service.values())) if held is not None else None
     return Report(
         True, str(data_dir), state.launcher_pid, time.time() - state.started_at, tuple(parts), total
     )
