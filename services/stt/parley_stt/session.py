@@ -38,7 +38,7 @@ from parley_stt.end_of_turn import WINDOW_BYTES, EndOfTurn, load_once
 from parley_stt.providers.base import PartialSink, SttProvider, SttResult, SttStream
 from parley_stt.providers.registry import get_provider
 from parley_stt.settings import TurnSettings
-from parley_stt.speculation import SpeculativeTranscript
+from parley_stt.speculation import Offered, SpeculativeTranscript
 from parley_stt.turns import FRAME_MS, EnergyEdge, Phase, TurnDetector, TurnEvent
 from parley_stt.vad import FRAME_SAMPLES, SileroVad
 from parley_stt.vad_batch import BatchedVad, FrameVad, as_frame_vad
@@ -335,14 +335,16 @@ class SttSession:
         stream, speculative = self._stream, self._speculative
         self._stream, self._speculative, self._held = None, None, []
         self._cancel_decision()
-        speculated = self.speculation.take()
+        offered = self.speculation.take()
         if stream is None:
+            if offered is not None:
+                offered[1].end()
             return
         previous = self._finals
         ended_at = time.perf_counter()
         audio, self._audio = bytes(self._audio), bytearray()
         self._finals = asyncio.create_task(
-            self._publish_final(stream, speculative, previous, ended_at, audio, speculated)
+            self._publish_final(stream, speculative, previous, ended_at, audio, offered)
         )
 
     async def _publish_final(
@@ -352,10 +354,12 @@ class SttSession:
         previous: asyncio.Task[None] | None,
         ended_at: float,
         audio: bytes,
-        speculated: Transcript | None = None,
+        offered: Offered | None = None,
     ) -> None:
-        # The user stopped speaking: a turn, and its trace, begin here.
-        turn = tracing.start_turn("stt", self.sid)
+        # The user stopped speaking: a turn, and its trace, begin here (or at the
+        # speculative transcript of its last pause, whose answer is the turn's).
+        turn = offered[1] if offered else tracing.start_turn("stt", self.sid)
+        speculated = offered[0] if offered else None
         try:
             with tracing.child_span("stt.final", tracing.traceparent_of(turn), "stt") as span:
                 found = await self._final_result(stream, speculative, audio)
