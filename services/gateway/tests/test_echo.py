@@ -10,7 +10,17 @@ import numpy as np
 import pytest
 
 from bench.audio import INPUT_RATE, spoken
-from bench.echo_room import EchoPath, Samples, level_db, pcm_array, pcm_bytes, simulate
+from bench.echo_room import (
+    EchoPath,
+    Event,
+    Samples,
+    call_events,
+    level_db,
+    pcm_array,
+    pcm_bytes,
+    replay,
+    simulate,
+)
 from parley_common.contracts.session import EchoCancellation, SessionConfig
 from parley_common.contracts.ws import AudioPauseEvent, AudioResumeEvent, TurnData
 from parley_gateway.realtime.echo import AEC_RATE, FarEnd, ServerEcho, echo_for
@@ -47,6 +57,28 @@ async def test_echo_is_reduced_by_at_least_15_db(
     reduction = level_db(mic[span]) - level_db(out[span])
     assert reduction >= 15, f"echo only {reduction:.1f} dB quieter"
     assert echo.processed_blocks > 0
+
+
+@pytest.mark.parametrize("uplink", ["stalled", "paused"])
+async def test_the_echo_stays_cancelled_after_the_uplink_stalls_or_pauses(
+    answer: Samples, uplink: str
+) -> None:
+    # The microphone's frames of 3.0-3.8 s arrive at once at 3.8 s (a network stall), or
+    # never (the client stopped sending meanwhile).
+    _, events = call_events(EchoPath(150, 15), answer, np.zeros(0), PLAY_AT, PLAY_AT + 6.0)
+    moved: list[Event] = []
+    for at, kind, data in events:
+        if kind == 1 and 3.0 <= at < 3.8:
+            if uplink == "paused":
+                continue
+            at = 3.8 + (at - 3.0) / 100
+        moved.append((at, kind, data))
+    moved.sort(key=lambda event: event[:2])
+    sent = np.concatenate([pcm_array(data) for _, kind, data in moved if kind == 1])
+    out = await replay(ServerEcho(OUTPUT_RATE), moved)
+    after = round((4.5 if uplink == "stalled" else 3.7) * INPUT_RATE)  # 0.7 s after it
+    reduction = level_db(sent[after : len(out)]) - level_db(out[after:])
+    assert reduction >= 15, f"echo only {reduction:.1f} dB quieter"
 
 
 async def test_the_user_talking_over_the_echo_is_kept(answer: Samples, question: Samples) -> None:

@@ -35,8 +35,8 @@ BLOCK = AEC_RATE // 100  # AEC3 works in 10 ms blocks
 KEEP_S = 2.0
 # With nothing played for this long, no echo can come back: the uplink passes untouched.
 ECHO_TAIL_S = 1.0
-# An uplink this far off its expected arrival (a pause in the stream, a burst faster than
-# real time) is placed on the clock again from its arrival.
+# An uplink frame this much later than its place on the clock (the client paused sending)
+# is placed on the clock again from its arrival.
 REANCHOR_S = 0.5
 
 Samples = npt.NDArray[np.int16]
@@ -148,10 +148,12 @@ class ServerEcho:
         whole 10 ms blocks: a remainder waits for the next frame."""
         now = time.perf_counter() if now is None else now
         samples = _pcm16(frame)
-        start = now - len(samples) / AEC_RATE
-        expected = None if self._anchor is None else self._anchor + self._received / AEC_RATE
-        if expected is None or abs(start - expected) > REANCHOR_S:
-            self._anchor = start - self._received / AEC_RATE
+        # When sample 0 was captured, if this frame came as early as frames can: a frame
+        # later than that by REANCHOR_S starts the clock again (the client paused sending);
+        # an earlier one corrects it (the burst after a stall, network jitter).
+        implied = now - (self._received + len(samples)) / AEC_RATE
+        if self._anchor is None or not 0 <= implied - self._anchor <= REANCHOR_S:
+            self._anchor = implied
         self._received += len(samples)
         near = np.concatenate((self._pending, samples)) if len(self._pending) else samples
         whole = len(near) - len(near) % BLOCK
