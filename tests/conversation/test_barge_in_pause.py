@@ -42,7 +42,8 @@ def noise_burst(ms: int = 300, seed: int = 13) -> bytes:
     shaped = np.convolve(white, np.hanning(64), mode="same")[:n]  # low-passed: a rumble
     envelope = np.minimum(1.0, np.linspace(0, 8, n)) * np.exp(-np.linspace(0, 4, n))
     samples = shaped / np.abs(shaped).max() * envelope * 0.6
-    return (samples * 32767).astype("<i2").tobytes()
+    pcm: bytes = (samples * 32767).astype("<i2").tobytes()
+    return pcm
 
 
 @pytest.fixture(scope="module")
