@@ -40,7 +40,8 @@ class GatewaySettings(ServiceSettings):
     audio_lead_ms: int = 250
     # Speech over the assistant pauses its audio and is judged within this window (barge_in
     # "pause"): speech that stops inside it without words other than backchannels resumes.
-    barge_in_window_ms: int = Field(default=500, ge=300, le=600)
+    # 600: Piper's slower "mm-hm" lasts ~550 ms of voice (bench/barge_in.py).
+    barge_in_window_ms: int = Field(default=600, ge=300, le=600)
     # How long a stopped overlap waits for its transcript before it is called noise.
     barge_in_transcript_wait_ms: int = Field(default=1000, ge=100, le=3000)
     # Largest WebSocket message accepted from a client (a binary audio frame or a JSON text).
