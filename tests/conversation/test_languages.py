@@ -51,6 +51,9 @@ CLOUD_STACK: dict[str, Any] = {
     "tts_provider": "deepgram",
     "interrupt_sensitivity": "low",
     "semantic_turn": False,
+    # An answer started at a comma's pause would be spoken (unheard, then dropped) in the
+    # language Whisper guessed from half the sentence: the voices asked for are tested here.
+    "speculative_answer": False,
 }
 
 
