@@ -18,6 +18,8 @@ from parley_common.audio.resampling import StreamResampler
 from parley_gateway.realtime.echo import AEC_RATE, ServerEcho
 
 FRAME_SAMPLES = INPUT_RATE * FRAME_MS // 1000
+# A client's player drops what it buffered on these events.
+FLUSHING_EVENTS = ("interrupted", "audio_pause")
 # The gateway's side in ``simulate``: 40 ms frames at 24 kHz, sent up to 250 ms ahead of
 # playback (Playout's defaults); the microphone's frames reach it 30 ms after capture.
 OUTPUT_RATE = 24_000
@@ -69,8 +71,8 @@ class EchoPath:
 
 class Speakerphone:
     """Drives ``call`` like a client on a speaker, until ``stop``: every 20 ms it plays the
-    next 20 ms of the assistant's audio received (flushed on ``interrupted``, as a player
-    does) and sends what its microphone heard through ``path``."""
+    next 20 ms of the assistant's audio received (flushed on ``interrupted`` or
+    ``audio_pause``, as a player does) and sends what its microphone heard through ``path``."""
 
     def __init__(self, call: Call, path: EchoPath, output_rate: int) -> None:
         self.call = call
@@ -101,14 +103,18 @@ class Speakerphone:
         """Whether the user still has speech to say."""
         return len(self._speech) > 0
 
-    def _take_received(self) -> None:
-        for record in self.call.log[self._cursor :]:
+    def _take_received(self, until: float) -> None:
+        """What arrived by ``until`` (``perf_counter``): a late loop catching up plays each
+        frame's audio as a real device would have, not what came after it."""
+        log = self.call.log
+        while self._cursor < len(log) and log[self._cursor].at <= until:
+            record = log[self._cursor]
+            self._cursor += 1
             if record.audio is not None:
                 chunk = pcm_array(self._resampler.process(record.audio))
                 self._playback = np.concatenate((self._playback, chunk))
-            elif record.event is not None and record.event.get("type") == "interrupted":
+            elif record.event is not None and record.event.get("type") in FLUSHING_EVENTS:
                 self._playback = np.zeros(0)
-        self._cursor = len(self.call.log)
 
     def _next(self, buffer: Samples) -> tuple[Samples, Samples]:
         frame = np.zeros(FRAME_SAMPLES)
@@ -120,7 +126,7 @@ class Speakerphone:
         started = time.perf_counter()
         i = 0
         while True:
-            self._take_received()
+            self._take_received(started + i * FRAME_MS / 1000)
             self.played_samples += min(FRAME_SAMPLES, len(self._playback))
             played, self._playback = self._next(self._playback)
             near, self._speech = self._next(self._speech)
