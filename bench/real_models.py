@@ -97,9 +97,14 @@ async def _one_call(
                 mark = len(call.log)
                 _, end_ms = voiced_span_ms(audio[question])
                 speech_end = mic.say(audio[question], end_ms)
-                final = await call.wait_for(
-                    "transcript", lambda e: e["data"]["is_final"], within_s=60, after=mark
-                )
+                try:
+                    final = await call.wait_for(
+                        "transcript", lambda e: e["data"]["is_final"], within_s=60, after=mark
+                    )
+                except TimeoutError:
+                    unanswered += 1
+                    print(f"turn {turn}: not heard", flush=True)
+                    continue
                 wers.append(word_error_rate(question, final["data"]["text"]))
                 first = await _answer_or_error(call, mark)
                 if first is None:  # e.g. the model missed its first-word deadline under load
