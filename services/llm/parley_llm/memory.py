@@ -102,6 +102,9 @@ class ConversationMemory:
         self._held: list[tuple[str, tuple[Any, ...]]] = []
         self._discarded: int | None = None
         self._language_before: str | None = None
+        # Counts the changes to turns already in the prompt (what the user heard of an
+        # answer): a speculative answer started before one is out of date.
+        self.revision = 0
         self._writes: WriteBehind[tuple[str, tuple[Any, ...]]] = WriteBehind(
             "conversation",
             self._execute,
@@ -261,6 +264,7 @@ class ConversationMemory:
         turn = next(
             (t for t in self.turns if t.turn_id == turn_id and t.role is Role.ASSISTANT), None
         )
+        self.revision += 1
         if turn is None:
             if turn_id > self._last_turn_id - RECENT_TURNS:
                 self._heard[turn_id] = max(0, chars)

@@ -327,7 +327,8 @@ class DialogueSession:
         transcript = request.transcript
         speculation = None
         if request.speculative:
-            speculation = self._speculation = Speculation(turn_id, request.text)
+            revision = self.memory.revision
+            speculation = self._speculation = Speculation(turn_id, request.text, revision)
             self.memory.speculate(turn_id)
         self.memory.add_user(
             turn_id,
@@ -564,16 +565,20 @@ class DialogueSession:
         be answered)."""
         speculation = self._speculation
         if not request.speculative and speculation is not None and speculation.pending:
-            if request.transcript is not None and request.text == speculation.text:
+            final = request.transcript
+            same = request.text == speculation.text
+            if final is not None and same and speculation.revision == self.memory.revision:
                 self.memory.commit(speculation.turn_id)
                 await self.bus.publish(
                     self._subject(SessionChannel.REPLY),
                     TurnCommitted(),
                     self._meta(speculation.turn_id),
                 )
-                await speculation.commit(request.transcript.finalize_ms)
+                await speculation.commit(final.finalize_ms)
                 return True
-            await self._drop_speculation()  # other words: that turn never happened
+            # Other words, or a prompt out of date (what the user heard of the last answer
+            # came after it started): that answer never happened.
+            await self._drop_speculation()
         answer = self._answer
         if answer is not None and answer.speculation is not None and answer.speculation.cancelled:
             if answer.task is not None:

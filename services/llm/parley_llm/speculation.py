@@ -17,6 +17,7 @@ class Speculation:
 
     turn_id: int
     text: str  # the words it answers: the final must say the same to commit it
+    revision: int  # the memory's when it started: a later change makes its prompt stale
     stt_ms: float | None = None  # the committing final's end-of-turn-to-final time
     committed: bool = False
     cancelled: bool = False

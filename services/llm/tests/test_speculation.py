@@ -16,12 +16,14 @@ import pytest
 from parley_common.bus import Bus, MessageMeta, Received
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import (
+    Heard,
     Interrupt,
     InterruptReason,
     ReplyDelta,
     ReplyDone,
     SessionAssign,
     SpeculationCancelled,
+    TextInput,
     Transcript,
     TurnCommitted,
     UserText,
@@ -209,3 +211,34 @@ async def test_a_speculative_transcript_withdrawn_before_it_started_is_not_answe
     ((_, started),) = running.of(UserText)
     assert not started.speculative
     assert started.text == "Hello there"
+
+
+async def test_a_speculative_answer_whose_prompt_went_stale_is_made_again(call: Any) -> None:
+    running: Call = await call(ScriptedLlmProvider("Once upon a time, a fox."))
+    await running.bus.publish(
+        subjects.session(running.session.sid, SessionChannel.CONTROL),
+        TextInput(text="tell me a story"),
+        MessageMeta(running.session.sid),
+    )
+    await eventually(lambda: bool(running.of(ReplyDone)), 10)
+    ((told, _),) = running.of(UserText)
+    await running.stt(speculative("and then?"))
+    await eventually(lambda: len(running.of(ReplyDone)) == 2, 10)
+    # The user heard only "Once" of the story: reported after the answer to them started.
+    heard = Heard(turn_id=told, audio_ms=300, chars=4)
+    await running.bus.publish(
+        subjects.session(running.session.sid, SessionChannel.INTERRUPT),
+        heard,
+        MessageMeta(running.session.sid, turn_id=told),
+    )
+    await eventually(lambda: running.session.memory.revision == 1, 10)
+    await running.stt(final("and then?"))
+    await eventually(lambda: len(running.of(ReplyDone)) == 3, 10)
+
+    assert not running.of(TurnCommitted)
+    (_, stale), (_, again) = running.of(UserText)[1:]
+    assert stale.speculative
+    assert not again.speculative
+    assert [e.reason for e in running.interrupts] == [InterruptReason.SPECULATION]
+    history = [m.content for m in running.provider.runs[-1].messages if m.role == "assistant"]
+    assert history == ["Once"]
