@@ -206,6 +206,9 @@ async def test_sdk_client_is_answered_and_barges_in_with_truncate(
         long_id = created.response.id
         await rt.until(lambda: _audio_ms(rt, long_id) > 1500)
         barge = len(rt.of("input_audio_buffer.speech_started"))
+        # The interrupting question's answer: it may start (speculatively) as soon as the
+        # user pauses, before the turn ends.
+        scripted_llm.reply = "Sure."
         await rt.append(question)
         interrupting = await rt.event("input_audio_buffer.speech_started", barge + 1)
         # As OpenAI documents: stop playing, and say how much was played.
@@ -220,7 +223,6 @@ async def test_sdk_client_is_answered_and_barges_in_with_truncate(
         kept = (await rt.event("conversation.item.retrieved")).item.content[0].transcript
         assert kept == cut_at_word(LONG_REPLY, 800 // MS_PER_CHAR)
         assert interrupting.item_id != started.item_id
-        scripted_llm.reply = "Sure."
         await rt.append(silence(1500))  # the interrupting question is answered too
         await rt.event("response.done", 3)
 
