@@ -1285,6 +1285,7 @@ export class ParleyClient extends Emitter {
         this.audioSampleRate = d.sample_rate || this.outputSampleRate;
         this._dropAudio = false;
         this._dropAudioTurn = null;
+        this._paused = false;
         this._oddByte = null;
         if (this.player && typeof this.player.startTurn === 'function') this.player.startTurn(this.audioTurnId, this.audioSampleRate);
         this.emit('audioStart', { turnId: this.audioTurnId, sampleRate: this.audioSampleRate, encoding: d.encoding || 'pcm_s16le' });

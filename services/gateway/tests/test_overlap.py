@@ -164,6 +164,9 @@ class Assistant:
     async def resume(self, turn_id: int, text: str) -> None:
         self.log.append(("resume", turn_id, text))
 
+    async def release(self, turn_id: int) -> None:
+        self.log.append(("release", turn_id, ""))
+
 
 def judged(
     assistant: Assistant, tg: asyncio.TaskGroup, sensitivity: str = "medium"
@@ -200,7 +203,7 @@ async def test_noise_resumes_and_words_interrupt() -> None:
         await asyncio.sleep(0.05)
         talk.heard(said("Wait, stop."))
     assert noise.log == [("pause", 1, ""), ("resume", 1, "")]
-    assert words.log == [("pause", 2, ""), ("interrupt", 2, "")]
+    assert words.log == [("pause", 2, ""), ("interrupt", 2, ""), ("release", 2, "")]
 
 
 async def test_low_sensitivity_never_pauses() -> None:
@@ -209,4 +212,15 @@ async def test_low_sensitivity_never_pauses() -> None:
         policy = judged(assistant, tg, "low")
         policy.speech_started(time.perf_counter())
         await asyncio.sleep(0.5)
+    assert assistant.log == []
+
+
+async def test_a_turn_cut_before_its_pause_took_hold_is_not_paused() -> None:
+    assistant = Assistant(turn=5)
+    async with asyncio.TaskGroup() as tg:
+        policy = judged(assistant, tg)
+        policy.speech_started(time.perf_counter())
+        assistant.turn = None  # withdrawn before the judgement's first step
+        await asyncio.sleep(0.05)
+        policy.speech_stopped(200)
     assert assistant.log == []

@@ -48,6 +48,9 @@ class Pauser(Protocol):
     async def resume(self, turn_id: int, text: str) -> None:
         """Play turn ``turn_id`` on; ``text`` is what the overlap said (may be empty)."""
 
+    async def release(self, turn_id: int) -> None:
+        """Whatever the verdict did, playout is not left paused for ``turn_id``."""
+
 
 @dataclass(frozen=True)
 class Judging:
@@ -124,6 +127,9 @@ class BargeInPolicy:
             await self.interrupt(turn_id, onset)
 
     async def _judge(self, turn_id: int, overlap: Overlap, judging: Judging) -> None:
+        if self.audible_turn() != turn_id:
+            self._overlap = None
+            return  # cut meanwhile: there is nothing to pause
         await judging.pauser.pause(turn_id)
         while (verdict := overlap.verdict(time.perf_counter())) is None:
             self._news.clear()
@@ -137,6 +143,9 @@ class BargeInPolicy:
             # Even if another turn began meanwhile (an answer started on the overlap's
             # speculative transcript): the paused one is what the user cut short.
             await self.interrupt(turn_id, overlap.onset)
+            # A turn cut before its pause took hold (a speculative one withdrawn) is not
+            # dropped again: its pause must not outlive it.
+            await judging.pauser.release(turn_id)
         else:
             await judging.pauser.resume(turn_id, overlap.text)
 

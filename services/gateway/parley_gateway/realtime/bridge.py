@@ -330,7 +330,8 @@ class SessionBridge:
         return None
 
     async def _barge(self, turn_id: int, onset: float) -> None:
-        await self._interrupt(turn_id, InterruptReason.BARGE_IN, onset)
+        if not self._dropped(turn_id):  # a judged overlap's turn may have been cut meanwhile
+            await self._interrupt(turn_id, InterruptReason.BARGE_IN, onset)
 
     async def _tell_dialogue(self, event: OverlapStarted | OverlapDismissed) -> None:
         await self.bus.publish(

@@ -40,6 +40,12 @@ class PlayoutPauser:
         await self.send(AudioResumeEvent(data=TurnData(turn_id=turn_id)))
         self.playout.resume()
 
+    async def release(self, turn_id: int) -> None:
+        """Resume the playout if it is still paused for ``turn_id`` (which is gone)."""
+        if self.playout.paused == turn_id:
+            await self.send(AudioResumeEvent(data=TurnData(turn_id=turn_id)))
+            self.playout.resume()
+
 
 def judging_for(
     config: SessionConfig,
