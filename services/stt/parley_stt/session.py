@@ -324,9 +324,9 @@ class SttSession:
         if not (self.speculation.enabled and pausing() and result.text.strip()):
             return result
         audio = bytes(self._audio)
-        emotion = (
-            await self.emotion.judge(audio, result.text, result.words) if self.emotion else None
-        )
+        emotion = None
+        if self.emotion is not None:  # told to the answer; learnt from the turn's final only
+            emotion = await self.emotion.judge(audio, result.text, result.words, learn=False)
         if pausing():
             await self.speculation.publish(self._final_transcript(result, audio, None, emotion))
         return result
@@ -359,7 +359,6 @@ class SttSession:
         # The user stopped speaking: a turn, and its trace, begin here (or at the
         # speculative transcript of its last pause, whose answer is the turn's).
         turn = offered[1] if offered else tracing.start_turn("stt", self.sid)
-        speculated = offered[0] if offered else None
         try:
             with tracing.child_span("stt.final", tracing.traceparent_of(turn), "stt") as span:
                 found = await self._final_result(stream, speculative, audio)
@@ -369,13 +368,11 @@ class SttSession:
             if previous is not None:
                 await asyncio.gather(previous, return_exceptions=True)
             if found is None or not found[0].text.strip():
-                if speculated is not None:
+                if offered is not None:
                     await self.speculation.withdraw()  # no final will commit its answer
                 if found is None:
                     return
-            await self._final_found(
-                *found, ended_at, audio, tracing.traceparent_of(turn), speculated
-            )
+            await self._final_found(*found, ended_at, audio, tracing.traceparent_of(turn))
         finally:
             turn.end()
 
@@ -424,7 +421,6 @@ class SttSession:
         ended_at: float,
         audio: bytes,
         traceparent: str,
-        speculated: Transcript | None = None,
     ) -> None:
         audio_ms = len(audio) * 1000 // (2 * INPUT_SAMPLE_RATE)
         finalize_s = time.perf_counter() - ended_at
@@ -432,9 +428,7 @@ class SttSession:
         if not result.text.strip():
             return  # noise, a cough: nothing to answer
         emotion = None
-        if speculated is not None and speculated.text == result.text.strip():
-            emotion = speculated.emotion  # judged on the same audio during the pause
-        elif self.emotion is not None:
+        if self.emotion is not None:
             emotion = await self.emotion.judge(audio, result.text, result.words)
         transcript = self._final_transcript(result, audio, finalize_s * 1000, emotion)
         meta = replace(self._meta(), traceparent=traceparent)

@@ -32,24 +32,30 @@ class EmotionDetector:
         # Finals of one session are judged one at a time (the baseline is theirs in order).
         self._lock = asyncio.Lock()
 
-    def judge_now(self, pcm: bytes, text: str, words: Sequence[Word] = ()) -> Emotion:
+    def judge_now(
+        self, pcm: bytes, text: str, words: Sequence[Word] = (), learn: bool = True
+    ) -> Emotion:
         """The tone of one utterance (PCM16 LE mono 16 kHz with its transcript), then the
-        utterance joins the speaker's baseline. Blocking: a few milliseconds of numpy."""
+        utterance joins the speaker's baseline (not with ``learn`` false: a speculative
+        final's, which its turn's final judges again). Blocking: a few ms of numpy."""
         with EMOTION_SECONDS.time():
-            return self._judge(pcm, text, words)
+            return self._judge(pcm, text, words, learn)
 
-    def _judge(self, pcm: bytes, text: str, words: Sequence[Word]) -> Emotion:
+    def _judge(self, pcm: bytes, text: str, words: Sequence[Word], learn: bool = True) -> Emotion:
         prosody = measure(pcm, text, words)
         arousal = self.baseline.arousal(prosody)
-        self.baseline.learn(prosody)
+        if learn:
+            self.baseline.learn(prosody)
         return label(valence(text), arousal)
 
-    async def judge(self, pcm: bytes, text: str, words: Sequence[Word] = ()) -> Emotion | None:
+    async def judge(
+        self, pcm: bytes, text: str, words: Sequence[Word] = (), learn: bool = True
+    ) -> Emotion | None:
         """``judge_now`` off the event loop; None if it failed (the turn goes on without a
         label: a tone is worth less than the answer it would hold up)."""
         async with self._lock:
             try:
-                return await asyncio.to_thread(self.judge_now, pcm, text, words)
+                return await asyncio.to_thread(self.judge_now, pcm, text, words, learn)
             except Exception:
                 log.exception("emotion detection failed")
                 return None
