@@ -14,9 +14,11 @@ room, the network back) is what AEC3's own delay estimator finds.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +31,8 @@ from parley_common.contracts.ws import AudioPauseEvent, AudioResumeEvent
 from parley_gateway.realtime.echo_presence import EchoPresence
 from parley_gateway.realtime.playout import SendAudio
 
+log = logging.getLogger(__name__)
+
 AEC_RATE = INPUT_SAMPLE_RATE  # the uplink's rate: the far end is resampled to it
 BLOCK = AEC_RATE // 100  # AEC3 works in 10 ms blocks
 # Far-end audio kept after it played: AEC3's delay estimator looks back well under this.
@@ -40,6 +44,10 @@ ECHO_TAIL_S = 1.0
 REANCHOR_S = 0.5
 
 Samples = npt.NDArray[np.int16]
+# AEC3's own threads (it releases the GIL): its blocks take a fraction of a millisecond and
+# must not queue behind the default executor's long jobs (synthesis, transcription), or the
+# uplink would stall and its clock with it. Each canceller is used by one call at a time.
+_AEC_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="aec3")
 SendPause = Callable[[AudioPauseEvent | AudioResumeEvent], Awaitable[None]]
 
 
@@ -167,8 +175,16 @@ class ServerEcho:
             return near.astype("<i2").tobytes()
         self.processed_blocks += whole // BLOCK
         # AEC3 runs even while there is no echo: it stays converged for when one comes.
-        out = await asyncio.to_thread(self._aec.process, near, reference)
+        loop = asyncio.get_running_loop()
+        out = await loop.run_in_executor(_AEC_THREADS, self._aec.process, near, reference)
+        cancelling = self.presence.cancelling
         self.presence.push(near, reference)
+        if self.presence.cancelling != cancelling:
+            log.info(
+                "echo %s",
+                "heard: cancelling it" if self.presence.cancelling else "absent: uplink untouched",
+                extra={"correlation": round(self.presence.correlation, 2)},
+            )
         return (out if self.presence.cancelling else near).astype("<i2").tobytes()
 
     def _reference(self, n: int) -> Samples | None:
