@@ -70,7 +70,7 @@ export interface SessionConfig {
   barge_in?: 'pause' | 'stop';
   /** false = end turns by silence alone, without the end-of-turn model */
   semantic_turn?: boolean;
-  /** false = start the answer only once the turn has ended (no speculative answer) */
+  /** true = start the answer during the silence, held until the turn ends (default false) */
   speculative_answer?: boolean;
   /** label each spoken user turn's tone (text sentiment plus the voice's prosody) */
   detect_emotion?: boolean;

@@ -88,7 +88,9 @@ class BetweenServices:
 
 @contextlib.asynccontextmanager
 async def _call(platform_url: str, bus: Bus) -> AsyncIterator[tuple[Call, BetweenServices]]:
-    call = await Call.start(platform_url, **SCRIPTED, interrupt_sensitivity="high")
+    call = await Call.start(
+        platform_url, **SCRIPTED, interrupt_sensitivity="high", speculative_answer=True
+    )
     seen = BetweenServices()
     sid = call.session_id
     for channel, handler in (

@@ -38,7 +38,7 @@ from parley_llm.memory import ConversationMemory
 from parley_llm.providers.scripted import ScriptedLlmProvider
 from parley_llm.session import DialogueSession
 
-CONFIG = SessionConfig(llm_provider=LlmName.SCRIPTED)
+CONFIG = SessionConfig(llm_provider=LlmName.SCRIPTED, speculative_answer=True)
 LONG_REPLY = " ".join(f"word{i}" for i in range(300))
 
 

@@ -172,7 +172,9 @@ class SessionConfig(BaseModel):
     semantic_turn: bool = True
     # Speculative answer: when the user falls silent the answer and its first audio are made
     # at once, held by the gateway until the turn ends, and dropped if the user goes on.
-    speculative_answer: bool = True
+    # Off by default for now: with the local models on 2 cores it measured slower (see
+    # docs/benchmarks.md, "Speculative answer").
+    speculative_answer: bool = False
     # Label each user turn's tone (text sentiment plus the voice's prosody): on the final
     # transcript, the stored transcript and the call page, and told to the assistant.
     detect_emotion: bool = False
