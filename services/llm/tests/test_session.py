@@ -24,6 +24,7 @@ from parley_common.contracts.bus import (
     SessionAssign,
     TextInput,
     Transcript,
+    TurnCommitted,
     UserText,
     reply_adapter,
     status_adapter,
@@ -52,7 +53,9 @@ LONG_REPLY = " ".join(f"word{i}" for i in range(200))
 class Replies:
     """Everything published on a session's reply subject, in order, with arrival times."""
 
-    items: list[tuple[int, ReplyDelta | ReplyDone | UserText, float]] = field(default_factory=list)
+    items: list[tuple[int, ReplyDelta | ReplyDone | UserText | TurnCommitted, float]] = field(
+        default_factory=list
+    )
 
     async def on_message(self, msg: Received) -> None:
         self.items.append((msg.meta.turn_id, msg.decode(reply_adapter), time.perf_counter()))
