@@ -176,6 +176,11 @@ def test_a_backchannel_still_going_waits_up_to_the_limit() -> None:
     o.heard(said("yeah yeah"))
     assert o.verdict(101.5) is None
     assert o.verdict(100.0 + MAX_OVERLAP_S) is Verdict.LONG
+    unsure = overlap()  # a backchannel needs no more than not being doubted
+    unsure.heard(said("yeah yeah", 0.5, 0.45))
+    assert unsure.verdict(101.5) is None
+    unsure.speech_stopped(101.6, speech_ms=1400)
+    assert unsure.verdict(101.6) is Verdict.BACKCHANNEL
 
 
 async def test_transcripts_wait_for_the_verdict_on_the_dialogue_side() -> None:
