@@ -159,7 +159,12 @@ def _has_word_of(lists: dict[str, tuple[str, ...]], text: str, language: str | N
     codes = [code] if code is not None else list(SUPPORTED_LANGUAGES)
     listed = {w for c in codes for w in lists[c]}
     tokens = words(text)
-    return any(t in listed for t in tokens) or any(w in text for w in listed if not w.isascii())
+    # Japanese and Chinese put no spaces between words: those are found inside the text.
+    return any(t in listed for t in tokens) or any(w in text for w in listed if _unspaced(w))
+
+
+def _unspaced(word: str) -> bool:
+    return all(ord(ch) >= 0x3000 for ch in word)  # CJK, kana, hangul
 
 
 def has_stop_word(text: str, language: str | None) -> bool:

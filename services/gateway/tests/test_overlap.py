@@ -8,7 +8,13 @@ import time
 
 import pytest
 
-from parley_common.backchannels import BACKCHANNELS, RecentOverlaps, is_backchannel
+from parley_common.backchannels import (
+    BACKCHANNELS,
+    RecentOverlaps,
+    has_question_word,
+    has_stop_word,
+    is_backchannel,
+)
 from parley_common.contracts.bus import Transcript, Word
 from parley_common.contracts.session import InterruptSensitivity
 from parley_common.languages import SUPPORTED_LANGUAGES
@@ -64,6 +70,15 @@ def test_every_language_has_its_list_and_unknown_language_takes_all() -> None:
     assert is_backchannel("vale", "es-ES")
     assert not is_backchannel("vale", "en")
     assert is_backchannel("うん", None)
+
+
+def test_stop_and_question_words_are_whole_words_except_in_unspaced_scripts() -> None:
+    assert has_stop_word("Arrête !", "fr")
+    assert has_question_word("Hä?", "de")
+    assert not has_question_word("Ich hätte gern Tee.", "de")  # "hä" inside a word
+    assert not has_stop_word("Nothing to see.", "en")
+    assert has_question_word("你说什么？", "zh")
+    assert has_stop_word("ちょっと待って", "ja")
 
 
 def test_a_deployment_adds_phrases(monkeypatch: pytest.MonkeyPatch) -> None:
