@@ -5,11 +5,12 @@ second into a long spoken answer, one session per trial, against the platform as
 voice.
 
 The set is spoken by the local Piper voice (en_US joe, the one installed) at three tempos
-(length scale 0.8, 1.0, 1.25: a fast, a plain and a slow speaker), plus synthetic noise
-bursts. Reported: false stops (backchannel/noise that cut the turn), missed interruptions
-(interruptions that resumed, or were never noticed), pause latency (voice onset as sent by
-the client to ``audio_pause`` at the client) and decision latency (voice onset to
-``audio_resume`` or ``interrupted`` at the client).
+(length scale 0.8, 1.0, 1.25: a fast, a plain and a slow speaker) and by two eSpeak NG
+English voices (a US woman, a Scottish man: other pitches, accents and a formant
+synthesiser), plus synthetic noise bursts. Reported: false stops (backchannel/noise that
+cut the turn), missed interruptions (interruptions that resumed, or were never noticed),
+pause latency (voice onset as sent by the client to ``audio_pause`` at the client) and
+decision latency (voice onset to ``audio_resume`` or ``interrupted`` at the client).
 
     python -m bench.barge_in
 """
@@ -29,6 +30,7 @@ import numpy as np
 
 from bench.audio import INPUT_RATE, silence
 from bench.call import Call
+from bench.espeak import spoken_in
 from bench.failover import until_workers_take_sessions
 from bench.mic import voiced_span_ms
 from bench.platform import running_platform
@@ -60,6 +62,7 @@ INTERRUPTIONS = (
     "No no, that is wrong.",
 )
 TEMPOS = (0.8, 1.0, 1.25)
+ESPEAK_VOICES = ("en-us+f3", "en-gb-scotland")
 NOISE_MS = (150, 200, 300, 300, 400, 500)
 REPLY = " ".join(
     f"Part {i} of the answer goes on for a little while before the next one." for i in range(1, 9)
@@ -124,11 +127,19 @@ def noise_burst(ms: int, seed: int) -> bytes:
 
 
 def labelled_set() -> list[Trial]:
-    """Every stimulus once: phrases at each tempo, and the noise bursts."""
+    """Every stimulus once: phrases by Piper at each tempo and by each eSpeak voice, and
+    the noise bursts."""
+    phrases = (("backchannel", BACKCHANNELS), ("interruption", INTERRUPTIONS))
     trials = [
         Trial(f"{text} x{tempo}", kind, spoken_at(text, tempo))
         for tempo in TEMPOS
-        for kind, texts in (("backchannel", BACKCHANNELS), ("interruption", INTERRUPTIONS))
+        for kind, texts in phrases
+        for text in texts
+    ]
+    trials += [
+        Trial(f"{text} {voice}", kind, spoken_in(voice, text))
+        for voice in ESPEAK_VOICES
+        for kind, texts in phrases
         for text in texts
     ]
     trials += [

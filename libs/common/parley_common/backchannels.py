@@ -7,7 +7,8 @@ interruption. The lists are keyed by the nine supported languages; a deployment 
 phrases with ``PARLEY_BACKCHANNELS_<LANG>`` (comma separated, e.g. ``PARLEY_BACKCHANNELS_EN=
 "gotcha, cool"``). A speech recogniser spells non-words in many ways (Whisper writes
 "mm-hmm" as "Mm-hmm", "Mhm", "M M M"), so phrases are compared as lower-case word sequences
-without punctuation, and runs of one repeated phrase ("yeah, yeah") count too.
+without punctuation, and runs of one repeated phrase ("yeah, yeah") count too; a hum
+spelled letter by letter ("M.M.H.N.", "P-E-E-T") is one as well.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from parley_common.languages import SUPPORTED_LANGUAGES, supported_language
 
 __all__ = [
     "BACKCHANNELS",
+    "QUESTION_WORDS",
     "STOP_WORDS",
     "RecentOverlaps",
     "backchannel_phrases",
+    "has_question_word",
     "has_stop_word",
     "is_backchannel",
     "words",
@@ -114,6 +117,22 @@ STOP_WORDS: dict[str, tuple[str, ...]] = {
     "zh": ("等等", "停", "不", "不是", "等一下"),
 }
 
+# One-word questions and calls that take the floor ("What?", "Hello?"). Unlike a stop word
+# they count only when the recogniser is sure enough of them, but then even in a short
+# overlap, where other words need more (see the gateway's ``overlap.py``): Whisper gives a
+# plainly spoken "What?" 0.3-0.7, no more than the words it invents for a hum.
+QUESTION_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("what", "why", "how", "when", "where", "who", "which", "hello", "hey"),
+    "es": ("qué", "cómo", "cuándo", "dónde", "quién", "hola", "oiga"),
+    "fr": ("quoi", "pourquoi", "comment", "quand", "où", "qui", "allô", "hein"),
+    "de": ("was", "warum", "wie", "wann", "wo", "wer", "hallo", "hä"),
+    "it": ("cosa", "perché", "come", "quando", "dove", "chi", "pronto", "ehi"),
+    "pt": ("quê", "porquê", "como", "quando", "onde", "quem", "olá", "oi"),
+    "ja": ("何", "なに", "なんで", "どう", "いつ", "どこ", "誰", "もしもし"),
+    "ko": ("뭐", "왜", "어떻게", "언제", "어디", "누구", "여보세요"),
+    "zh": ("什么", "为什么", "怎么", "什么时候", "哪里", "谁", "喂"),
+}
+
 _WORD = re.compile(r"[\w']+")
 
 
@@ -135,13 +154,33 @@ def backchannel_phrases(language: str | None) -> frozenset[str]:
     return frozenset(" ".join(words(p)) for p in phrases if words(p))
 
 
-def has_stop_word(text: str, language: str | None) -> bool:
-    """Whether ``text`` holds a word that always interrupts (see ``STOP_WORDS``)."""
+def _has_word_of(lists: dict[str, tuple[str, ...]], text: str, language: str | None) -> bool:
     code = supported_language(language)
     codes = [code] if code is not None else list(SUPPORTED_LANGUAGES)
-    stops = {w for c in codes for w in STOP_WORDS[c]}
+    listed = {w for c in codes for w in lists[c]}
     tokens = words(text)
-    return any(t in stops for t in tokens) or any(s in text for s in stops if not s.isascii())
+    # Japanese and Chinese put no spaces between words: those are found inside the text.
+    return any(t in listed for t in tokens) or any(w in text for w in listed if _unspaced(w))
+
+
+def _unspaced(word: str) -> bool:
+    return all(ord(ch) >= 0x3000 for ch in word)  # CJK, kana, hangul
+
+
+def has_stop_word(text: str, language: str | None) -> bool:
+    """Whether ``text`` holds a word that always interrupts (see ``STOP_WORDS``)."""
+    return _has_word_of(STOP_WORDS, text, language)
+
+
+def has_question_word(text: str, language: str | None) -> bool:
+    """Whether ``text`` holds a one-word question or call (see ``QUESTION_WORDS``)."""
+    return _has_word_of(QUESTION_WORDS, text, language)
+
+
+def _spelled(tokens: list[str]) -> bool:
+    # Whisper writes a hum it cannot place as letters ("M.M.H.N.", "M-E-M-I-M", "P-c-c-c");
+    # nobody interrupts by spelling, and "i" or "a" alone take no turn either.
+    return all(len(t) == 1 and t.isascii() and t.isalpha() for t in tokens)
 
 
 def is_backchannel(text: str, language: str | None) -> bool:
@@ -150,6 +189,8 @@ def is_backchannel(text: str, language: str | None) -> bool:
     tokens = words(text)
     if not tokens:
         return False
+    if _spelled(tokens):
+        return True
     phrases = backchannel_phrases(language)
     longest = max((len(p.split()) for p in phrases), default=1)
     # Greedy from the left, longest phrase first: "all right yeah" = "all right" + "yeah".

@@ -8,7 +8,13 @@ import time
 
 import pytest
 
-from parley_common.backchannels import BACKCHANNELS, RecentOverlaps, is_backchannel
+from parley_common.backchannels import (
+    BACKCHANNELS,
+    RecentOverlaps,
+    has_question_word,
+    has_stop_word,
+    is_backchannel,
+)
 from parley_common.contracts.bus import Transcript, Word
 from parley_common.contracts.session import InterruptSensitivity
 from parley_common.languages import SUPPORTED_LANGUAGES
@@ -43,13 +49,18 @@ def overlap() -> Overlap:
         "M.H.M.H.M.",
         "yeah, yeah",
         "All right",
+        "M.M.H.N.",  # Whisper spelling a hum: letters only
+        "P-E-E-T",
+        "M-M-T-M-T-M-T-M-",
     ],
 )
 def test_backchannels_are_recognised(text: str) -> None:
     assert is_backchannel(text, "en")
 
 
-@pytest.mark.parametrize("text", ["Wait.", "Stop.", "No, hold on.", "okay but why", "", "..."])
+@pytest.mark.parametrize(
+    "text", ["Wait.", "Stop.", "No, hold on.", "okay but why", "", "...", "M.M.A. Kim"]
+)
 def test_other_words_are_not_backchannels(text: str) -> None:
     assert not is_backchannel(text, "en")
 
@@ -59,6 +70,15 @@ def test_every_language_has_its_list_and_unknown_language_takes_all() -> None:
     assert is_backchannel("vale", "es-ES")
     assert not is_backchannel("vale", "en")
     assert is_backchannel("うん", None)
+
+
+def test_stop_and_question_words_are_whole_words_except_in_unspaced_scripts() -> None:
+    assert has_stop_word("Arrête !", "fr")
+    assert has_question_word("Hä?", "de")
+    assert not has_question_word("Ich hätte gern Tee.", "de")  # "hä" inside a word
+    assert not has_stop_word("Nothing to see.", "en")
+    assert has_question_word("你说什么？", "zh")
+    assert has_stop_word("ちょっと待って", "ja")
 
 
 def test_a_deployment_adds_phrases(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,6 +109,60 @@ def test_words_the_recogniser_doubts_are_no_interruption() -> None:
     assert clipped.verdict(100.3) is Verdict.WORDS
 
 
+def test_words_it_is_not_sure_of_do_not_cut_a_short_overlap() -> None:
+    # What Whisper made of Piper's and eSpeak's hums, with its word probabilities.
+    for hum in (
+        said("Emma Machin", 0.63, 0.43),
+        said("In my mom.", 0.36, 0.24, 0.67),
+        said("All light.", 0.46, 0.70),
+        said("M .M .A. Kim", 0.27, 0.39, 0.83, 0.42),  # Whisper's words of "M.M.A. Kim"
+    ):
+        o = overlap()
+        o.speech_stopped(100.5, speech_ms=450)
+        o.heard(hum)
+        assert o.verdict(100.5) in (Verdict.NOISE, Verdict.BACKCHANNEL), hum.text
+    sure = overlap()
+    sure.speech_stopped(100.6, speech_ms=550)
+    sure.heard(said("Tuesday.", 0.8))
+    assert sure.verdict(100.6) is Verdict.WORDS
+    mixed = overlap()  # only the backchannel is sure: that is what counts
+    mixed.speech_stopped(100.5, speech_ms=450)
+    mixed.heard(said("Yeah Emma", 0.8, 0.5))
+    assert mixed.verdict(100.5) is Verdict.BACKCHANNEL
+
+
+def test_unsure_words_do_not_hold_off_speech_that_goes_on() -> None:
+    o = overlap()
+    o.heard(said("Hanyangase kund", 0.37, 0.53))
+    assert o.verdict(100.0 + WINDOW_S) is None
+    assert o.verdict(101.0) is Verdict.LONG
+    assert o.next_look(100.5) == pytest.approx(WINDOW_S + 0.3 - 0.5)  # its LONG look is due
+
+
+def test_a_one_word_question_interrupts_when_the_recogniser_does_not_doubt_it() -> None:
+    asked = overlap()
+    asked.speech_stopped(100.5, speech_ms=400)
+    asked.heard(said("What?", 0.46))
+    assert asked.verdict(100.5) is Verdict.WORDS
+    doubted = overlap()
+    doubted.speech_stopped(100.5, speech_ms=400)
+    doubted.heard(said("What?", 0.3))
+    assert doubted.verdict(100.5) is Verdict.NOISE
+
+
+def test_a_partial_without_word_probabilities_counts_by_its_own() -> None:
+    def partial(confidence: float) -> Transcript:
+        return Transcript(text="Emma Macon.", is_final=False, language="en", confidence=confidence)
+
+    doubted = overlap()
+    doubted.speech_stopped(100.5, speech_ms=450)
+    doubted.heard(partial(0.35))
+    assert doubted.verdict(100.5) is Verdict.NOISE
+    sure = overlap()
+    sure.heard(partial(0.9))
+    assert sure.verdict(100.2) is Verdict.WORDS
+
+
 def test_words_interrupt_at_once_even_while_speaking() -> None:
     o = overlap()
     o.heard(said("Wait."))
@@ -117,6 +191,11 @@ def test_a_backchannel_still_going_waits_up_to_the_limit() -> None:
     o.heard(said("yeah yeah"))
     assert o.verdict(101.5) is None
     assert o.verdict(100.0 + MAX_OVERLAP_S) is Verdict.LONG
+    unsure = overlap()  # a backchannel needs no more than not being doubted
+    unsure.heard(said("yeah yeah", 0.5, 0.45))
+    assert unsure.verdict(101.5) is None
+    unsure.speech_stopped(101.6, speech_ms=1400)
+    assert unsure.verdict(101.6) is Verdict.BACKCHANNEL
 
 
 async def test_transcripts_wait_for_the_verdict_on_the_dialogue_side() -> None:

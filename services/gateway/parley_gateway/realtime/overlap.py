@@ -2,17 +2,23 @@
 to resume after. Pure state, no I/O: ``barge_in.py`` feeds it events and asks it when to
 look again.
 
-Words decide first: any word that is not a backchannel is an interruption; only backchannels
-("mm-hmm", "yeah") and the speech stopped is a resume. Without words, duration decides:
-speech that stopped within the window is a cough or a bump (resume), speech that goes on past
-it is someone talking (interrupt). A word the recogniser itself doubts is no evidence either
-way: Whisper turns a murmured "mm-hmm" into "Ememam" or "Tim" with a word probability
-around 0.1-0.3, while the words of a real interruption ("wait", "stop", "no") come at 0.45
-and more (measured on Piper voices, see docs/benchmarks.md); a stop word ("stop", "wait",
-"no") interrupts however unsure. The transcript of a short
-overlap arrives a little after the speech stops (the STT's speculative transcript of the
-pause, or a partial), so a stopped overlap waits ``transcript_wait_s`` for it before it is
-called noise.
+Words decide first: a word that is not a backchannel and that the recogniser is sure of is
+an interruption; only backchannels ("mm-hmm", "yeah") and the speech stopped is a resume.
+Without such words, duration decides: speech that stopped within the window is a cough or a
+bump (resume), speech that goes on past it is someone talking (interrupt).
+
+How sure is sure: Whisper turns a murmured "mm-hmm" into words, mostly with a word
+probability of 0.1-0.4 ("Ememam", "Tim") but up to ~0.7 ("Emma Machin" 0.63, "In my mom"
+with "mom" at 0.67, "All light" 0.70), while the words of a real interruption that are not
+stop words come at 0.8-1.0 when there are several ("Can you repeat that?"), measured on
+Piper and eSpeak NG voices (docs/benchmarks.md). So a word under 0.4 is no evidence at all,
+and a non-backchannel word needs 0.75 to interrupt at once. Speech that goes on interrupts
+by its duration anyway, so the stricter bar only decides short overlaps, which is where the
+invented words are. Two kinds of words bypass it: a stop word ("stop", "wait", "no")
+interrupts however unsure, a one-word question or call ("what?", "hello?") at 0.4. The
+transcript of a short overlap arrives a little after the speech stops (the STT's speculative
+transcript of the pause, or a partial), so a stopped overlap waits ``transcript_wait_s`` for
+it before it is called noise.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from parley_common.backchannels import has_stop_word, is_backchannel, words
+from parley_common.backchannels import has_question_word, has_stop_word, is_backchannel, words
 from parley_common.contracts.bus import Transcript
 
 # The STT reports a stop a hangover (~100 ms) after the voice ends, and a loaded worker
@@ -31,6 +37,8 @@ STOP_REPORT_SLACK_S = 0.3
 MAX_OVERLAP_S = 2.0
 # Words recognised with less confidence than this do not count (see above).
 MIN_WORD_CONFIDENCE = 0.4
+# A word that is not a backchannel interrupts at once only from this confidence (see above).
+SURE_WORD_CONFIDENCE = 0.75
 
 
 class Verdict(StrEnum):
@@ -58,7 +66,8 @@ class Overlap:
     stopped_at: float | None = None  # None: still speaking
     speech_ms: int = 0
     text: str = ""  # the latest transcript of the overlap, as the recogniser wrote it
-    said: str = ""  # its words the recogniser is sure enough of
+    heard_words: str = ""  # its words the recogniser does not doubt (>= MIN_WORD_CONFIDENCE)
+    said: str = ""  # what those words count as: a backchannel, or the words it is sure of
 
     def speech_started(self) -> None:
         """The user spoke again before the verdict: the same overlap goes on."""
@@ -75,20 +84,22 @@ class Overlap:
             return
         self.text = transcript.text
         self.language = transcript.language or self.language
-        if transcript.words:
-            sure = [
-                w.word
-                for w in transcript.words
-                if w.confidence is None or w.confidence >= MIN_WORD_CONFIDENCE
-            ]
-            self.said = " ".join(sure)
+        # A partial has no word probabilities; its utterance's stands in for each word.
+        scored = [(w.word, w.confidence) for w in transcript.words] or [
+            (w, transcript.confidence) for w in transcript.text.split()
+        ]
+        self.heard_words = _above(scored, MIN_WORD_CONFIDENCE)
+        if is_backchannel(self.heard_words, self.language):
+            self.said = self.heard_words
         else:
-            self.said = transcript.text
+            self.said = _above(scored, SURE_WORD_CONFIDENCE)
 
     def verdict(self, now: float) -> Verdict | None:
         """The verdict at ``now``, or None while it cannot be given yet."""
         if has_stop_word(self.text, self.language):
             return Verdict.WORDS  # however unsure the recogniser is of it
+        if has_question_word(self.heard_words, self.language):
+            return Verdict.WORDS
         if self.said:
             if not is_backchannel(self.said, self.language):
                 return Verdict.WORDS
@@ -114,3 +125,8 @@ class Overlap:
         if self.stopped_at is not None:
             due.append(self.stopped_at + self.transcript_wait_s)
         return max(0.0, min(due) - now)
+
+
+def _above(scored: list[tuple[str, float | None]], confidence: float) -> str:
+    """The words recognised with at least ``confidence`` (or with none given)."""
+    return " ".join(w for w, c in scored if c is None or c >= confidence)
