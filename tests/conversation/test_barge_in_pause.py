@@ -16,16 +16,13 @@ import asyncpg
 import pytest
 
 from bench.audio import silence, speak
-from bench.barge_in import noise_burst
+from bench.barge_in import REPLY, noise_burst
 from bench.call import Call
 from parley_llm.providers.scripted import ScriptedLlmProvider
 from parley_stt.providers.scripted import ScriptedSttProvider
 
 from .conftest import SCRIPTED
 
-REPLY = " ".join(
-    f"Part {i} of the answer goes on for a little while before the next one." for i in range(1, 9)
-)
 # The test's microphone hears the user only (as a browser's echo-cancelled one does).
 LOCAL_EARS = {
     **SCRIPTED,

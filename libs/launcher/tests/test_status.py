@@ -39,13 +39,13 @@ def _no_nats_url(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _beating(bus: Bus, held: dict[str, tuple[str, ...]]) -> AsyncIterator[None]:
+async def _beating(bus: Bus, held: dict[tuple[str, str], tuple[str, ...]]) -> AsyncIterator[None]:
+    """Heartbeats of workers (service, worker id): the sessions each holds."""
+
     async def beat() -> None:
         while True:
-            for service, sessions in held.items():
-                payload = WorkerHeartbeat(
-                    service=service, worker_id=f"{service}-1", sessions=sessions
-                )
+            for (service, worker_id), sessions in held.items():
+                payload = WorkerHeartbeat(service=service, worker_id=worker_id, sessions=sessions)
                 await bus.publish(subjects.heartbeat(service), payload, MessageMeta(session_id=""))
             await asyncio.sleep(0.2)
 
@@ -80,7 +80,7 @@ async def test_every_part_healthy_with_the_sessions_workers_hold(
     async with (
         serving(health_app("stt", {"nats": _ok}), stt_port),
         serving(health_app("gateway", {"nats": _ok, "postgres": _ok}), gateway_port),
-        _beating(bus, {"stt": ("s1", "s2"), "llm": ("s1",)}),
+        _beating(bus, {("stt", "stt-1"): ("s1", "s2"), ("llm", "llm-1"): ("s1",)}),
     ):
         report = await collect(tmp_path)
     assert report.running
@@ -170,3 +170,27 @@ async def test_the_command_prints_json_and_exits_non_zero_when_unhealthy(
     assert "clone       unhealthy  port" in text
     assert "not listening" in text
     assert "\x1b" not in text  # not a terminal: plain text
+
+
+# `parley up --scale stt=2`: each process's line counts the sessions its own worker holds
+# (its worker id ends with its pid), not the whole service's.
+async def test_each_process_of_a_scaled_service_shows_its_own_sessions(
+    tmp_path: Path, bus: Bus, nats_url: str, database_url: str
+) -> None:
+    ports = free_port(), free_port()
+    services = {
+        "stt": ServiceState(port=ports[0], pid=4101),
+        "stt-2": ServiceState(port=ports[1], pid=4102),
+    }
+    _save(tmp_path, services, nats_url, database_url)
+    async with (
+        serving(health_app("stt", {"nats": _ok}), ports[0]),
+        serving(health_app("stt", {"nats": _ok}), ports[1]),
+        _beating(
+            bus, {("stt", "stt-vm-4101"): ("s1", "s2", "s3"), ("stt", "stt-vm-4102"): ("s4",)}
+        ),
+    ):
+        report = await collect(tmp_path)
+    by_name = {part.name: part for part in report.parts}
+    assert (by_name["stt"].sessions, by_name["stt-2"].sessions) == (3, 1)
+    assert report.sessions == 4
