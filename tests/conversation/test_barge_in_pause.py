@@ -18,6 +18,7 @@ import pytest
 from bench.audio import silence, speak
 from bench.barge_in import REPLY, noise_burst
 from bench.call import Call
+from bench.espeak import speak_in
 from parley_llm.providers.scripted import ScriptedLlmProvider
 from parley_stt.providers.scripted import ScriptedSttProvider
 
@@ -141,6 +142,27 @@ async def test_a_noise_burst_does_not_stop_the_answer(
     async with talking(ears) as (call, turn):
         # A burst the VAD calls speech (most of bench/barge_in.py's it does not).
         await call.say(noise_burst(300, seed=3) + silence(1500))
+        paused = await call.wait_for("audio_pause", within_s=10)
+        resumed = await call.wait_for("audio_resume", within_s=10)
+        assert call.arrival(resumed) > call.arrival(paused)
+        await _resumed_and_completed(call, turn, pool)
+        # A pause in which the recogniser heard no words is for the verdict, not the user.
+        assert all(e["data"]["text"].strip() for e in call.events("transcript")), _types(call)
+
+
+async def test_a_hum_longer_than_the_decision_window_with_no_words_resumes(
+    ears: str,
+    pool: asyncpg.Pool,
+    scripted_llm: ScriptedLlmProvider,
+    scripted_stt: ScriptedSttProvider,
+) -> None:
+    # eSpeak's "Mm-hm" is a second of voice in which Whisper hears no words at all: the
+    # pause's empty transcript says so, and the turn resumes instead of being cut as talk.
+    scripted_llm.reply, scripted_llm.delta_delay_s = REPLY, 0.0
+    scripted_stt.script = [""]
+    hum = await speak_in("en-us+f3", "Mm-hm.")
+    async with talking(ears, stt_provider="scripted") as (call, turn):
+        await call.say(hum + silence(1500))
         paused = await call.wait_for("audio_pause", within_s=10)
         resumed = await call.wait_for("audio_resume", within_s=10)
         assert call.arrival(resumed) > call.arrival(paused)

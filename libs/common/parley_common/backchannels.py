@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 ENV_PREFIX = "PARLEY_BACKCHANNELS_"
+# A word of nothing but hum letters with an "m" in it: "mmhm", "mhmm", "hmmm", "mmh".
+_HUMMED = re.compile(r"[mhn]*m[mhn]*")
 T = TypeVar("T")
 
 # Sounds any language's speakers make (and recognisers write) while listening; a breath or
@@ -196,6 +198,9 @@ def is_backchannel(text: str, language: str | None) -> bool:
     # Greedy from the left, longest phrase first: "all right yeah" = "all right" + "yeah".
     i = 0
     while i < len(tokens):
+        if _HUMMED.fullmatch(tokens[i]):  # a hum however spelled: "Mmhm", "MMH", "hmmm"
+            i += 1
+            continue
         for n in range(min(longest, len(tokens) - i), 0, -1):
             if " ".join(tokens[i : i + n]) in phrases:
                 i += n

@@ -38,11 +38,12 @@ class GatewaySettings(ServiceSettings):
     # Audio is sent to the client at most this far ahead of real time, so that audio the
     # user has not heard yet can still be dropped on an interruption.
     audio_lead_ms: int = 250
-    # Speech over the assistant pauses its audio and is judged within this window (barge_in
-    # "pause"): speech that stops inside it without words other than backchannels resumes.
+    # Speech over the assistant pauses its audio and is judged (barge_in "pause"), mostly on
+    # the words the STT heard when it stopped (realtime/overlap.py). When no transcript of
+    # it comes at all, speech shorter than this window is noise and longer is talk.
     # 600: Piper's slower "mm-hm" lasts ~550 ms of voice (bench/barge_in.py).
     barge_in_window_ms: int = Field(default=600, ge=300, le=600)
-    # How long a stopped overlap waits for its transcript before it is called noise.
+    # How long a stopped overlap waits for its transcript before the window decides.
     barge_in_transcript_wait_ms: int = Field(default=1000, ge=100, le=3000)
     # Largest WebSocket message accepted from a client (a binary audio frame or a JSON text).
     max_ws_message_bytes: int = 64 * 1024

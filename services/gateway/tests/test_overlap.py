@@ -19,7 +19,13 @@ from parley_common.contracts.bus import Transcript, Word
 from parley_common.contracts.session import InterruptSensitivity
 from parley_common.languages import SUPPORTED_LANGUAGES
 from parley_gateway.realtime.barge_in import BargeInPolicy, Judging
-from parley_gateway.realtime.overlap import MAX_OVERLAP_S, Overlap, Verdict
+from parley_gateway.realtime.overlap import (
+    LONG_SPEECH_S,
+    MAX_OVERLAP_S,
+    STOP_REPORT_SLACK_S,
+    Overlap,
+    Verdict,
+)
 
 WINDOW_S, WAIT_S = 0.5, 0.4
 
@@ -52,6 +58,9 @@ def overlap() -> Overlap:
         "M.M.H.N.",  # Whisper spelling a hum: letters only
         "P-E-E-T",
         "M-M-T-M-T-M-T-M-",
+        "MMHM",  # ... or as a run of hum letters
+        "Mmh.",
+        "Mmhm, yeah.",
     ],
 )
 def test_backchannels_are_recognised(text: str) -> None:
@@ -59,7 +68,8 @@ def test_backchannels_are_recognised(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["Wait.", "Stop.", "No, hold on.", "okay but why", "", "...", "M.M.A. Kim"]
+    "text",
+    ["Wait.", "Stop.", "No, hold on.", "okay but why", "", "...", "M.M.A. Kim", "Mom.", "Hmm, no"],
 )
 def test_other_words_are_not_backchannels(text: str) -> None:
     assert not is_backchannel(text, "en")
@@ -113,7 +123,7 @@ def test_words_it_is_not_sure_of_do_not_cut_a_short_overlap() -> None:
     # What Whisper made of Piper's and eSpeak's hums, with its word probabilities.
     for hum in (
         said("Emma Machin", 0.63, 0.43),
-        said("In my mom.", 0.36, 0.24, 0.67),
+        said("In my mom.", 0.2, 0.44, 0.78),
         said("All light.", 0.46, 0.70),
         said("M .M .A. Kim", 0.27, 0.39, 0.83, 0.42),  # Whisper's words of "M.M.A. Kim"
     ):
@@ -132,11 +142,30 @@ def test_words_it_is_not_sure_of_do_not_cut_a_short_overlap() -> None:
 
 
 def test_unsure_words_do_not_hold_off_speech_that_goes_on() -> None:
+    going = LONG_SPEECH_S + STOP_REPORT_SLACK_S  # the stop of a long hum may be on its way
     o = overlap()
     o.heard(said("Hanyangase kund", 0.37, 0.53))
-    assert o.verdict(100.0 + WINDOW_S) is None
-    assert o.verdict(101.0) is Verdict.LONG
-    assert o.next_look(100.5) == pytest.approx(WINDOW_S + 0.3 - 0.5)  # its LONG look is due
+    assert o.verdict(100.0 + going - 0.01) is None
+    assert o.verdict(100.0 + going) is Verdict.LONG
+    assert o.next_look(100.5) == pytest.approx(going - 0.5)  # its LONG look is due
+    stopped = overlap()  # as long as a sentence, with only doubtful words: talk
+    stopped.speech_stopped(101.3, speech_ms=1150)
+    stopped.heard(said("Hanyangase kund", 0.37, 0.53))
+    assert stopped.verdict(101.3) is Verdict.LONG
+
+
+def test_a_pause_transcript_without_words_is_noise_at_once_however_long() -> None:
+    o = overlap()
+    o.speech_stopped(101.2, speech_ms=1050)  # eSpeak's "Mm-hm": Whisper hears no words
+    assert o.verdict(101.2) is None
+    o.heard(Transcript(text="", is_final=False, language="en"))
+    assert o.verdict(101.25) is Verdict.NOISE
+    resumed = overlap()  # the pause's transcript is of the pause, not of speech after it
+    resumed.speech_stopped(100.3, speech_ms=250)
+    resumed.heard(Transcript(text="", is_final=False, language="en"))
+    resumed.speech_started()
+    resumed.speech_stopped(100.8, speech_ms=300)
+    assert resumed.verdict(100.8) is None
 
 
 def test_a_one_word_question_interrupts_when_the_recogniser_does_not_doubt_it() -> None:
@@ -177,13 +206,14 @@ def test_short_speech_without_words_is_noise_after_the_wait() -> None:
     assert o.next_look(100.3) == pytest.approx(WAIT_S)
 
 
-def test_speech_that_goes_on_past_the_window_interrupts() -> None:
+def test_speech_that_goes_on_past_the_longest_backchannel_interrupts() -> None:
     o = overlap()
-    assert o.verdict(100.0 + WINDOW_S) is None  # a stop may still be on its way
-    assert o.verdict(101.0) is Verdict.LONG
-    stopped = overlap()
-    stopped.speech_stopped(100.8, speech_ms=700)
-    assert stopped.verdict(100.8 + WAIT_S) is Verdict.LONG
+    assert o.verdict(100.0 + LONG_SPEECH_S) is None  # a stop may still be on its way
+    assert o.verdict(100.0 + LONG_SPEECH_S + STOP_REPORT_SLACK_S) is Verdict.LONG
+    # No transcript of the pause came at all: longer than the decision window is talk.
+    untranscribed = overlap()
+    untranscribed.speech_stopped(100.8, speech_ms=700)
+    assert untranscribed.verdict(100.8 + WAIT_S) is Verdict.LONG
 
 
 def test_a_backchannel_still_going_waits_up_to_the_limit() -> None:

@@ -252,7 +252,7 @@ class DialogueSession:
             )
             if not self._backchannels.hold(request, transcript.text):
                 self._requests.put_nowait(request)
-        elif not transcript.is_final:
+        elif not transcript.is_final and transcript.text.strip():
             # The user is still speaking: the knowledge for what they said so far, meanwhile.
             self.knowledge.prefetch(transcript.text, msg.meta.traceparent)
 

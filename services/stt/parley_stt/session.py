@@ -321,7 +321,12 @@ class SttSession:
             trailing = self.detector.phase is Phase.TRAILING and self.detector.pause == pause
             return trailing and stream is self._stream
 
-        if not (self.speculation.enabled and pausing() and result.text.strip()):
+        if not pausing():
+            return result
+        if not (self.speculation.enabled and result.text.strip()):
+            # The pause's words as a partial, even none: the gateway judging speech over the
+            # assistant decides on them at once instead of waiting for the turn's final.
+            await self._partial_result(result, pause=True)
             return result
         audio = bytes(self._audio)
         emotion = None
@@ -486,8 +491,10 @@ class SttSession:
 
         return publish
 
-    async def _partial_result(self, result: SttResult) -> None:
-        if not result.text.strip():
+    async def _partial_result(self, result: SttResult, pause: bool = False) -> None:
+        """Publish ``result`` as a partial; an empty one only for a ``pause`` (the user fell
+        silent and the recogniser heard no words: a cough, a hum)."""
+        if not (pause or result.text.strip()):
             return
         partial = Transcript(
             text=result.text.strip(),

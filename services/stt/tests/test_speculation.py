@@ -1,5 +1,6 @@
 """The speculative transcript on the real bus: offered while the user is silent, withdrawn
-(SpeculationCancelled) when they go on, and never offered when the session turned it off."""
+(SpeculationCancelled) when they go on, and never offered when the session turned it off;
+then the pause's words go out as a partial instead."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class Seen:
     """What the session published, in order: ("speculative"|"final"|"cancelled", message)."""
 
     order: list[tuple[str, Transcript | SpeculationCancelled]] = field(default_factory=list)
+    partials: list[tuple[Transcript, int]] = field(default_factory=list)  # (it, finals before)
 
     async def on_transcript(self, msg: Received) -> None:
         t = msg.decode(transcript_adapter)
@@ -54,6 +56,8 @@ class Seen:
             self.order.append(("speculative", t))
         elif t.is_final:
             self.order.append(("final", t))
+        else:
+            self.partials.append((t, self.kinds().count("final")))
 
     async def on_interrupt(self, msg: Received) -> None:
         event = msg.decode(interrupt_adapter)
@@ -68,14 +72,16 @@ class Seen:
 async def start(bus: Bus) -> AsyncIterator[Callable[..., Any]]:
     tasks: list[asyncio.Task[None]] = []
 
-    async def run(sid: str, speculative: bool = True) -> tuple[Seen, Callable[[bytes], Any]]:
+    async def run(
+        sid: str, speculative: bool = True, heard: str = "book a table for two"
+    ) -> tuple[Seen, Callable[[bytes], Any]]:
         config = SessionConfig(
             stt_provider=SttName.SCRIPTED,
             interrupt_sensitivity=InterruptSensitivity.HIGH,
             speculative_answer=speculative,
         )
         assign = SessionAssign(session_id=sid, user_id="test", config=config)
-        stt = SttSession(bus, assign, ScriptedSttProvider(["book a table for two"]), SileroVad())
+        stt = SttSession(bus, assign, ScriptedSttProvider([heard]), SileroVad())
         seen = Seen()
         await bus.subscribe(subjects.session(sid, SessionChannel.TRANSCRIPT), seen.on_transcript)
         await bus.subscribe(subjects.session(sid, SessionChannel.INTERRUPT), seen.on_interrupt)
@@ -144,3 +150,23 @@ async def test_the_session_option_turns_speculation_off(start: Any, say: Any) ->
     await eventually(lambda: "final" in seen.kinds(), 10)
     await asyncio.sleep(0.3)
     assert seen.kinds() == ["final"]
+
+
+@pytest.mark.parametrize("heard", ["yeah", ""])
+async def test_without_speculation_the_pause_says_its_words_as_a_partial(
+    start: Any, say: Any, heard: str
+) -> None:
+    # A short utterance (no interim partial is due) over the assistant: the gateway judges
+    # it on the pause's words, so they go out when the user falls silent, not with the final.
+    seen, audio = await start(f"stt-pause-partial-{heard or 'none'}", False, heard)
+    await audio(bytes(FRAME * 10) + trimmed(say("Yeah.")) + PAUSE)
+    await eventually(lambda: bool(seen.partials), 10)
+    partial, finals_before = seen.partials[0]
+    assert (partial.text, partial.is_final, finals_before) == (heard, False, 0)
+    assert "speculative" not in seen.kinds()
+    await audio(SILENCE)
+    if heard:
+        await eventually(lambda: "final" in seen.kinds(), 10)
+    await asyncio.sleep(0.3)
+    assert seen.kinds() == (["final"] if heard else [])  # no words: nothing to answer
+    assert len(seen.partials) == 1

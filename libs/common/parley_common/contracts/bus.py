@@ -79,7 +79,9 @@ class Emotion(_Msg):
 
 
 class Transcript(_Msg):
-    """A partial or final transcript of the user's current utterance."""
+    """A partial or final transcript of the user's current utterance. When the user falls
+    silent the STT publishes what it heard so far as a partial, with empty ``text`` when it
+    heard no words (a cough, a hum): speech over the assistant is judged on it."""
 
     type: Literal["transcript"] = "transcript"
     text: str

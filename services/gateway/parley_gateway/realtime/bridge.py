@@ -399,6 +399,8 @@ class SessionBridge:
         t = msg.decode(transcript_adapter)
         if self._barge_in is not None:
             self._barge_in.heard(t)
+        if not t.text.strip():
+            return  # a pause with no words: for the barge-in verdict, nothing to show
         data = TranscriptData(
             role=Role.USER,
             text=t.text,

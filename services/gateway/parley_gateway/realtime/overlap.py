@@ -4,21 +4,26 @@ look again.
 
 Words decide first: a word that is not a backchannel and that the recogniser is sure of is
 an interruption; only backchannels ("mm-hmm", "yeah") and the speech stopped is a resume.
-Without such words, duration decides: speech that stopped within the window is a cough or a
-bump (resume), speech that goes on past it is someone talking (interrupt).
+The words come with the pause: when the user falls silent the STT publishes what it heard
+(empty when it heard no words), about a Whisper run after the speech stops.
 
 How sure is sure: Whisper turns a murmured "mm-hmm" into words, mostly with a word
-probability of 0.1-0.4 ("Ememam", "Tim") but up to ~0.7 ("Emma Machin" 0.63, "In my mom"
-with "mom" at 0.67, "All light" 0.70), while the words of a real interruption that are not
-stop words come at 0.8-1.0 when there are several ("Can you repeat that?"), measured on
-Piper and eSpeak NG voices (docs/benchmarks.md). So a word under 0.4 is no evidence at all,
-and a non-backchannel word needs 0.75 to interrupt at once. Speech that goes on interrupts
-by its duration anyway, so the stricter bar only decides short overlaps, which is where the
-invented words are. Two kinds of words bypass it: a stop word ("stop", "wait", "no")
-interrupts however unsure, a one-word question or call ("what?", "hello?") at 0.4. The
-transcript of a short overlap arrives a little after the speech stops (the STT's speculative
-transcript of the pause, or a partial), so a stopped overlap waits ``transcript_wait_s`` for
-it before it is called noise.
+probability of 0.1-0.4 ("Ememam", "Tim") but up to ~0.8 ("In my mom" with "mom" at 0.78,
+"All light" 0.70), while the words of a real interruption that are not stop words come at
+0.8-1.0 when there are several ("Can you repeat that?"), measured on Piper and eSpeak NG
+voices (docs/benchmarks.md). So a word under 0.4 is no evidence at all, and a non-backchannel
+word needs 0.8 to interrupt. Two kinds of words bypass that: a stop word ("stop", "wait",
+"no") interrupts however unsure, a one-word question or call ("what?", "hello?") at 0.4.
+
+Without such words, length decides. Backchannels are short: the longest in that set, a
+synthetic "mm-hm", is 1.1 s of voice, while an interruption Whisper garbles ("Hanyangase
+kund" for "Hang on a second") is as long or longer. So speech that stopped with only doubtful
+words is an interruption past ``LONG_SPEECH_S`` and a noise before; speech still going that
+long after its onset (with the STT's report of the stop as slack) is one too, and anything
+past ``MAX_OVERLAP_S`` is, whatever its words. Speech in which the recogniser heard no word
+at all is noise, however long (Whisper hears no words in a hum it cannot place). When the
+STT gives no pause transcript (a provider that does not, or one too late), speech longer
+than the decision window counts as talk.
 """
 
 from __future__ import annotations
@@ -30,22 +35,24 @@ from parley_common.backchannels import has_question_word, has_stop_word, is_back
 from parley_common.contracts.bus import Transcript
 
 # The STT reports a stop a hangover (~100 ms) after the voice ends, and a loaded worker
-# later still: speech still "going" this long after the window may have ended inside it.
-STOP_REPORT_SLACK_S = 0.3
+# later still: speech still "going" this long after a limit may have ended inside it.
+STOP_REPORT_SLACK_S = 0.5
+# Voice longer than this is talk, not a backchannel (see above).
+LONG_SPEECH_S = 1.0
 # Backchannels go on this long at most ("yeah, yeah, okay, sure"); past it, whatever the
 # words, the user has taken the turn.
 MAX_OVERLAP_S = 2.0
 # Words recognised with less confidence than this do not count (see above).
 MIN_WORD_CONFIDENCE = 0.4
-# A word that is not a backchannel interrupts at once only from this confidence (see above).
-SURE_WORD_CONFIDENCE = 0.75
+# A word that is not a backchannel interrupts only from this confidence (see above).
+SURE_WORD_CONFIDENCE = 0.8
 
 
 class Verdict(StrEnum):
     """How an overlap was judged (the metric's ``kind`` label)."""
 
     WORDS = "words"  # words that are not a backchannel: interrupt
-    LONG = "long"  # speech that went on past the window without words that say otherwise
+    LONG = "long"  # speech too long for a backchannel, without words that say otherwise
     BACKCHANNEL = "backchannel"  # only backchannel words: resume
     NOISE = "noise"  # short, no words: resume
 
@@ -68,18 +75,23 @@ class Overlap:
     text: str = ""  # the latest transcript of the overlap, as the recogniser wrote it
     heard_words: str = ""  # its words the recogniser does not doubt (>= MIN_WORD_CONFIDENCE)
     said: str = ""  # what those words count as: a backchannel, or the words it is sure of
+    transcribed: bool = False  # the STT's transcript of the pause came (perhaps no words)
 
     def speech_started(self) -> None:
         """The user spoke again before the verdict: the same overlap goes on."""
         self.stopped_at = None
+        self.transcribed = False
 
     def speech_stopped(self, now: float, speech_ms: int) -> None:
-        """The user stopped after ``speech_ms`` of voice."""
+        """The user stopped after ``speech_ms`` of voice; the pause's transcript follows."""
         self.stopped_at = now
         self.speech_ms = speech_ms
+        self.transcribed = False
 
     def heard(self, transcript: Transcript) -> None:
-        """A transcript of the overlap so far."""
+        """A transcript of the overlap so far (a partial, the pause's, or a final)."""
+        if self.stopped_at is not None:
+            self.transcribed = True  # what the STT heard up to the pause, words or none
         if not words(transcript.text):
             return
         self.text = transcript.text
@@ -100,31 +112,34 @@ class Overlap:
             return Verdict.WORDS  # however unsure the recogniser is of it
         if has_question_word(self.heard_words, self.language):
             return Verdict.WORDS
-        if self.said:
-            if not is_backchannel(self.said, self.language):
-                return Verdict.WORDS
-            if self.stopped_at is not None:
-                return Verdict.BACKCHANNEL
-        elif self.text and self.stopped_at is not None:
-            return Verdict.NOISE  # its transcript came: the recogniser doubts every word
-        if now - self.onset >= MAX_OVERLAP_S:
-            return Verdict.LONG
-        if self.stopped_at is None:
-            if not self.said and now - self.onset >= self.window_s + STOP_REPORT_SLACK_S:
+        if self.said and not is_backchannel(self.said, self.language):
+            return Verdict.WORDS
+        if self.stopped_at is None:  # still speaking
+            if now - self.onset >= MAX_OVERLAP_S:
+                return Verdict.LONG
+            if not self.said and now - self.onset >= LONG_SPEECH_S + STOP_REPORT_SLACK_S:
                 return Verdict.LONG
             return None
-        if now - self.stopped_at < self.transcript_wait_s:
-            return None  # the words may be on their way
+        if self.said:
+            return Verdict.BACKCHANNEL
+        waited = now - self.stopped_at >= self.transcript_wait_s
+        if not (self.transcribed or waited):
+            return None  # the pause's words are on their way
+        if self.text:  # only words the recogniser doubts: talk if it went on
+            return Verdict.LONG if self.speech_ms > LONG_SPEECH_S * 1000 else Verdict.NOISE
+        if self.transcribed:
+            return Verdict.NOISE  # the recogniser heard no words in it at all
         return Verdict.LONG if self.speech_ms > self.window_s * 1000 else Verdict.NOISE
 
     def next_look(self, now: float) -> float:
         """Seconds from ``now`` until the verdict may change without a new event."""
-        due = [self.onset + MAX_OVERLAP_S]
-        if self.stopped_at is None and not self.said:
-            due.append(self.onset + self.window_s + STOP_REPORT_SLACK_S)
         if self.stopped_at is not None:
-            due.append(self.stopped_at + self.transcript_wait_s)
-        return max(0.0, min(due) - now)
+            due = self.stopped_at + self.transcript_wait_s
+        elif self.said:
+            due = self.onset + MAX_OVERLAP_S
+        else:
+            due = self.onset + min(MAX_OVERLAP_S, LONG_SPEECH_S + STOP_REPORT_SLACK_S)
+        return max(0.0, due - now)
 
 
 def _above(scored: list[tuple[str, float | None]], confidence: float) -> str:
