@@ -168,6 +168,23 @@ def test_a_pause_transcript_without_words_is_noise_at_once_however_long() -> Non
     assert resumed.verdict(100.8) is None
 
 
+def test_more_words_than_the_audio_can_hold_are_no_evidence() -> None:
+    invented = "M M M M M M M M M M M M This is a good thing. I'm going to do it."
+    o = overlap()
+    o.speech_stopped(100.5, speech_ms=450)
+    o.heard(Transcript(text=invented, is_final=False, language="en", audio_ms=900, confidence=0.9))
+    assert o.verdict(100.5) is Verdict.NOISE
+    looped = overlap()  # not even a stop word in it counts
+    looped.speech_stopped(100.5, speech_ms=450)
+    looped.heard(Transcript(text="No. " * 10, is_final=False, language="en", audio_ms=900))
+    assert looped.verdict(100.5) is Verdict.NOISE
+    spoken = overlap()  # five words in 1.5 s are speech
+    spoken.speech_stopped(101.5, speech_ms=1200)
+    five = said("Wait, stop, what about tomorrow?", 0.9, 0.9, 0.9, 0.9, 0.9)
+    spoken.heard(five.model_copy(update={"audio_ms": 1500}))
+    assert spoken.verdict(101.5) is Verdict.WORDS
+
+
 def test_a_one_word_question_interrupts_when_the_recogniser_does_not_doubt_it() -> None:
     asked = overlap()
     asked.speech_stopped(100.5, speech_ms=400)

@@ -42,6 +42,9 @@ LONG_SPEECH_S = 1.0
 # Backchannels go on this long at most ("yeah, yeah, okay, sure"); past it, whatever the
 # words, the user has taken the turn.
 MAX_OVERLAP_S = 2.0
+# Fast speech is 4-5 words a second; a transcript with more than this many words in the
+# audio it covers is invented, and none of its words count.
+MOST_WORDS, MOST_WORDS_PER_S = 2, 6.0
 # Words recognised with less confidence than this do not count (see above).
 MIN_WORD_CONFIDENCE = 0.4
 # A word that is not a backchannel interrupts only from this confidence (see above).
@@ -76,6 +79,7 @@ class Overlap:
     heard_words: str = ""  # its words the recogniser does not doubt (>= MIN_WORD_CONFIDENCE)
     said: str = ""  # what those words count as: a backchannel, or the words it is sure of
     transcribed: bool = False  # the STT's transcript of the pause came (perhaps no words)
+    invented: bool = False  # that text has more words than its audio can hold
 
     def speech_started(self) -> None:
         """The user spoke again before the verdict: the same overlap goes on."""
@@ -100,6 +104,9 @@ class Overlap:
         scored = [(w.word, w.confidence) for w in transcript.words] or [
             (w, transcript.confidence) for w in transcript.text.split()
         ]
+        self.invented = _invented(len(scored), transcript.audio_ms)
+        if self.invented:
+            scored = [(w, 0.0) for w, _ in scored]  # not one of them is evidence
         self.heard_words = _above(scored, MIN_WORD_CONFIDENCE)
         if is_backchannel(self.heard_words, self.language):
             self.said = self.heard_words
@@ -108,7 +115,7 @@ class Overlap:
 
     def verdict(self, now: float) -> Verdict | None:
         """The verdict at ``now``, or None while it cannot be given yet."""
-        if has_stop_word(self.text, self.language):
+        if has_stop_word(self.text, self.language) and not self.invented:
             return Verdict.WORDS  # however unsure the recogniser is of it
         if has_question_word(self.heard_words, self.language):
             return Verdict.WORDS
@@ -140,6 +147,13 @@ class Overlap:
         else:
             due = self.onset + min(MAX_OVERLAP_S, LONG_SPEECH_S + STOP_REPORT_SLACK_S)
         return max(0.0, due - now)
+
+
+def _invented(word_count: int, audio_ms: int) -> bool:
+    """Whether ``word_count`` words are more than ``audio_ms`` of speech can hold: Whisper
+    looping over a hum, or inventing a sentence after it ("M M M M M M M M M M M M This is
+    a good thing." for a 0.45 s "mm-hmm"). Unknown length (0): no judgement."""
+    return audio_ms > 0 and word_count > MOST_WORDS + MOST_WORDS_PER_S * audio_ms / 1000
 
 
 def _above(scored: list[tuple[str, float | None]], confidence: float) -> str:
