@@ -1,6 +1,7 @@
 """The optional "are you still there?": after ``idle_prompt_s`` of silence following the
 assistant's turn it is said once, as a turn of the assistant's own (text, audio, memory);
-the user speaking first means it is not said for that silence."""
+the user speaking first means it is not said for that silence, and speaking over it
+interrupts it like any other turn."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import asyncpg
 from bench.audio import silence, speak
 from bench.call import Call
 from parley_llm.providers.scripted import ScriptedLlmProvider
+from parley_stt.providers.scripted import ScriptedSttProvider
 
 from .conftest import SCRIPTED
 
@@ -88,3 +90,29 @@ async def test_speaking_before_the_prompt_means_it_is_not_said(
         await call.close()
     assert prompt["data"]["turn_id"] > second["data"]["turn_id"]
     assert call.arrival(prompt) - call.arrival(second) >= 2.0
+
+
+async def test_speaking_over_the_prompt_interrupts_it(
+    platform_url: str, scripted_llm: ScriptedLlmProvider, scripted_stt: ScriptedSttProvider
+) -> None:
+    # No user turn precedes the prompt, yet its audio is the assistant's audible turn.
+    scripted_llm.reply = "Sure, here is the answer."
+    scripted_stt.script = ["Wait."]
+    wait = await speak("Wait.")
+    call = await Call.start(platform_url, **SCRIPTED, idle_prompt_s=2.0, echo_cancellation="client")
+    try:
+        await call.send_json({"type": "text_message", "text": "hello there"})
+        answered = await call.wait_for("audio_end", within_s=30)
+        started = await call.wait_for(
+            "audio_start",
+            lambda e: e["data"]["turn_id"] > answered["data"]["turn_id"],
+            within_s=30,
+        )
+        prompt_turn = started["data"]["turn_id"]
+        await call.say(wait + silence(1500))
+        paused = await call.wait_for("audio_pause", within_s=10)
+        assert paused["data"]["turn_id"] == prompt_turn
+        cut = await call.wait_for("interrupted", within_s=10)
+        assert cut["data"]["turn_id"] == prompt_turn
+    finally:
+        await call.close()

@@ -502,6 +502,8 @@ class SessionBridge:
     # -- playout callbacks ------------------------------------------------------------------
     async def _audio_started(self, turn: TurnAudio) -> None:
         self.idle.cancel()  # the assistant speaks again: not silent
+        if self._turn is None or turn.turn_id > self._turn:
+            self._turn = turn.turn_id  # a turn no user turn began (the idle prompt) is heard
         data = AudioStartData(turn_id=turn.turn_id, sample_rate=turn.rate)
         await self.client.event(AudioStartEvent(data=data))
 
