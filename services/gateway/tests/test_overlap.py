@@ -22,12 +22,14 @@ from parley_gateway.realtime.barge_in import BargeInPolicy, Judging
 from parley_gateway.realtime.overlap import (
     LONG_SPEECH_S,
     MAX_OVERLAP_S,
+    SETTLE_S,
     STOP_REPORT_SLACK_S,
     Overlap,
     Verdict,
 )
 
 WINDOW_S, WAIT_S = 0.5, 0.4
+SETTLED = SETTLE_S + 0.001  # quiet long enough after the stop for a resume
 
 
 def said(text: str, *confidences: float) -> Transcript:
@@ -102,7 +104,7 @@ def test_a_backchannel_that_stopped_resumes() -> None:
     o.speech_stopped(100.3, speech_ms=280)
     assert o.verdict(100.35) is None  # its words may be on the way
     o.heard(said("Yeah."))
-    assert o.verdict(100.4) is Verdict.BACKCHANNEL
+    assert o.verdict(100.3 + SETTLED) is Verdict.BACKCHANNEL
 
 
 def test_words_the_recogniser_doubts_are_no_interruption() -> None:
@@ -130,7 +132,7 @@ def test_words_it_is_not_sure_of_do_not_cut_a_short_overlap() -> None:
         o = overlap()
         o.speech_stopped(100.5, speech_ms=450)
         o.heard(hum)
-        assert o.verdict(100.5) in (Verdict.NOISE, Verdict.BACKCHANNEL), hum.text
+        assert o.verdict(100.5 + SETTLED) in (Verdict.NOISE, Verdict.BACKCHANNEL), hum.text
     sure = overlap()
     sure.speech_stopped(100.6, speech_ms=550)
     sure.heard(said("Tuesday.", 0.8))
@@ -138,7 +140,7 @@ def test_words_it_is_not_sure_of_do_not_cut_a_short_overlap() -> None:
     mixed = overlap()  # only the backchannel is sure: that is what counts
     mixed.speech_stopped(100.5, speech_ms=450)
     mixed.heard(said("Yeah Emma", 0.8, 0.5))
-    assert mixed.verdict(100.5) is Verdict.BACKCHANNEL
+    assert mixed.verdict(100.5 + SETTLED) is Verdict.BACKCHANNEL
 
 
 def test_unsure_words_do_not_hold_off_speech_that_goes_on() -> None:
@@ -154,12 +156,12 @@ def test_unsure_words_do_not_hold_off_speech_that_goes_on() -> None:
     assert stopped.verdict(101.3) is Verdict.LONG
 
 
-def test_a_pause_transcript_without_words_is_noise_at_once_however_long() -> None:
+def test_a_pause_transcript_without_words_is_noise_however_long() -> None:
     o = overlap()
     o.speech_stopped(101.2, speech_ms=1050)  # eSpeak's "Mm-hm": Whisper hears no words
     assert o.verdict(101.2) is None
     o.heard(Transcript(text="", is_final=False, language="en"))
-    assert o.verdict(101.25) is Verdict.NOISE
+    assert o.verdict(101.2 + SETTLED) is Verdict.NOISE
     resumed = overlap()  # the pause's transcript is of the pause, not of speech after it
     resumed.speech_stopped(100.3, speech_ms=250)
     resumed.heard(Transcript(text="", is_final=False, language="en"))
@@ -173,11 +175,11 @@ def test_more_words_than_the_audio_can_hold_are_no_evidence() -> None:
     o = overlap()
     o.speech_stopped(100.5, speech_ms=450)
     o.heard(Transcript(text=invented, is_final=False, language="en", audio_ms=900, confidence=0.9))
-    assert o.verdict(100.5) is Verdict.NOISE
+    assert o.verdict(100.5 + SETTLED) is Verdict.NOISE
     looped = overlap()  # not even a stop word in it counts
     looped.speech_stopped(100.5, speech_ms=450)
     looped.heard(Transcript(text="No. " * 10, is_final=False, language="en", audio_ms=900))
-    assert looped.verdict(100.5) is Verdict.NOISE
+    assert looped.verdict(100.5 + SETTLED) is Verdict.NOISE
     spoken = overlap()  # five words in 1.5 s are speech
     spoken.speech_stopped(101.5, speech_ms=1200)
     five = said("Wait, stop, what about tomorrow?", 0.9, 0.9, 0.9, 0.9, 0.9)
@@ -193,7 +195,7 @@ def test_a_one_word_question_interrupts_when_the_recogniser_does_not_doubt_it() 
     doubted = overlap()
     doubted.speech_stopped(100.5, speech_ms=400)
     doubted.heard(said("What?", 0.3))
-    assert doubted.verdict(100.5) is Verdict.NOISE
+    assert doubted.verdict(100.5 + SETTLED) is Verdict.NOISE
 
 
 def test_a_partial_without_word_probabilities_counts_by_its_own() -> None:
@@ -203,7 +205,7 @@ def test_a_partial_without_word_probabilities_counts_by_its_own() -> None:
     doubted = overlap()
     doubted.speech_stopped(100.5, speech_ms=450)
     doubted.heard(partial(0.35))
-    assert doubted.verdict(100.5) is Verdict.NOISE
+    assert doubted.verdict(100.5 + SETTLED) is Verdict.NOISE
     sure = overlap()
     sure.heard(partial(0.9))
     assert sure.verdict(100.2) is Verdict.WORDS
@@ -220,7 +222,19 @@ def test_short_speech_without_words_is_noise_after_the_wait() -> None:
     o.speech_stopped(100.3, speech_ms=250)
     assert o.verdict(100.3 + WAIT_S - 0.01) is None
     assert o.verdict(100.3 + WAIT_S) is Verdict.NOISE
-    assert o.next_look(100.3) == pytest.approx(WAIT_S)
+    assert o.next_look(100.3) == pytest.approx(SETTLE_S)  # then the wait's end
+    assert o.next_look(100.3 + SETTLED) == pytest.approx(WAIT_S - SETTLED)
+
+
+def test_a_pause_at_a_comma_does_not_resume_before_the_user_goes_on() -> None:
+    o = overlap()  # eSpeak's "No, hold on.": Whisper made "now" of the "No,"
+    o.speech_stopped(100.4, speech_ms=300)
+    o.heard(said("now", 0.5))
+    assert o.verdict(100.4 + SETTLE_S - 0.01) is None
+    o.speech_started()
+    o.speech_stopped(101.2, speech_ms=500)
+    o.heard(said("And now, go down.", 0.9, 0.85, 0.9, 0.95))
+    assert o.verdict(101.2) is Verdict.WORDS
 
 
 def test_speech_that_goes_on_past_the_longest_backchannel_interrupts() -> None:
@@ -242,7 +256,7 @@ def test_a_backchannel_still_going_waits_up_to_the_limit() -> None:
     unsure.heard(said("yeah yeah", 0.5, 0.45))
     assert unsure.verdict(101.5) is None
     unsure.speech_stopped(101.6, speech_ms=1400)
-    assert unsure.verdict(101.6) is Verdict.BACKCHANNEL
+    assert unsure.verdict(101.6 + SETTLED) is Verdict.BACKCHANNEL
 
 
 async def test_transcripts_wait_for_the_verdict_on_the_dialogue_side() -> None:

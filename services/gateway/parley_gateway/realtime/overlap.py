@@ -15,10 +15,11 @@ voices (docs/benchmarks.md). So a word under 0.4 is no evidence at all, and a no
 word needs 0.8 to interrupt. Two kinds of words bypass that: a stop word ("stop", "wait",
 "no") interrupts however unsure, a one-word question or call ("what?", "hello?") at 0.4.
 
-Without such words, length decides. Backchannels are short: the longest in that set, a
-synthetic "mm-hm", is 1.1 s of voice, while an interruption Whisper garbles ("Hanyangase
-kund" for "Hang on a second") is as long or longer. So speech that stopped with only doubtful
-words is an interruption past ``LONG_SPEECH_S`` and a noise before; speech still going that
+Without such words, length decides. Backchannels are short: all but eSpeak's "mm-hm" (1.0-1.1
+s) last under 0.9 s of voice in that set, while the interruptions Whisper garbles ("Hanyangase
+kund" for "Hang on a second") last 1.1 s or more. So speech that stopped with only doubtful
+words is an interruption past ``LONG_SPEECH_S`` and a noise before (a one-second hum Whisper
+writes as words is cut: the price of missing no garbled "hang on"); speech still going that
 long after its onset (with the STT's report of the stop as slack) is one too, and anything
 past ``MAX_OVERLAP_S`` is, whatever its words. Speech in which the recogniser heard no word
 at all is noise, however long (Whisper hears no words in a hum it cannot place). When the
@@ -37,6 +38,9 @@ from parley_common.contracts.bus import Transcript
 # The STT reports a stop a hangover (~100 ms) after the voice ends, and a loaded worker
 # later still: speech still "going" this long after a limit may have ended inside it.
 STOP_REPORT_SLACK_S = 0.5
+# A resume waits until the user has been quiet this long after the STT's stop (itself ~0.1
+# s after the voice): a pause at a comma ("No, | hold on") is not the end of what they say.
+SETTLE_S = 0.3
 # Voice longer than this is talk, not a backchannel (see above).
 LONG_SPEECH_S = 1.0
 # Backchannels go on this long at most ("yeah, yeah, okay, sure"); past it, whatever the
@@ -127,21 +131,25 @@ class Overlap:
             if not self.said and now - self.onset >= LONG_SPEECH_S + STOP_REPORT_SLACK_S:
                 return Verdict.LONG
             return None
+        settled = now - self.stopped_at >= SETTLE_S
         if self.said:
-            return Verdict.BACKCHANNEL
+            return Verdict.BACKCHANNEL if settled else None
         waited = now - self.stopped_at >= self.transcript_wait_s
         if not (self.transcribed or waited):
             return None  # the pause's words are on their way
         if self.text:  # only words the recogniser doubts: talk if it went on
-            return Verdict.LONG if self.speech_ms > LONG_SPEECH_S * 1000 else Verdict.NOISE
-        if self.transcribed:
-            return Verdict.NOISE  # the recogniser heard no words in it at all
-        return Verdict.LONG if self.speech_ms > self.window_s * 1000 else Verdict.NOISE
+            long = self.speech_ms > LONG_SPEECH_S * 1000
+        else:  # no words in it at all, or none came: its length alone
+            long = not self.transcribed and self.speech_ms > self.window_s * 1000
+        if long:
+            return Verdict.LONG
+        return Verdict.NOISE if settled else None
 
     def next_look(self, now: float) -> float:
         """Seconds from ``now`` until the verdict may change without a new event."""
         if self.stopped_at is not None:
-            due = self.stopped_at + self.transcript_wait_s
+            later = [self.stopped_at + SETTLE_S, self.stopped_at + self.transcript_wait_s]
+            due = min((t for t in later if t > now), default=now)
         elif self.said:
             due = self.onset + MAX_OVERLAP_S
         else:
