@@ -65,6 +65,9 @@ SCRIPTED = {
     "tts_provider": "scripted",
     "interrupt_sensitivity": "high",
 }
+# Parley's own clients (the web app, the JS client) cancel echo in the browser and say so;
+# ``--echo-cancellation server`` adds the gateway's AEC3 (bench.aec_cpu measures it alone).
+ECHO_CANCELLATION = "client"
 BargeIn = Literal["pause", "stop"]
 # What ends the old answer at the client: it drops its buffer on either.
 _STOPS = ("audio_pause", "interrupted")
@@ -84,6 +87,7 @@ class Results:
     # How late each microphone frame was sent, and the CPU seconds of the client processes.
     pacing_lateness: list[float] = field(default_factory=list)
     client_cpu_s: float = 0.0
+    downlink_frames: int = 0  # audio messages the callers received
 
     def add(self, other: Results) -> None:
         """Merge another load-generator process's results into these."""
@@ -95,16 +99,30 @@ class Results:
         self.start_failures += other.start_failures
         self.pacing_lateness += other.pacing_lateness
         self.client_cpu_s += other.client_cpu_s
+        self.downlink_frames += other.downlink_frames
+
+
+@dataclass(frozen=True)
+class Caller:
+    """How every caller of a run configures its session."""
+
+    barge_in: BargeIn = "pause"
+    echo_cancellation: str = ECHO_CANCELLATION
 
 
 async def one_session(
-    url: str, question: bytes, results: Results, start_delay: float, barge_in: BargeIn
+    url: str, question: bytes, results: Results, start_delay: float, caller: Caller
 ) -> None:
     """One caller: ask, then barge in while the answer plays."""
     await asyncio.sleep(start_delay)
     onset_ms, end_ms = voiced_span_ms(question)
     try:
-        call = await Call.start(url, **SCRIPTED, barge_in=barge_in)
+        call = await Call.start(
+            url,
+            **SCRIPTED,
+            barge_in=caller.barge_in,
+            echo_cancellation=caller.echo_cancellation,
+        )
     except Exception as exc:  # a refused start (503: no worker took it) is a result too
         results.start_failures.append(repr(exc))
         return
@@ -136,6 +154,7 @@ async def one_session(
         results.failures.append(f"{step}: {exc!r}")
     finally:
         await call.close()
+        results.downlink_frames += len(call.audio())
 
 
 def _old_audio_stop(log: list[Received], old_turn: int) -> float:
@@ -184,7 +203,7 @@ def _rss_mb(processes: list[psutil.Process]) -> float:
     return sum(p.memory_info().rss for p in processes) / 2**20
 
 
-def _client_process(url: str, question: bytes, sessions: int, barge_in: BargeIn) -> Results:
+def _client_process(url: str, question: bytes, sessions: int, caller: Caller) -> Results:
     """One load-generator process: ``sessions`` callers on its own event loop."""
 
     async def run() -> Results:
@@ -193,7 +212,7 @@ def _client_process(url: str, question: bytes, sessions: int, barge_in: BargeIn)
         ramp = min(5.0, sessions * 0.05)
         await asyncio.gather(
             *(
-                one_session(url, question, results, random.random() * ramp, barge_in)
+                one_session(url, question, results, random.random() * ramp, caller)
                 for _ in range(sessions)
             )
         )
@@ -214,7 +233,7 @@ async def run_level(
     sessions: int,
     question: bytes,
     clients: int | None = None,
-    barge_in: BargeIn = "pause",
+    caller: Caller = Caller(),
 ) -> dict[str, object]:
     """Run ``sessions`` concurrent callers and summarise."""
     clients = client_processes(sessions, clients)
@@ -230,7 +249,7 @@ async def run_level(
     with ProcessPoolExecutor(max_workers=clients) as pool:
         parts = await asyncio.gather(
             *(
-                loop.run_in_executor(pool, _client_process, platform.url, question, share, barge_in)
+                loop.run_in_executor(pool, _client_process, platform.url, question, share, caller)
                 for share in shares
                 if share
             )
@@ -252,7 +271,8 @@ async def run_level(
         "valid": valid,
         "pacing_lateness_ms": pacing,
         "sessions": sessions,
-        "barge_in_mode": barge_in,
+        "barge_in_mode": caller.barge_in,
+        "echo_cancellation": caller.echo_cancellation,
         "overhead_ms": summary(results.overhead),
         "barge_in_ms": summary(results.barge_in),
         "interrupted_event_ms": summary(results.interrupted_event),
@@ -263,6 +283,9 @@ async def run_level(
         "failed_start_examples": results.start_failures[:3],
         "service_cpu_percent_of_one_core": round(sum(per_service.values()), 1),
         "cpu_percent_by_service": per_service,
+        # Messages through the gateway: per-message cost = its CPU / these.
+        "uplink_frames": pacing["n"],
+        "downlink_frames": results.downlink_frames,
         "client_processes": clients,
         "client_cpu_percent": client_cpu,
         # Everything on the machine (other users included), in % of all its cores.
@@ -282,18 +305,23 @@ def _busy_percent(before: dict[str, float], after: dict[str, float]) -> float:
     return round(100 * (1 - idle / total), 1) if total > 0 else 0.0
 
 
+# The services' environment: the dialogue double's long answer, and a recogniser double
+# that hears the words that were spoken, barge-in included.
+PLATFORM_ENV = {"PARLEY_SCRIPTED_LLM_REPLY": LONG_REPLY, SCRIPTED_STT_TEXT_ENV: QUESTION}
+
+
 async def main(
-    levels: list[int], clients: int | None, barge_in: BargeIn = "pause"
+    levels: list[int],
+    clients: int | None,
+    caller: Caller = Caller(),
 ) -> list[dict[str, object]]:
     """Run every level against one platform."""
     question = await speak(QUESTION)
-    # The recogniser double hears the words that were spoken, barge-in included.
-    env = {"PARLEY_SCRIPTED_LLM_REPLY": LONG_REPLY, SCRIPTED_STT_TEXT_ENV: QUESTION}
     reports = []
-    async with running_platform(env) as platform:
+    async with running_platform(PLATFORM_ENV) as platform:
         await run_level(platform, 1, question)  # warm-up, not reported
         for sessions in levels:
-            report = await run_level(platform, sessions, question, clients, barge_in)
+            report = await run_level(platform, sessions, question, clients, caller)
             print(json.dumps(report), flush=True)
             reports.append(report)
     return reports
@@ -313,6 +341,13 @@ if __name__ == "__main__":
         default="pause",
         help="the sessions' barge_in: pause first and judge (default), or stop at once",
     )
+    parser.add_argument(
+        "--echo-cancellation",
+        choices=("client", "server", "auto", "off"),
+        default=ECHO_CANCELLATION,
+        help="the sessions' echo_cancellation (client: as Parley's web and JS clients)",
+    )
     args = parser.parse_args()
     clients = None if args.clients == "auto" else int(args.clients)
-    asyncio.run(main([int(n) for n in args.sessions.split(",")], clients, args.barge_in))
+    caller = Caller(args.barge_in, args.echo_cancellation)
+    asyncio.run(main([int(n) for n in args.sessions.split(",")], clients, caller))
