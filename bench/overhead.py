@@ -283,9 +283,14 @@ async def run_level(
         "failed_start_examples": results.start_failures[:3],
         "service_cpu_percent_of_one_core": round(sum(per_service.values()), 1),
         "cpu_percent_by_service": per_service,
-        # Messages through the gateway: per-message cost = its CPU / these.
+        # Audio through the gateway, and its CPU per uplink frame (all its work included:
+        # the downlink, events and session set-up ride on the same calls).
         "uplink_frames": pacing["n"],
         "downlink_frames": results.downlink_frames,
+        "gateway_cpu_us_per_uplink_frame": _per_frame_us(
+            cpu_after.get("gateway", 0.0) - cpu_before.get("gateway", 0.0), pacing["n"]
+        ),
+        "wall_s": round(wall, 1),
         "client_processes": clients,
         "client_cpu_percent": client_cpu,
         # Everything on the machine (other users included), in % of all its cores.
@@ -294,6 +299,10 @@ async def run_level(
         "rss_mb_total": round(_rss_mb(processes), 1),
         "rss_mb_before": round(rss_before, 1),
     }
+
+
+def _per_frame_us(cpu_s: float, frames: float) -> float:
+    return round(cpu_s / frames * 1e6, 1) if frames else 0.0
 
 
 def _busy_percent(before: dict[str, float], after: dict[str, float]) -> float:
