@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from parley_common.observability.logging import configure_logging
 from parley_common.observability.tracing import configure_tracing
@@ -15,18 +17,10 @@ from parley_gateway.settings import GatewaySettings
 from parley_gateway.transport import tls_options
 
 
-def main() -> None:
-    """Run the gateway until SIGINT/SIGTERM. A bad TLS pair, or a public address without
-    token keys, stops it before it listens, with a message naming the variable."""
-    settings = GatewaySettings()
-    configure_logging("gateway", settings.log_level)
-    configure_tracing("gateway")
-    try:
-        tls = tls_options(settings.tls_cert, settings.tls_key)
-        app = create_app(settings)
-    except (ValueError, RuntimeError) as exc:  # bad TLS files, no token key off loopback
-        raise SystemExit(f"parley-gateway: {exc}") from None
-    config = uvicorn.Config(
+def server_config(app: ASGIApp, settings: GatewaySettings, tls: dict[str, Any]) -> uvicorn.Config:
+    """How uvicorn serves the gateway: every audio frame of every session goes through the
+    event loop, the HTTP/WebSocket layer and this config's choices, twice."""
+    return uvicorn.Config(
         app,
         host=settings.http_host,
         port=settings.http_port,
@@ -44,7 +38,20 @@ def main() -> None:
         timeout_graceful_shutdown=5,
         **tls,
     )
-    server = uvicorn.Server(config)
+
+
+def main() -> None:
+    """Run the gateway until SIGINT/SIGTERM. A bad TLS pair, or a public address without
+    token keys, stops it before it listens, with a message naming the variable."""
+    settings = GatewaySettings()
+    configure_logging("gateway", settings.log_level)
+    configure_tracing("gateway")
+    try:
+        tls = tls_options(settings.tls_cert, settings.tls_key)
+        app = create_app(settings)
+    except (ValueError, RuntimeError) as exc:  # bad TLS files, no token key off loopback
+        raise SystemExit(f"parley-gateway: {exc}") from None
+    server = uvicorn.Server(server_config(app, settings, tls))
     sockets = None
     if settings.reuse_port:  # one of several gateway processes on this port
         try:
