@@ -38,6 +38,10 @@ class GatewaySettings(ServiceSettings):
     # Audio is sent to the client at most this far ahead of real time, so that audio the
     # user has not heard yet can still be dropped on an interruption.
     audio_lead_ms: int = 250
+    # Audio goes to native WebSocket clients in chunks this long: the JS client's jitter
+    # buffer (clients/js/audio.js, 80 ms) holds one before it plays, so smaller chunks only
+    # cost more sends per second (each through ASGI, websockets and the event loop).
+    audio_chunk_ms: int = Field(default=80, ge=20, le=200)
     # Speech over the assistant pauses its audio and is judged (barge_in "pause"), mostly on
     # the words the STT heard when it stopped (realtime/overlap.py). When no transcript of
     # it comes at all, speech shorter than this window is noise and longer is talk.

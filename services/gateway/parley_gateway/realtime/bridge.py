@@ -175,6 +175,7 @@ class SessionBridge:
                 self._first_audio_sent,
                 self._audio_ended,
                 lead_ms=gateway.settings.audio_lead_ms,
+                frame_ms=gateway.settings.audio_chunk_ms,
             )
             self.input = PcmInput(
                 publisher, self.client, gateway.settings.max_ws_message_bytes, self.echo

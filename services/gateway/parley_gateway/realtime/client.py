@@ -105,7 +105,10 @@ class ClientConnection:
             if self.ws.application_state is not WebSocketState.CONNECTED:
                 return
             try:
-                await asyncio.wait_for(self.ws.send(message), SEND_TIMEOUT_S)
+                # A timeout scope rather than wait_for, which in 3.11 wraps every send (one
+                # per audio frame) in a task of its own.
+                async with asyncio.timeout(SEND_TIMEOUT_S):
+                    await self.ws.send(message)
             except (WebSocketDisconnect, RuntimeError, OSError):
                 log.debug("send after the client left")
             except TimeoutError:

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from parley_common.cancellation import raise_if_cancelling
 
-FRAME_MS = 40  # pacing granularity of outgoing audio
+FRAME_MS = 40  # pacing granularity of outgoing audio, unless the connection chooses another
 KEEP_FINISHED_TURNS = 4
 
 
@@ -106,12 +106,16 @@ class Playout:
         on_first_frame: TurnCallback,
         on_end: TurnCallback,
         lead_ms: float,
+        frame_ms: int = FRAME_MS,
     ) -> None:
         self.send = send
         self.on_start = on_start
         self.on_first_frame = on_first_frame
         self.on_end = on_end
         self.lead_ms = lead_ms
+        # Every frame costs a send through the whole stack: the larger, the cheaper, up to
+        # what the client buffers anyway.
+        self.frame_ms = frame_ms
         self.turns: dict[int, TurnAudio] = {}
         self._frames: deque[tuple[TurnAudio, bytes]] = deque()
         self._wake = asyncio.Event()
@@ -137,7 +141,7 @@ class Playout:
         turn = self.turns.get(turn_id)
         if turn is None:
             turn = self.turns[turn_id] = TurnAudio(turn_id, rate)
-        step = rate * 2 * FRAME_MS // 1000
+        step = rate * 2 * self.frame_ms // 1000
         for i in range(0, len(pcm), step):
             self._frames.append((turn, pcm[i : i + step]))
             turn.pending_frames += 1
@@ -195,7 +199,7 @@ class Playout:
     async def run(self) -> None:
         """Send frames as the timeline allows, until cancelled."""
         while True:
-            raise_if_cancelling()  # a wait_for below (or the client's send) may swallow one
+            raise_if_cancelling()  # a library's wait_for under the client's send may swallow one
             await self._finish_ended_turns()
             if not self._frames or self.paused is not None:
                 self._wake.clear()
@@ -208,8 +212,10 @@ class Playout:
             ahead = self._sent_total_ms - self.played_ms(now)
             if ahead > self.lead_ms:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: no task per wait (3.11's wait_for makes one).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), (ahead - self.lead_ms) / 1000)
+                    async with asyncio.timeout((ahead - self.lead_ms) / 1000):
+                        await self._wake.wait()
                 continue
             while self._in_flight and _end_ms(*self._in_flight[0]) <= self.played_ms(now):
                 self._in_flight.popleft()
