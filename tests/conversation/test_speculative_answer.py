@@ -2,7 +2,8 @@
 end-of-turn model, scripted models): the answer starts when the user falls silent and is
 held until the turn commits. A pause mid-sentence drops it everywhere: not heard, not
 stored, not counted, the stream closed and the TTS stopped, and the one turn is the whole
-sentence. A finished question plays the speculative answer once the turn commits."""
+sentence. A finished question plays the speculative answer once the turn commits, and a
+dip after its first word ("What | colour is the sky...?") does not split it."""
 
 from __future__ import annotations
 
@@ -19,22 +20,26 @@ import asyncpg
 import numpy as np
 import pytest
 
-from bench.audio import silence, speak
+from bench.audio import BYTES_PER_MS, silence, speak
 from bench.call import Call
+from bench.mic import voiced_span_ms
 from parley_common.bus import Bus, Received
 from parley_common.bus.audio import AudioOutMeta
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import (
     Interrupt,
     InterruptReason,
+    Transcript,
     TurnCommitted,
     UserText,
     interrupt_adapter,
     reply_adapter,
+    transcript_adapter,
 )
 from parley_common.contracts.events import UsageRecorded
 from parley_common.contracts.subjects import SessionChannel
 from parley_llm.providers.scripted import ScriptedLlmProvider
+from parley_stt.providers.scripted import ScriptedSttProvider
 
 from .conftest import SCRIPTED
 
@@ -68,6 +73,7 @@ class BetweenServices:
     interrupts: list[tuple[Interrupt, float]] = field(default_factory=list)
     audio: dict[int, list[tuple[float, bool]]] = field(default_factory=dict)  # (at, end)
     llm_usage: list[UsageRecorded] = field(default_factory=list)
+    finals: list[Transcript] = field(default_factory=list)  # the STT's, as published
 
     async def on_reply(self, msg: Received) -> None:
         event = msg.decode(reply_adapter)
@@ -80,6 +86,11 @@ class BetweenServices:
         event = msg.decode(interrupt_adapter)
         if isinstance(event, Interrupt):
             self.interrupts.append((event, time.perf_counter()))
+
+    async def on_transcript(self, msg: Received) -> None:
+        transcript = msg.decode(transcript_adapter)
+        if transcript.is_final:
+            self.finals.append(transcript)
 
     async def on_audio(self, msg: Received) -> None:
         end = AudioOutMeta.parse(msg.meta.extra).end
@@ -97,6 +108,7 @@ async def _call(platform_url: str, bus: Bus) -> AsyncIterator[tuple[Call, Betwee
         (SessionChannel.REPLY, seen.on_reply),
         (SessionChannel.INTERRUPT, seen.on_interrupt),
         (SessionChannel.AUDIO_OUT, seen.on_audio),
+        (SessionChannel.TRANSCRIPT, seen.on_transcript),
     ):
         await bus.subscribe(subjects.session(sid, channel), handler)
 
@@ -208,3 +220,62 @@ async def test_a_question_is_answered_by_the_speculative_answer_once_the_turn_co
         assert len(_user_finals(call)) == 1
         assert await _rows(pool, call.session_id) == [(turn, "user"), (turn, "assistant")]
         assert len(seen.llm_usage) == 2
+
+
+def _dip(pcm: bytes) -> tuple[int, int]:
+    """The first stretch without voice after the voice began (byte offsets, 10 ms steps;
+    voice as ``bench.mic.voiced_span_ms`` hears it)."""
+    window = 160
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    windows = samples[: len(samples) - len(samples) % window].reshape(-1, window)
+    voiced = np.sqrt(np.mean(windows * windows, axis=1)) > 500.0
+    first = int(np.argmax(voiced))
+    start = first + int(np.argmin(voiced[first:]))
+    end = start + int(np.argmax(voiced[start:]))
+    return start * window * 2, end * window * 2
+
+
+@pytest.mark.parametrize("extra_ms", [0, 150])
+async def test_a_pause_after_the_first_word_is_one_turn_and_nothing_is_heard_early(
+    platform_url: str,
+    bus: Bus,
+    pool: asyncpg.Pool,
+    scripted_llm: ScriptedLlmProvider,
+    scripted_stt: ScriptedSttProvider,
+    extra_ms: int,
+) -> None:
+    """The bench's question: the end-of-turn model calls "What" finished, and Piper's dip
+    after it (130 ms, then ``extra_ms`` more) once ended the turn there."""
+    question_text = "What colour is the sky on a clear day?"
+    scripted_llm.reply, scripted_llm.delta_delay_s = "Blue. " + "It is blue. " * 20, 0.02
+    scripted_stt.script = [question_text]
+    question = await speak(question_text)
+    dip_start, dip_end = _dip(question)
+    assert 100 <= (dip_end - dip_start) // BYTES_PER_MS + extra_ms <= 300
+    middle = (dip_start + dip_end) // 4 * 2
+    rest = question[middle:]
+    # 642 ms first: the VAD's frames then fall where the old detector ended the turn on the
+    # rise of "colour" (services/stt/tests/test_speech_resuming.py).
+    spoken = silence(642) + question[:middle] + silence(extra_ms) + rest
+    async with _call(platform_url, bus) as (call, seen):
+        rest_sent_at = time.perf_counter() + (len(spoken) - len(rest)) / BYTES_PER_MS / 1000
+        await call.say(spoken + silence(1600))
+        done = await call.wait_for("response", lambda e: e["data"]["done"], within_s=30)
+        await call.wait_for("audio_end", within_s=30)
+
+        # One turn: the whole question, from "What" to "day".
+        (final,) = seen.finals
+        first_voice_ms, last_voice_ms = voiced_span_ms(question)
+        assert final.audio_ms >= last_voice_ms - first_voice_ms + extra_ms
+        assert [f["text"] for f in _user_finals(call)] == [question_text]
+
+        # The answer heard is the turn's own, and nothing came before the rest was said.
+        turn, _ = seen.started[-1]
+        assert seen.committed == [turn]
+        assert done["data"]["turn_id"] == turn
+        assert {e["data"]["turn_id"] for e in call.events("response")} == {turn}
+        (audio_start,) = call.events("audio_start")
+        assert audio_start["data"]["turn_id"] == turn
+        assert call.arrival(call.events("response")[0]) > rest_sent_at
+        assert call.arrival(audio_start) > rest_sent_at
+        assert await _rows(pool, call.session_id) == [(turn, "user"), (turn, "assistant")]

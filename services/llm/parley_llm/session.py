@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from opentelemetry import trace
+from pydantic import BaseModel
 
-from parley_common.backchannels import RecentOverlaps
 from parley_common.bus import Bus, MessageMeta, Received
 from parley_common.contracts import subjects
 from parley_common.contracts.bus import (
@@ -38,7 +38,6 @@ from parley_common.contracts.bus import (
     SpeculationCancelled,
     TextInput,
     Transcript,
-    TurnCommitted,
     TurnLatency,
     UserText,
     control_adapter,
@@ -59,9 +58,10 @@ from parley_common.workers import SessionFactory, SessionWork
 from parley_llm.idle_prompt import still_there
 from parley_llm.knowledge import TurnKnowledge
 from parley_llm.memory import ConversationMemory
+from parley_llm.overlap_parking import OverlapParking
 from parley_llm.providers.base import LlmProvider, LlmUsage
 from parley_llm.providers.registry import get_provider
-from parley_llm.speculation import Effect, Speculation
+from parley_llm.speculation import Speculation, SpeculativeAnswers
 from parley_llm.summary import request_summary
 from parley_llm.tools import Toolbox, ToolEffect, ToolTurn, load_toolbox, stream_answer
 
@@ -152,11 +152,9 @@ class DialogueSession:
         self.failures = FailureReporter(bus, self.reporter, self.sid, "llm")
         self._requests: asyncio.Queue[_TurnRequest] = asyncio.Queue()
         # Said over the assistant: held while the gateway judges it, a backchannel unanswered.
-        self._backchannels: RecentOverlaps[_TurnRequest] = RecentOverlaps()
+        self.overlaps: OverlapParking[_TurnRequest] = OverlapParking(self._requests.put_nowait)
         self._answer: _Answer | None = None
-        # The latest speculative answer (kept once over, so late effects of it are known).
-        self._speculation: Speculation | None = None
-        self._withdrawn_seq = 0  # the STT's last SpeculationCancelled
+        self.speculations = SpeculativeAnswers(memory, self._publish)
         self._tg: asyncio.TaskGroup | None = None
         self._seq = 0
         # Each recent turn's root span, carried by every message of the turn.
@@ -172,6 +170,9 @@ class DialogueSession:
         return MessageMeta(
             session_id=self.sid, turn_id=turn_id, seq=self._seq, traceparent=traceparent
         )
+
+    async def _publish(self, channel: SessionChannel, message: BaseModel, turn_id: int) -> None:
+        await self.bus.publish(self._subject(channel), message, self._meta(turn_id))
 
     def _trace_turn(self, turn_id: int, traceparent: str) -> None:
         """Remember the turn's root span; a typed turn starts its own trace here."""
@@ -240,18 +241,16 @@ class DialogueSession:
                     speculative=True,
                     seq=msg.meta.seq,
                 )
-                if not self._backchannels.hold(request, transcript.text):
-                    self._requests.put_nowait(request)
+                self.overlaps.offer(request, transcript.text)
             return
-        if transcript.is_final and self._backchannels.take(transcript.text):
-            await self._drop_speculation()  # an answer started on it during the pause too
+        if transcript.is_final and self.overlaps.dismissed_final(transcript.text):
+            await self.speculations.drop()  # an answer started on it during the pause too
             return
         if transcript.is_final and transcript.text.strip():
             request = _TurnRequest(
                 transcript.text, transcript, time.perf_counter(), msg.meta.traceparent
             )
-            if not self._backchannels.hold(request, transcript.text):
-                self._requests.put_nowait(request)
+            self.overlaps.offer(request, transcript.text)
         elif not transcript.is_final and transcript.text.strip():
             # The user is still speaking: the knowledge for what they said so far, meanwhile.
             self.knowledge.prefetch(transcript.text, msg.meta.traceparent)
@@ -275,19 +274,15 @@ class DialogueSession:
             if answer is not None and answer.turn_id == event.turn_id and answer.task:
                 answer.task.cancel()
             if event.reason in (InterruptReason.BARGE_IN, InterruptReason.CLIENT):
-                self._backchannels.released()  # the overlap was a barge-in: answer it
+                self.overlaps.interrupted()  # the overlap was a barge-in: answer it
                 self.memory.count_interruption(event.turn_id)
                 INTERRUPTIONS.labels("llm", event.reason.value).inc()
         elif isinstance(event, Heard):
             self.memory.keep_heard(event.turn_id, event.chars)
-        elif isinstance(event, OverlapStarted):
-            self._backchannels.judging(self._requests.put_nowait)
-        elif isinstance(event, OverlapDismissed):
-            self._backchannels.dismissed(event.text)
+        elif isinstance(event, OverlapStarted | OverlapDismissed):
+            self.overlaps.judged(event)
         elif isinstance(event, SpeculationCancelled):
-            # Also when its transcript is still queued: that one is then never started.
-            self._withdrawn_seq = max(self._withdrawn_seq, msg.meta.seq)
-            await self._drop_speculation()
+            await self.speculations.withdraw(msg.meta.seq)
 
     # -- the one owner of turn state ---------------------------------------------------------
     async def _turns_forever(self) -> None:
@@ -327,9 +322,7 @@ class DialogueSession:
         transcript = request.transcript
         speculation = None
         if request.speculative:
-            revision = self.memory.revision
-            speculation = self._speculation = Speculation(turn_id, request.text, revision)
-            self.memory.speculate(turn_id)
+            speculation = self.speculations.begin(turn_id, request.text)
         self.memory.add_user(
             turn_id,
             request.text,
@@ -354,6 +347,8 @@ class DialogueSession:
         assert self._tg is not None
         answer = _Answer(turn_id, stt_ms, speculation=speculation)
         answer.task = self._tg.create_task(self._generate(answer, request.received))
+        if speculation is not None:
+            speculation.task = answer.task
         self._answer = answer
 
     async def _ask_if_still_there(self) -> None:
@@ -509,7 +504,7 @@ class DialogueSession:
             for event in events:
                 self.reporter.report("usage.recorded", event, self._meta(turn_id))
 
-        await self._when_committed(turn_id, report)
+        await self.speculations.when_committed(turn_id, report)
 
     async def _finish(
         self,
@@ -527,7 +522,7 @@ class DialogueSession:
         )
         if text:
             self.memory.add_assistant(turn_id, text, interrupted, self.knowledge.sources(turn_id))
-        speculation = self._speculation_of(turn_id)
+        speculation = self.speculations.of(turn_id)
 
         async def report() -> None:
             # A committed speculation's STT stage is its final's (end of turn to final).
@@ -543,42 +538,16 @@ class DialogueSession:
             )
             self.reporter.report("latency.recorded", event, self._meta(turn_id))
 
-        await self._when_committed(turn_id, report)
-
-    # -- speculative answers -------------------------------------------------------------------
-    def _speculation_of(self, turn_id: int) -> Speculation | None:
-        speculation = self._speculation
-        return speculation if speculation is not None and speculation.turn_id == turn_id else None
-
-    async def _when_committed(self, turn_id: int, effect: Effect) -> None:
-        """Run ``effect`` (it counts the turn) now, or once the speculative ``turn_id``
-        commits; never if it is dropped."""
-        speculation = self._speculation_of(turn_id)
-        if speculation is None or speculation.committed:
-            await effect()
-        elif speculation.pending:
-            speculation.defer(effect)
+        await self.speculations.when_committed(turn_id, report)
 
     async def _settled(self, request: _TurnRequest) -> bool:
         """Speculation's part of a new request; True when nothing more is to be done with it
         (its final committed the speculative answer, or a speculative transcript is not to
         be answered)."""
-        speculation = self._speculation
-        if not request.speculative and speculation is not None and speculation.pending:
-            final = request.transcript
-            same = request.text == speculation.text
-            if final is not None and same and speculation.revision == self.memory.revision:
-                self.memory.commit(speculation.turn_id)
-                await self.bus.publish(
-                    self._subject(SessionChannel.REPLY),
-                    TurnCommitted(),
-                    self._meta(speculation.turn_id),
-                )
-                await speculation.commit(final.finalize_ms)
-                return True
-            # Other words, or a prompt out of date (what the user heard of the last answer
-            # came after it started): that answer never happened.
-            await self._drop_speculation()
+        if not request.speculative and await self.speculations.commits(
+            request.text, request.transcript
+        ):
+            return True
         answer = self._answer
         if answer is not None and answer.speculation is not None and answer.speculation.cancelled:
             if answer.task is not None:
@@ -586,29 +555,14 @@ class DialogueSession:
             self._answer = None  # dropped: nothing of it is to be interrupted or ended
         if not request.speculative:
             if request.transcript is not None:
-                self._withdrawn_seq = 0  # a new STT worker numbers its messages from 1
+                self.speculations.renumbered()
             return False
         # Not while the assistant answers (it would be cut before the user's turn is sure),
         # nor with tools (a call could act on the world), nor once withdrawn.
         return bool(
-            request.seq <= self._withdrawn_seq or self.tools.specs or self.answering is not None
-        )
-
-    async def _drop_speculation(self) -> None:
-        """The user went on speaking: the speculative answer stops (its stream closed), is
-        forgotten, and the TTS and the gateway drop its turn (reason ``speculation``)."""
-        speculation = self._speculation
-        if speculation is None or not speculation.pending:
-            return
-        speculation.cancel()
-        answer = self._answer
-        if answer is not None and answer.speculation is speculation and answer.task is not None:
-            answer.task.cancel()
-        self.memory.discard(speculation.turn_id)
-        await self.bus.publish(
-            self._subject(SessionChannel.INTERRUPT),
-            Interrupt(turn_id=speculation.turn_id, reason=InterruptReason.SPECULATION),
-            self._meta(speculation.turn_id),
+            self.speculations.withdrawn(request.seq)
+            or self.tools.specs
+            or self.answering is not None
         )
 
 

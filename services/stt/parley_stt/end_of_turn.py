@@ -53,6 +53,7 @@ class Outcome(StrEnum):
     COMPLETE = "complete"
     INCOMPLETE = "incomplete"
     UNSURE = "unsure"
+    SHORT = "short"  # too little voice to judge (under STT_TURN_MIN_SPEECH_MS): not asked
     TIMEOUT = "timeout"  # no answer within STT_TURN_DECISION_TIMEOUT_MS
     FAILED = "failed"
 
@@ -60,7 +61,7 @@ class Outcome(StrEnum):
 DECISIONS = Counter(
     "parley_stt_end_of_turn_decisions_total",
     "Pauses judged by the end-of-turn model, by outcome (kind: complete, incomplete, unsure, "
-    "timeout, failed)",
+    "short, timeout, failed)",
     ["kind"],
 )
 DECISION_SECONDS = latency_histogram(
@@ -163,11 +164,17 @@ class EndOfTurn:
             return self.max_silence_ms
         return self.sensitivity.silence_ms
 
-    async def silence_after(self, utterance: bytes) -> int:
+    async def silence_after(self, utterance: bytes, speech_ms: int | None = None) -> int:
         """How much silence ends the pause that has just begun, given the utterance so far
-        (PCM16 16 kHz, its trailing silence included)."""
+        (PCM16 16 kHz, its trailing silence included) and, when known, how long the turn
+        has been going (its first voice to this pause)."""
         started = time.perf_counter()
         probability: float | None = None
+        if speech_ms is not None and speech_ms < self.settings.min_speech_ms:
+            # A first word followed by a dip ("What | colour is the sky?") sounds finished
+            # to the model (0.97), and its 200 ms would end the turn mid-question.
+            DECISIONS.labels(Outcome.SHORT.value).inc()
+            return self.silence_ms(Outcome.SHORT)
         try:
             async with asyncio.timeout(self.settings.decision_timeout_ms / 1000):
                 probability = await self.model.judge(utterance)

@@ -229,7 +229,7 @@ class SttSession:
             if event.kind == "speech_started":
                 await self._speech_started(event)
             elif event.kind == "speech_stopped":
-                self._judge_pause(frame)
+                self._judge_pause(frame, event.speech_ms)
                 await self._publish_speech(
                     SpeechStopped(at_ms=event.at_ms, duration_ms=event.speech_ms)
                 )
@@ -282,19 +282,20 @@ class SttSession:
             self._partial_at_ms = self._stream_ms
             self._partial = asyncio.create_task(self._publish_partial(self._stream))
 
-    def _judge_pause(self, frame: bytes) -> None:
-        """Ask the end-of-turn model about the pause that has just begun (not when a
-        push-to-talk release has ended the turn at once)."""
+    def _judge_pause(self, frame: bytes, speech_ms: int) -> None:
+        """Ask the end-of-turn model about the pause that has just begun, after
+        ``speech_ms`` of the turn (not when a push-to-talk release has ended it at once)."""
         if self.end_of_turn is None or self.detector.phase is not Phase.TRAILING:
             return
         self._cancel_decision()
         # The utterance so far, with the quiet frames that made the VAD call it a pause.
         utterance = bytes(self._audio[-WINDOW_BYTES:]) + frame
-        self._decision = asyncio.create_task(self._decide(self.detector.pause, utterance))
+        pause = self.detector.pause
+        self._decision = asyncio.create_task(self._decide(pause, utterance, speech_ms))
 
-    async def _decide(self, pause: int, utterance: bytes) -> None:
+    async def _decide(self, pause: int, utterance: bytes, speech_ms: int) -> None:
         assert self.end_of_turn is not None
-        silence_ms = await self.end_of_turn.silence_after(utterance)
+        silence_ms = await self.end_of_turn.silence_after(utterance, speech_ms)
         self._decision = None  # answered: from here on there is nothing to cancel
         await self._handle(self.detector.decide(pause, silence_ms), b"")
 

@@ -25,7 +25,8 @@ class TurnSettings(BaseSettings):
     least ``complete_above`` ends the turn after ``complete_silence_ms``; below
     ``incomplete_below`` the turn waits up to the sensitivity's ``max_silence_*_ms``; in
     between (unsure), or without an answer within ``decision_timeout_ms``, the sensitivity's
-    own silence applies (high 500 ms, medium 1 s, low 2 s).
+    own silence applies (high 500 ms, medium 1 s, low 2 s), as it does after less than
+    ``min_speech_ms`` of voice (a first word, which the model too readily calls finished).
     """
 
     model_config = SettingsConfigDict(env_prefix="STT_TURN_", env_file=".env", extra="ignore")
@@ -33,6 +34,7 @@ class TurnSettings(BaseSettings):
     complete_above: float = Field(default=0.7, gt=0.0, lt=1.0)
     incomplete_below: float = Field(default=0.3, gt=0.0, lt=1.0)
     complete_silence_ms: int = Field(default=200, ge=0, le=10_000)
+    min_speech_ms: int = Field(default=160, ge=0, le=10_000)
     max_silence_high_ms: int = Field(default=1500, ge=0, le=30_000)
     max_silence_medium_ms: int = Field(default=2000, ge=0, le=30_000)
     max_silence_low_ms: int = Field(default=3000, ge=0, le=30_000)

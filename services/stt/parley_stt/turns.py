@@ -43,6 +43,11 @@ class TurnDetector:
     how much silence ends it: the end-of-turn model's answer, asked for when speech stops.
     Until the answer comes only ``max_silence_ms`` of silence ends the turn, so audio that
     arrives faster than real time is judged the same as audio that arrives in real time.
+    A decided pause never ends on a frame the VAD already hears the voice coming back in
+    (between the two thresholds): Silero rises over two or three frames at an onset, and
+    counting those as silence let a 200 ms "complete" wait end a turn on the first
+    syllable after a short dip ("What | colour is the sky?"). Only ``max_silence_ms``
+    ends the pause on such a frame.
     """
 
     def __init__(
@@ -62,6 +67,7 @@ class TurnDetector:
         # Counts the pauses, so that a late decision about one that is over changes nothing.
         self.pause = 0
         self._pause_silence_ms: int | None = None  # None: this pause awaits its decision
+        self._resuming = False  # the last frame of the pause was neither quiet nor loud
         self._heard_until_ms = 0
         self._speech_start_ms = 0
         self._quiet_since_ms: int | None = None
@@ -101,6 +107,7 @@ class TurnDetector:
                 self.phase = Phase.TRAILING
                 self.pause += 1
                 self._pause_silence_ms = self.silence_ms if self.max_silence_ms is None else None
+                self._resuming = False
                 stopped = self._quiet_since_ms
                 return [TurnEvent("speech_stopped", stopped, stopped - self._speech_start_ms)]
             return []
@@ -110,24 +117,32 @@ class TurnDetector:
             self.phase = Phase.SPEAKING
             self._quiet_since_ms = None
             return [TurnEvent("speech_started", offset_ms)]
-        required = self._pause_silence_ms
-        if required is None:
-            assert self.max_silence_ms is not None
-            required = self.max_silence_ms
-        if offset_ms + FRAME_MS - self._quiet_since_ms >= required:
+        self._resuming = not quiet
+        heard_ms = offset_ms + FRAME_MS - self._quiet_since_ms
+        if heard_ms >= self._required_ms() and (quiet or heard_ms >= self._longest_ms()):
             self.phase = Phase.IDLE
             return [TurnEvent("end_of_turn", offset_ms + FRAME_MS)]
         return []
 
+    def _required_ms(self) -> int:
+        """The silence that ends the current pause (the longest until it is decided)."""
+        if self._pause_silence_ms is None:
+            return self._longest_ms()
+        return self._pause_silence_ms
+
+    def _longest_ms(self) -> int:
+        return self.silence_ms if self.max_silence_ms is None else self.max_silence_ms
+
     def decide(self, pause: int, silence_ms: int) -> list[TurnEvent]:
         """Pause number ``pause`` ends after ``silence_ms`` of silence: the end-of-turn
-        model's answer. The turn ends now when that much silence has been heard already; an
-        answer about a pause that is over (speech resumed, the turn ended) changes nothing."""
+        model's answer. The turn ends now when that much silence has been heard already (and
+        the last frame was quiet); an answer about a pause that is over (speech resumed, the
+        turn ended) changes nothing."""
         if self.phase is not Phase.TRAILING or pause != self.pause:
             return []
         assert self._quiet_since_ms is not None
         self._pause_silence_ms = silence_ms
-        if self._heard_until_ms - self._quiet_since_ms >= silence_ms:
+        if self._heard_until_ms - self._quiet_since_ms >= silence_ms and not self._resuming:
             self.phase = Phase.IDLE
             return [TurnEvent("end_of_turn", self._heard_until_ms)]
         return []
