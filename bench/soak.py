@@ -1,14 +1,15 @@
-"""Memory over many sessions (issue 12): one session after another against the platform as
+"""Memory over many sessions (issue 12): session after session against the platform as
 deployed (every service its own process, scripted providers so that only Parley's own cost
 is measured), each a spoken question answered to the end of its audio and then ended over
-REST. Every service process's RSS is read before the first measured session and every
-``--every`` sessions after it; the report gives the curve and each process's growth, which
-should stay within 5 % over 1,000 sessions (a leak per session shows as a steady climb).
+REST, in ``--lanes`` sequences side by side (each lane one session at a time). Every
+service process's RSS is read before the first measured session and every ``--every``
+sessions after it; the report gives the curve and each process's growth, which should stay
+within 5 % over 1,000 sessions (a leak per session shows as a steady climb).
 
 The first ``--warm`` sessions are not measured: the first sessions fill caches (compiled
 regexes, imported modules, the database pool, NATS subscriptions' buffers) that stay.
 
-    python -m bench.soak --sessions 1000 --every 100
+    python -m bench.soak --sessions 1000 --every 100 --lanes 8
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bench.platform import Platform, running_platform
 from bench.stats import summary
 
 CONFIG = {"stt_provider": "scripted", "llm_provider": "scripted", "tts_provider": "scripted"}
+REPLY = "Sure, it will be sunny."  # short: a session's playout is most of its time
 
 
 def _rss_mb(platform: Platform) -> dict[str, float]:
@@ -60,22 +62,32 @@ async def one_session(url: str, question: bytes) -> float:
     return time.perf_counter() - started
 
 
-async def main(sessions: int, every: int, warm: int) -> dict[str, Any]:
-    """Run ``warm`` then ``sessions`` sessions in a row; print and return the report."""
+async def main(sessions: int, every: int, warm: int, lanes: int) -> dict[str, Any]:
+    """Run ``warm`` then ``sessions`` sessions, ``lanes`` at a time; print and return the
+    report."""
     question = await speak("What is the weather like tomorrow?")
     curve: list[dict[str, Any]] = []
     durations: list[float] = []
-    async with running_platform() as platform:
+    async with running_platform({"PARLEY_SCRIPTED_LLM_REPLY": REPLY}) as platform:
         await until_workers_take_sessions(platform.url)
         for _ in range(warm):
             await one_session(platform.url, question)
         curve.append({"sessions": 0, "rss_mb": _rss_mb(platform)})
         print(json.dumps(curve[-1]), flush=True)
-        for n in range(1, sessions + 1):
-            durations.append(await one_session(platform.url, question))
-            if n % every == 0 or n == sessions:
-                curve.append({"sessions": n, "rss_mb": _rss_mb(platform)})
-                print(json.dumps(curve[-1]), flush=True)
+        done = 0
+
+        async def lane(count: int) -> None:
+            nonlocal done
+            for _ in range(count):
+                durations.append(await one_session(platform.url, question))
+                done += 1
+                if done % every == 0 or done == sessions:
+                    curve.append({"sessions": done, "rss_mb": _rss_mb(platform)})
+                    print(json.dumps(curve[-1]), flush=True)
+
+        async with asyncio.TaskGroup() as tg:
+            for i in range(lanes):
+                tg.create_task(lane(sessions // lanes + (i < sessions % lanes)))
     first, last = curve[0]["rss_mb"], curve[-1]["rss_mb"]
     growth = {
         name: {
@@ -88,6 +100,7 @@ async def main(sessions: int, every: int, warm: int) -> dict[str, Any]:
     }
     report = {
         "sessions": sessions,
+        "lanes": lanes,
         "warm": warm,
         "session_seconds": summary(durations),
         "growth": growth,
@@ -103,5 +116,6 @@ if __name__ == "__main__":
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--every", type=int, default=100, help="sessions between readings")
     parser.add_argument("--warm", type=int, default=30, help="unmeasured sessions first")
+    parser.add_argument("--lanes", type=int, default=1, help="sessions at a time")
     args = parser.parse_args()
-    asyncio.run(main(args.sessions, args.every, args.warm))
+    asyncio.run(main(args.sessions, args.every, args.warm, args.lanes))
