@@ -146,6 +146,7 @@ class SessionBridge:
         websocket: WebSocket,
         answers: AnswerFormat | None = None,
         transport: BridgeTransport | None = None,
+        chunk_ms: int | None = None,
     ) -> None:
         self.gateway = gateway
         self.bus = gateway.bus
@@ -175,7 +176,7 @@ class SessionBridge:
                 self._first_audio_sent,
                 self._audio_ended,
                 lead_ms=gateway.settings.audio_lead_ms,
-                frame_ms=gateway.settings.audio_chunk_ms,
+                frame_ms=chunk_ms or gateway.settings.audio_chunk_ms,
             )
             self.input = PcmInput(
                 publisher, self.client, gateway.settings.max_ws_message_bytes, self.echo

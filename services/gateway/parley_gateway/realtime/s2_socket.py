@@ -25,6 +25,7 @@ from parley_gateway.realtime.connections import (
     close_for_error,
     connected,
 )
+from parley_gateway.realtime.playout import FRAME_MS
 from parley_gateway.routes.deps import get_gateway
 from parley_gateway.sessions.conversation import chatbot_voice, open_conversation
 from parley_gateway.sessions.turn_result import AnswerFormat
@@ -63,4 +64,6 @@ async def s2_voice_socket(websocket: WebSocket, chatbot_id: str) -> None:
         return
     answers = None if mode == "pcm" else AnswerFormat(voice.audio_format, voice.tts_pitch)
     async with connected(gateway, record.id, websocket):
-        await SessionBridge(gateway, record, websocket, answers).run()
+        # S2's chatbots play frames as they come, with no jitter buffer of Parley's making:
+        # they keep the 40 ms frames the native clients had before.
+        await SessionBridge(gateway, record, websocket, answers, chunk_ms=FRAME_MS).run()
