@@ -43,6 +43,8 @@ STOP_REPORT_SLACK_S = 0.5
 SETTLE_S = 0.3
 # Voice longer than this is talk, not a backchannel (see above).
 LONG_SPEECH_S = 1.0
+# Speech still "going" this long after its onset is longer than LONG_SPEECH_S for sure.
+STILL_GOING_S = LONG_SPEECH_S + STOP_REPORT_SLACK_S
 # Backchannels go on this long at most ("yeah, yeah, okay, sure"); past it, whatever the
 # words, the user has taken the turn.
 MAX_OVERLAP_S = 2.0
@@ -128,7 +130,7 @@ class Overlap:
         if self.stopped_at is None:  # still speaking
             if now - self.onset >= MAX_OVERLAP_S:
                 return Verdict.LONG
-            if not self.said and now - self.onset >= LONG_SPEECH_S + STOP_REPORT_SLACK_S:
+            if not self.said and now - self.onset >= STILL_GOING_S:
                 return Verdict.LONG
             return None
         settled = now - self.stopped_at >= SETTLE_S
@@ -153,7 +155,7 @@ class Overlap:
         elif self.said:
             due = self.onset + MAX_OVERLAP_S
         else:
-            due = self.onset + min(MAX_OVERLAP_S, LONG_SPEECH_S + STOP_REPORT_SLACK_S)
+            due = self.onset + min(MAX_OVERLAP_S, STILL_GOING_S)
         return max(0.0, due - now)
 
 
